@@ -1,0 +1,1 @@
+"""liqheat: time-evolving liquidation heatmap for Binance USDⓈ-M perpetuals."""

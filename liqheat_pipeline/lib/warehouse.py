@@ -1,0 +1,140 @@
+"""DuckDB storage: the public SQL contract's tables, short connections, partition replacement.
+
+Pure DuckDB code (no Dagster) shared by the pipeline, the checks and the HTTP API.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+# Tables carry no PRIMARY KEY: DuckDB's ART indexes make bulk delete-then-insert of large
+# partitions slow and memory-hungry. Key uniqueness is verified by asset checks instead.
+TABLE_DDL: dict[str, str] = {
+    "candles": """
+        symbol VARCHAR NOT NULL, open_time TIMESTAMP NOT NULL,
+        open DOUBLE, high DOUBLE, low DOUBLE, close DOUBLE,
+        volume DOUBLE, quote_volume DOUBLE, trades BIGINT,
+        taker_buy_volume DOUBLE, taker_buy_quote_volume DOUBLE""",
+    "mark_price_candles": """
+        symbol VARCHAR NOT NULL, open_time TIMESTAMP NOT NULL,
+        open DOUBLE, high DOUBLE, low DOUBLE, close DOUBLE""",
+    "open_interest": """
+        symbol VARCHAR NOT NULL, ts TIMESTAMP NOT NULL,
+        open_interest DOUBLE, open_interest_value DOUBLE""",
+    "level_openings": """
+        symbol VARCHAR NOT NULL, level_id BIGINT NOT NULL, created_at TIMESTAMP NOT NULL,
+        side VARCHAR NOT NULL, leverage INTEGER NOT NULL, entry_price DOUBLE NOT NULL,
+        liq_price DOUBLE NOT NULL, notional_usd DOUBLE NOT NULL,
+        tier_leverage INTEGER, mmr DOUBLE, maint_amount DOUBLE, price_bucket DOUBLE""",
+    "level_consumptions": """
+        symbol VARCHAR NOT NULL, level_id BIGINT NOT NULL, consumed_at TIMESTAMP NOT NULL,
+        consumed_usd DOUBLE NOT NULL, side VARCHAR""",
+    "candle_ledger": """
+        symbol VARCHAR NOT NULL, ts TIMESTAMP NOT NULL, side VARCHAR NOT NULL,
+        opened_usd DOUBLE NOT NULL, consumed_usd DOUBLE NOT NULL,
+        closed_usd DOUBLE NOT NULL, active_usd DOUBLE NOT NULL""",
+    "heatmap_snapshots": """
+        symbol VARCHAR NOT NULL, ts TIMESTAMP NOT NULL, price_bucket DOUBLE NOT NULL,
+        side VARCHAR NOT NULL, active_usd DOUBLE NOT NULL, consumed_usd DOUBLE NOT NULL""",
+    "heatmap_snapshots_by_leverage": """
+        symbol VARCHAR NOT NULL, ts TIMESTAMP NOT NULL, price_bucket DOUBLE NOT NULL,
+        side VARCHAR NOT NULL, leverage INTEGER NOT NULL,
+        active_usd DOUBLE NOT NULL, consumed_usd DOUBLE NOT NULL""",
+}
+
+VIEW_DDL: dict[str, str] = {
+    "liquidation_levels": """
+        SELECT o.*, c.consumed_at, c.consumed_usd
+        FROM level_openings o
+        LEFT JOIN level_consumptions c USING (symbol, level_id)""",
+}
+
+
+class DatabaseLockedError(RuntimeError):
+    """The DuckDB file stayed locked by another process for longer than we were willing to wait."""
+
+
+def ensure_schema(
+    conn: duckdb.DuckDBPyConnection, extra_tables: dict[str, str] | None = None
+) -> None:
+    """Create every contract table and view that does not exist yet."""
+    for name, columns in {**TABLE_DDL, **(extra_tables or {})}.items():
+        conn.execute(f"CREATE TABLE IF NOT EXISTS {name} ({columns})")
+    for name, query in VIEW_DDL.items():
+        conn.execute(f"CREATE VIEW IF NOT EXISTS {name} AS {query}")
+
+
+@contextmanager
+def connect(
+    path: str | Path, *, read_only: bool = False, lock_wait_seconds: float = 60.0
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Open a short-lived connection, waiting with backoff while another process holds the lock.
+
+    DuckDB allows one read-write process or many read-only ones; a user's SQL session or the
+    HTTP API holding the file makes the writer wait here instead of failing at once.
+    """
+    path = Path(path)
+    if not read_only:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + lock_wait_seconds
+    delay = 0.05
+    while True:
+        try:
+            conn = duckdb.connect(str(path), read_only=read_only)
+            break
+        except duckdb.IOException as error:
+            if "lock" not in str(error).lower():
+                raise
+            if time.monotonic() >= deadline:
+                mode = "read-only" if read_only else "read-write"
+                raise DatabaseLockedError(
+                    f"DuckDB file {path} is locked by another process; gave up opening it {mode} "
+                    f"after {lock_wait_seconds:.0f} s. Close other sessions on it (a SQL shell, "
+                    f"notebook or `liqheat serve`) or retry. DuckDB said: {error}"
+                ) from error
+            time.sleep(delay)
+            delay = min(delay * 2, 1.0)
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+def replace_rows(
+    conn: duckdb.DuckDBPyConnection,
+    table: str,
+    frame: pd.DataFrame,
+    *,
+    symbol: str,
+    time_column: str,
+    start: datetime,
+    end: datetime,
+    include_end: bool = False,
+) -> int:
+    """Replace one symbol's rows of ``table`` whose ``time_column`` lies in [start, end).
+
+    ``include_end`` switches to (start, end], the open-interest ownership rule. Runs inside the
+    caller's transaction; columns are matched by name, never by position.
+    """
+    window = (
+        f"{time_column} > ? AND {time_column} <= ?"
+        if include_end
+        else f"{time_column} >= ? AND {time_column} < ?"
+    )
+    conn.execute(f"DELETE FROM {table} WHERE symbol = ? AND {window}", [symbol, start, end])
+    if frame.empty:
+        return 0
+    columns = ", ".join(frame.columns)
+    conn.register("_incoming_rows", frame)
+    try:
+        conn.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM _incoming_rows")
+    finally:
+        conn.unregister("_incoming_rows")
+    return len(frame)

@@ -1,0 +1,92 @@
+"""Runtime configuration from ``LIQHEAT_*`` environment variables, validated at load time."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+DEFAULT_DATA_DIR = "data/binance"
+DEFAULT_DB = "data/liqheat.duckdb"
+DEFAULT_SYMBOLS = "BTCUSDT"
+# First day of the real sample in ../shared/data/binance and of the offline demo market.
+DEFAULT_START_DATE = "2025-12-01"
+
+_SYMBOL = re.compile(r"^[A-Z0-9]{2,20}$")
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"", "0", "false", "no", "off"}
+
+
+class SettingsError(ValueError):
+    """An environment variable holds an invalid value; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    db_path: Path
+    symbols: tuple[str, ...]
+    start_date: date
+    download: bool
+    model_config_path: Path | None
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Read and validate the ``LIQHEAT_*`` variables (relative paths resolve against the cwd)."""
+    env = os.environ if environ is None else environ
+    return Settings(
+        data_dir=Path(env.get("LIQHEAT_DATA_DIR") or DEFAULT_DATA_DIR),
+        db_path=Path(env.get("LIQHEAT_DB") or DEFAULT_DB),
+        symbols=_parse_symbols(env.get("LIQHEAT_SYMBOLS") or DEFAULT_SYMBOLS),
+        start_date=_parse_date(
+            "LIQHEAT_START_DATE", env.get("LIQHEAT_START_DATE") or DEFAULT_START_DATE
+        ),
+        download=_parse_bool("LIQHEAT_DOWNLOAD", env.get("LIQHEAT_DOWNLOAD", "")),
+        model_config_path=_parse_optional_file(
+            "LIQHEAT_MODEL_CONFIG", env.get("LIQHEAT_MODEL_CONFIG", "")
+        ),
+    )
+
+
+def _parse_symbols(raw: str) -> tuple[str, ...]:
+    symbols = tuple(part.strip().upper() for part in raw.split(",") if part.strip())
+    if not symbols:
+        raise SettingsError(
+            f"LIQHEAT_SYMBOLS={raw!r}: expected a comma list such as BTCUSDT,ETHUSDT"
+        )
+    for symbol in symbols:
+        if not _SYMBOL.match(symbol):
+            raise SettingsError(
+                f"LIQHEAT_SYMBOLS={raw!r}: {symbol!r} is not a symbol (2-20 letters or digits)"
+            )
+    if len(set(symbols)) != len(symbols):
+        raise SettingsError(f"LIQHEAT_SYMBOLS={raw!r}: a symbol is listed twice")
+    return symbols
+
+
+def _parse_date(name: str, raw: str) -> date:
+    try:
+        return date.fromisoformat(raw.strip())
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r}: expected a date YYYY-MM-DD") from None
+
+
+def _parse_bool(name: str, raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise SettingsError(f"{name}={raw!r}: expected one of 1/0, true/false, yes/no, on/off")
+
+
+def _parse_optional_file(name: str, raw: str) -> Path | None:
+    if not raw.strip():
+        return None
+    path = Path(raw.strip())
+    if not path.is_file():
+        raise SettingsError(f"{name}={raw!r}: no such file")
+    return path

@@ -1,0 +1,30 @@
+"""Shared fixtures: the real Binance sample beside the checkout, temporary DuckDB files."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SHARED_BINANCE = REPO_ROOT.parent / "shared" / "data" / "binance"
+REAL_SYMBOLS = ("BTCUSDT", "ETHUSDT")
+REAL_FIRST_DAY = "2025-12-01"
+REAL_LAST_DAY = "2025-12-30"
+
+
+@pytest.fixture(scope="session")
+def real_binance_dir() -> Path:
+    """Root of the real 30-day sample; skips when absent, except under CI where that fails."""
+    if not (SHARED_BINANCE / "futures" / "um" / "daily").is_dir():
+        message = f"real Binance sample not found at {SHARED_BINANCE}"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"{message} (CI=true requires it)")
+        pytest.skip(message)
+    return SHARED_BINANCE
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "liqheat.duckdb"
