@@ -1,0 +1,52 @@
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from liqheat_pipeline.settings import SettingsError, load_settings
+
+
+def test_defaults_when_nothing_is_set():
+    settings = load_settings({})
+    assert settings.data_dir == Path("data/binance")
+    assert settings.db_path == Path("data/liqheat.duckdb")
+    assert settings.symbols == ("BTCUSDT",)
+    assert settings.start_date == date(2025, 12, 1)
+    assert settings.download is False
+    assert settings.model_config_path is None
+
+
+def test_values_are_parsed_and_normalised(tmp_path):
+    config = tmp_path / "model.json"
+    config.write_text("{}")
+    settings = load_settings(
+        {
+            "LIQHEAT_DATA_DIR": "/srv/binance",
+            "LIQHEAT_DB": "/srv/x.duckdb",
+            "LIQHEAT_SYMBOLS": " btcusdt, ETHUSDT ",
+            "LIQHEAT_START_DATE": "2024-02-29",
+            "LIQHEAT_DOWNLOAD": "Yes",
+            "LIQHEAT_MODEL_CONFIG": str(config),
+        }
+    )
+    assert settings.symbols == ("BTCUSDT", "ETHUSDT")
+    assert settings.start_date == date(2024, 2, 29)
+    assert settings.download is True
+    assert settings.model_config_path == config
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("LIQHEAT_SYMBOLS", "BTC-USDT"),
+        ("LIQHEAT_SYMBOLS", " , "),
+        ("LIQHEAT_SYMBOLS", "BTCUSDT,btcusdt"),
+        ("LIQHEAT_START_DATE", "2025-13-01"),
+        ("LIQHEAT_START_DATE", "yesterday"),
+        ("LIQHEAT_DOWNLOAD", "maybe"),
+        ("LIQHEAT_MODEL_CONFIG", "/nonexistent/model.json"),
+    ],
+)
+def test_invalid_value_names_the_variable(name, value):
+    with pytest.raises(SettingsError, match=name):
+        load_settings({name: value})
