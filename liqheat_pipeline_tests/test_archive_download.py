@@ -1,0 +1,310 @@
+"""fetch_daily_file against a real HTTP server on 127.0.0.1 that serves an archive mirror."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import socket
+import threading
+import zipfile
+from collections import Counter, defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from liqheat_pipeline.lib.archive.download import (
+    ChecksumMismatchError,
+    DownloadError,
+    NotPublishedError,
+    fetch_daily_file,
+)
+from liqheat_pipeline.lib.archive.layout import daily_relative_path
+
+DAY = date(2025, 12, 1)
+SYMBOL = "BTCUSDT"
+RELATIVE = daily_relative_path("klines", SYMBOL, DAY, interval="5m", suffix=".zip")
+FAST = {"timeout_seconds": 0.2, "retries": 2, "backoff_seconds": 0.01}
+
+
+@dataclass(frozen=True)
+class Fault:
+    """One scripted misbehaviour, used once before the mirror answers normally."""
+
+    status: int | None = None  # send this HTTP status with an empty body
+    stall: bool = False  # accept the request and say nothing until the test ends
+    truncate_after: int | None = None  # send headers and this many body bytes, then stall
+
+
+class ArchiveMirror:
+    """Serves files under ``directory`` at ``/data/<relative path>``, after any scripted faults."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.faults: dict[str, list[Fault]] = defaultdict(list)
+        self.hits: Counter[str] = Counter()
+        self.release = threading.Event()
+        self.base_url = ""
+
+    def publish(self, relative: str, content: bytes, *, checksum_of: bytes | None = None) -> None:
+        """Put ``content`` and its CHECKSUM (of ``checksum_of`` when given) on the mirror."""
+        path = self.directory / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content)
+        digest = hashlib.sha256(content if checksum_of is None else checksum_of).hexdigest()
+        Path(f"{path}.CHECKSUM").write_text(f"{digest}  {path.name}\n")
+
+    def fail(self, relative: str, *faults: Fault) -> None:
+        self.faults[f"/data/{relative}"].extend(faults)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _MirrorServer
+
+    def do_GET(self) -> None:
+        mirror = self.server.mirror
+        mirror.hits[self.path] += 1
+        pending = mirror.faults[self.path]
+        fault = pending.pop(0) if pending else None
+        file = mirror.directory / self.path.removeprefix("/data/")
+        if fault is not None and fault.stall:
+            mirror.release.wait(10)
+            return
+        if fault is not None and fault.status is not None:
+            self._send_headers(fault.status, 0)
+            return
+        if not file.is_file():
+            self._send_headers(404, 0)
+            return
+        body = file.read_bytes()
+        self._send_headers(200, len(body))
+        if fault is not None and fault.truncate_after is not None:
+            self.wfile.write(body[: fault.truncate_after])
+            self.wfile.flush()
+            mirror.release.wait(10)
+            return
+        self.wfile.write(body)
+
+    def _send_headers(self, status: int, length: int) -> None:
+        self.send_response(status)
+        self.send_header("Content-Length", str(length))
+        self.end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:  # keep test output quiet
+        pass
+
+
+class _MirrorServer(ThreadingHTTPServer):
+    daemon_threads = True
+    mirror: ArchiveMirror
+
+
+@pytest.fixture
+def mirror(tmp_path: Path) -> Iterator[ArchiveMirror]:
+    archive = ArchiveMirror(tmp_path / "remote")
+    server = _MirrorServer(("127.0.0.1", 0), _Handler)
+    server.mirror = archive
+    archive.base_url = f"http://127.0.0.1:{server.server_address[1]}/data/"
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+    )
+    thread.start()
+    yield archive
+    archive.release.set()
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def local_root(tmp_path: Path) -> Path:
+    return tmp_path / "local"
+
+
+def _zip_of(text: str) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr(Path(RELATIVE).with_suffix(".csv").name, text)
+    return buffer.getvalue()
+
+
+ZIP = _zip_of("open_time,open,high,low,close\n1764547200000,90320.5,90396.9,89228.0,89771.4\n")
+NEWER_ZIP = _zip_of(
+    "open_time,open,high,low,close\n1764547200000,90320.5,90400.0,89228.0,89771.4\n"
+)
+
+
+def _fetch(mirror: ArchiveMirror, root: Path, **overrides: object) -> Path:
+    options = {**FAST, **overrides}
+    return fetch_daily_file(root, "klines", SYMBOL, DAY, base_url=mirror.base_url, **options)
+
+
+def _all_files(root: Path) -> list[Path]:
+    return sorted(path for path in root.rglob("*") if path.is_file()) if root.exists() else []
+
+
+def test_downloads_and_verifies_into_the_archive_layout(mirror, local_root):
+    mirror.publish(RELATIVE, ZIP)
+
+    path = _fetch(mirror, local_root)
+
+    assert path == local_root / RELATIVE
+    assert path.read_bytes() == ZIP
+    assert _all_files(local_root) == [path]  # no temporary file left beside it
+    assert zipfile.ZipFile(path).testzip() is None
+
+
+def test_checksum_mismatch_names_the_file_and_leaves_nothing(mirror, local_root):
+    mirror.publish(RELATIVE, ZIP, checksum_of=b"something else")
+
+    with pytest.raises(ChecksumMismatchError) as raised:
+        _fetch(mirror, local_root)
+
+    message = str(raised.value)
+    assert Path(RELATIVE).name in message
+    assert hashlib.sha256(b"something else").hexdigest() in message
+    assert hashlib.sha256(ZIP).hexdigest() in message
+    assert _all_files(local_root) == []
+
+
+def test_missing_file_is_not_published_and_leaves_nothing(mirror, local_root):
+    with pytest.raises(NotPublishedError) as raised:
+        _fetch(mirror, local_root)
+
+    message = str(raised.value)
+    assert "klines BTCUSDT 2025-12-01 is not published (yet)" in message
+    assert f"{mirror.base_url}{RELATIVE}" in message
+    assert _all_files(local_root) == []
+    assert mirror.hits[f"/data/{RELATIVE}.CHECKSUM"] == 1  # a 404 is final, not retried
+
+
+def test_zip_missing_after_checksum_is_not_published(mirror, local_root):
+    mirror.publish(RELATIVE, ZIP)
+    (mirror.directory / RELATIVE).unlink()
+
+    with pytest.raises(NotPublishedError):
+        _fetch(mirror, local_root)
+    assert _all_files(local_root) == []
+
+
+def test_stalling_server_times_out_retries_then_gives_up(mirror, local_root):
+    mirror.publish(RELATIVE, ZIP)
+    mirror.fail(RELATIVE, *[Fault(stall=True)] * 3)
+
+    with pytest.raises(DownloadError) as raised:
+        _fetch(mirror, local_root, retries=2)
+
+    message = str(raised.value)
+    assert f"{mirror.base_url}{RELATIVE}" in message
+    assert "after 3 attempts" in message
+    assert "timed out" in message
+    assert mirror.hits[f"/data/{RELATIVE}"] == 3
+    assert _all_files(local_root) == []
+
+
+def test_transient_500_is_retried_then_succeeds(mirror, local_root):
+    mirror.publish(RELATIVE, ZIP)
+    mirror.fail(RELATIVE, Fault(status=500))
+    mirror.fail(f"{RELATIVE}.CHECKSUM", Fault(status=503))
+
+    path = _fetch(mirror, local_root)
+
+    assert path.read_bytes() == ZIP
+    assert mirror.hits[f"/data/{RELATIVE}"] == 2
+    assert mirror.hits[f"/data/{RELATIVE}.CHECKSUM"] == 2
+
+
+def test_truncated_body_is_discarded_and_retried(mirror, local_root):
+    mirror.publish(RELATIVE, ZIP)
+    mirror.fail(RELATIVE, Fault(truncate_after=len(ZIP) // 2))
+
+    path = _fetch(mirror, local_root)
+
+    assert path.read_bytes() == ZIP
+    assert _all_files(local_root) == [path]
+    assert mirror.hits[f"/data/{RELATIVE}"] == 2
+
+
+def test_client_error_other_than_404_is_not_retried(mirror, local_root):
+    mirror.publish(RELATIVE, ZIP)
+    mirror.fail(RELATIVE, Fault(status=403))
+
+    with pytest.raises(DownloadError, match="HTTP 403"):
+        _fetch(mirror, local_root)
+    assert mirror.hits[f"/data/{RELATIVE}"] == 1
+
+
+def test_connection_refused_gives_up_after_retries(local_root):
+    with socket.socket() as probe:  # a port nobody listens on once the probe closes
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+
+    with pytest.raises(DownloadError, match="after 2 attempts") as raised:
+        fetch_daily_file(
+            local_root, "klines", SYMBOL, DAY, base_url=f"http://127.0.0.1:{port}/data/",
+            **{**FAST, "retries": 1},
+        )  # fmt: skip
+    assert "Connection" in str(raised.value)
+    assert _all_files(local_root) == []
+
+
+def test_checksum_of_another_file_is_refused(mirror, local_root):
+    mirror.publish(RELATIVE, ZIP)
+    Path(f"{mirror.directory / RELATIVE}.CHECKSUM").write_text(
+        f"{hashlib.sha256(ZIP).hexdigest()}  ETHUSDT-5m-2025-12-01.zip\n"
+    )
+
+    with pytest.raises(DownloadError, match=r"ETHUSDT-5m-2025-12-01\.zip"):
+        _fetch(mirror, local_root)
+    assert _all_files(local_root) == []
+
+
+@pytest.mark.parametrize(
+    ("checksum_of", "faults"),
+    [
+        (None, [Fault(status=503)] * 3),
+        (None, [Fault(stall=True), Fault(truncate_after=10), Fault(status=502)]),
+        (b"corrupt upstream", []),
+    ],
+    ids=["server-errors", "stall-and-truncation", "checksum-mismatch"],
+)
+def test_failed_redownload_keeps_the_existing_file(mirror, local_root, checksum_of, faults):
+    mirror.publish(RELATIVE, ZIP)
+    existing = _fetch(mirror, local_root)
+    mirror.publish(RELATIVE, NEWER_ZIP, checksum_of=checksum_of)  # the archive republished it
+    mirror.fail(RELATIVE, *faults)
+
+    with pytest.raises((DownloadError, ChecksumMismatchError)):
+        _fetch(mirror, local_root)
+
+    assert existing.read_bytes() == ZIP
+    assert _all_files(local_root) == [existing]
+
+
+def test_republished_file_replaces_the_old_one(mirror, local_root):
+    mirror.publish(RELATIVE, ZIP)
+    existing = _fetch(mirror, local_root)
+    mirror.publish(RELATIVE, NEWER_ZIP)
+
+    assert _fetch(mirror, local_root).read_bytes() == NEWER_ZIP
+    assert _all_files(local_root) == [existing]
+
+
+def test_file_matching_the_checksum_is_not_downloaded_again(mirror, local_root):
+    mirror.publish(RELATIVE, ZIP)
+    _fetch(mirror, local_root)
+
+    _fetch(mirror, local_root)
+
+    assert mirror.hits[f"/data/{RELATIVE}"] == 1
+    assert mirror.hits[f"/data/{RELATIVE}.CHECKSUM"] == 2
+
+
+@pytest.mark.parametrize(
+    ("option", "value"), [("timeout_seconds", 0), ("retries", -1), ("backoff_seconds", -0.5)]
+)
+def test_invalid_options_are_named(local_root, option, value):
+    with pytest.raises(ValueError, match=option):
+        fetch_daily_file(local_root, "klines", SYMBOL, DAY, **{option: value})
