@@ -1,0 +1,247 @@
+"""DuckDB storage of the model: market input windows, carried end-of-day state, daily outputs.
+
+Pure DuckDB + pandas (no Dagster, no engine imports): the pipeline asset converts between these
+plain frames/dicts and the engine's objects.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from liqheat_pipeline.lib import warehouse
+
+# Tables the model adds beside the SQL contract. `model_state` holds each day's end-of-day
+# active levels (what the next day starts from); `model_runs` one row per symbol and day with
+# the configuration that produced it; `margin_brackets` the shipped bracket tables, so the
+# liquidation-price check can recompute prices in SQL.
+MODEL_TABLE_DDL: dict[str, str] = {
+    "model_state": """
+        symbol VARCHAR NOT NULL, day DATE NOT NULL, state_position INTEGER NOT NULL,
+        level_id BIGINT NOT NULL, created_at TIMESTAMP NOT NULL, side VARCHAR NOT NULL,
+        leverage INTEGER NOT NULL, tier_index INTEGER NOT NULL, entry_price DOUBLE NOT NULL,
+        liq_price DOUBLE NOT NULL, price_bucket DOUBLE NOT NULL, notional_usd DOUBLE NOT NULL,
+        remaining_usd DOUBLE NOT NULL""",
+    "model_runs": """
+        symbol VARCHAR NOT NULL, day DATE NOT NULL, config_hash VARCHAR NOT NULL,
+        assumptions JSON NOT NULL, bucket_size DOUBLE NOT NULL, last_candle_time TIMESTAMP,
+        stats JSON NOT NULL, state_metadata JSON NOT NULL, computed_at TIMESTAMP NOT NULL""",
+    "margin_brackets": """
+        symbol VARCHAR NOT NULL, effective_from DATE NOT NULL, floor DOUBLE NOT NULL,
+        cap DOUBLE NOT NULL, max_leverage INTEGER NOT NULL, mmr DOUBLE NOT NULL,
+        maint_amount DOUBLE NOT NULL""",
+}
+
+# Output tables written per day, with the column that decides which day owns a row.
+OUTPUT_TIME_COLUMNS: dict[str, str] = {
+    "level_openings": "created_at",
+    "level_consumptions": "consumed_at",
+    "candle_ledger": "ts",
+    "heatmap_snapshots": "ts",
+    "heatmap_snapshots_by_leverage": "ts",
+}
+
+_CANDLE_COLUMNS = "open_time, open, high, low, close, volume, quote_volume, taker_buy_volume"
+
+
+def ensure_model_schema(conn: duckdb.DuckDBPyConnection) -> None:
+    """Create the contract tables plus the model's own tables."""
+    warehouse.ensure_schema(conn, extra_tables=MODEL_TABLE_DDL)
+
+
+def day_start(day: date) -> datetime:
+    """Naive UTC midnight opening ``day`` (the storage convention; never host-local time)."""
+    return datetime.combine(day, time())
+
+
+@dataclass(frozen=True)
+class MarketWindow:
+    """Raw inputs of one symbol for the days [first_day, end_day)."""
+
+    candles: pd.DataFrame
+    open_interest: pd.DataFrame
+    mark_price_candles: pd.DataFrame
+
+    def for_day(self, day: date) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame | None]:
+        """Candles of [D, D+1), OI snapshots of [D 00:00, D+1 00:00], mark candles or None."""
+        start, end = day_start(day), day_start(day + timedelta(days=1))
+        candles = _between(self.candles, "open_time", start, end)
+        oi = self.open_interest
+        oi = oi[(oi["ts"] >= start) & (oi["ts"] <= end)].reset_index(drop=True)
+        mark = _between(self.mark_price_candles, "open_time", start, end)
+        return candles, oi, (mark if len(mark) else None)
+
+
+def _between(frame: pd.DataFrame, column: str, start: datetime, end: datetime) -> pd.DataFrame:
+    return frame[(frame[column] >= start) & (frame[column] < end)].reset_index(drop=True)
+
+
+def load_market(
+    conn: duckdb.DuckDBPyConnection, symbol: str, first_day: date, end_day: date
+) -> MarketWindow:
+    """Read candles, open interest (inclusive of both midnights) and mark candles for the days."""
+    start, end = day_start(first_day), day_start(end_day)
+    candles = conn.execute(
+        f"SELECT {_CANDLE_COLUMNS} FROM candles WHERE symbol = ? AND open_time >= ? "
+        "AND open_time < ? ORDER BY open_time",
+        [symbol, start, end],
+    ).fetchdf()
+    open_interest = conn.execute(
+        "SELECT ts, open_interest FROM open_interest WHERE symbol = ? AND ts >= ? AND ts <= ? "
+        "ORDER BY ts",
+        [symbol, start, end],
+    ).fetchdf()
+    mark = conn.execute(
+        "SELECT open_time, high, low FROM mark_price_candles WHERE symbol = ? "
+        "AND open_time >= ? AND open_time < ? ORDER BY open_time",
+        [symbol, start, end],
+    ).fetchdf()
+    return MarketWindow(candles, open_interest, mark)
+
+
+def missing_inputs(market: MarketWindow, days: Sequence[date]) -> list[str]:
+    """Human-readable list of days whose candles or own open-interest partition are absent."""
+    problems = []
+    for day in days:
+        start, end = day_start(day), day_start(day + timedelta(days=1))
+        if not ((market.candles["open_time"] >= start) & (market.candles["open_time"] < end)).any():
+            problems.append(f"{day}: no candles (materialize the `candles` partition {day})")
+        oi_ts = market.open_interest["ts"]
+        if not ((oi_ts > start) & (oi_ts <= end)).any():
+            problems.append(
+                f"{day}: no open-interest snapshots in ({start:%Y-%m-%d %H:%M}, "
+                f"{end:%Y-%m-%d %H:%M}] (materialize the `open_interest` partition {day})"
+            )
+    return problems
+
+
+@dataclass(frozen=True)
+class StoredState:
+    """End-of-day state as stored: the engine's metadata dict and its levels frame."""
+
+    day: date
+    config_hash: str
+    metadata: dict[str, Any]
+    levels: pd.DataFrame
+
+
+def load_state(conn: duckdb.DuckDBPyConnection, symbol: str, day: date) -> StoredState | None:
+    """The state stored at the end of ``day``, or None when that day was never computed."""
+    run = conn.execute(
+        "SELECT config_hash, state_metadata FROM model_runs WHERE symbol = ? AND day = ?",
+        [symbol, day],
+    ).fetchone()
+    if run is None:
+        return None
+    levels = conn.execute(
+        "SELECT * EXCLUDE (symbol, day, state_position) FROM model_state "
+        "WHERE symbol = ? AND day = ? ORDER BY state_position",
+        [symbol, day],
+    ).fetchdf()
+    return StoredState(day, run[0], json.loads(run[1]), levels)
+
+
+def last_stored_day(conn: duckdb.DuckDBPyConnection, symbol: str, before: date) -> date | None:
+    """The latest day before ``before`` with a stored state (to tell the user where to resume)."""
+    row = conn.execute(
+        "SELECT max(day) FROM model_runs WHERE symbol = ? AND day < ?", [symbol, before]
+    ).fetchone()
+    return row[0]
+
+
+@dataclass
+class DayResult:
+    """One day's engine output in storable form."""
+
+    day: date
+    tables: Mapping[str, pd.DataFrame]  # keyed by OUTPUT_TIME_COLUMNS' tables
+    state_metadata: dict[str, Any]
+    state_levels: pd.DataFrame
+    stats: dict[str, Any]
+    config_hash: str
+    assumptions_json: str
+    bucket_size: float
+    last_candle_time: datetime | None
+
+
+def write_days(
+    conn: duckdb.DuckDBPyConnection,
+    symbol: str,
+    results: Sequence[DayResult],
+    brackets: pd.DataFrame,
+) -> dict[str, int]:
+    """Replace the days' rows of every model table (call inside one transaction).
+
+    ``results`` must be consecutive days; rows are inserted in time order. Returns rows written
+    per table.
+    """
+    ensure_model_schema(conn)
+    start = day_start(results[0].day)
+    end = day_start(results[-1].day + timedelta(days=1))
+    written: dict[str, int] = {}
+    for table, time_column in OUTPUT_TIME_COLUMNS.items():
+        frame = pd.concat([result.tables[table] for result in results], ignore_index=True)
+        if not frame[time_column].is_monotonic_increasing:
+            frame = frame.sort_values(time_column, kind="stable", ignore_index=True)
+        written[table] = warehouse.replace_rows(
+            conn, table, frame, symbol=symbol, time_column=time_column, start=start, end=end
+        )
+    for table, frame in (
+        ("model_state", _state_rows(symbol, results)),
+        ("model_runs", _run_rows(symbol, results)),
+    ):
+        written[table] = warehouse.replace_rows(
+            conn, table, frame, symbol=symbol, time_column="day", start=start, end=end
+        )
+    replace_brackets(conn, brackets)
+    return written
+
+
+def replace_brackets(conn: duckdb.DuckDBPyConnection, brackets: pd.DataFrame) -> None:
+    """Store the shipped margin-bracket tables (the same for every symbol and day)."""
+    conn.execute("DELETE FROM margin_brackets")
+    columns = ", ".join(brackets.columns)
+    conn.register("_incoming_brackets", brackets)
+    try:
+        conn.execute(
+            f"INSERT INTO margin_brackets ({columns}) SELECT {columns} FROM _incoming_brackets"
+        )
+    finally:
+        conn.unregister("_incoming_brackets")
+
+
+def _state_rows(symbol: str, results: Sequence[DayResult]) -> pd.DataFrame:
+    frames = []
+    for result in results:
+        levels = result.state_levels.reset_index(drop=True)
+        frames.append(
+            levels.assign(symbol=symbol, day=result.day, state_position=range(len(levels)))
+        )
+    return pd.concat(frames, ignore_index=True)
+
+
+def _run_rows(symbol: str, results: Sequence[DayResult]) -> pd.DataFrame:
+    computed_at = datetime.now(UTC).replace(tzinfo=None)
+    return pd.DataFrame(
+        {
+            "symbol": symbol,
+            "day": [result.day for result in results],
+            "config_hash": [result.config_hash for result in results],
+            "assumptions": [result.assumptions_json for result in results],
+            "bucket_size": [result.bucket_size for result in results],
+            "last_candle_time": pd.to_datetime(
+                [result.last_candle_time for result in results]
+            ).astype("datetime64[ns]"),
+            "stats": [json.dumps(result.stats, sort_keys=True) for result in results],
+            "state_metadata": [
+                json.dumps(result.state_metadata, sort_keys=True) for result in results
+            ],
+            "computed_at": computed_at,
+        }
+    )

@@ -1,0 +1,148 @@
+"""The README's example queries over the SQL contract, reusable by the HTTP API and benchmarks.
+
+Every query takes DuckDB named parameters (``$symbol``, ``$start`` ...); timestamps are naive
+UTC. ``execute`` binds only the parameters a query mentions.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import datetime
+
+import duckdb
+import pandas as pd
+
+_PARAMETER = re.compile(r"\$([a-z_]+)")
+
+# Heatmap of [$start, $end) at a coarser interval of $interval_minutes: per interval, the
+# active notional of the state at the interval's end (its last candle) and the notional
+# consumed (modelled liquidations) summed within it. Price buckets may be merged into
+# $price_step-wide buckets (a multiple of the symbol's bucket size; NULL keeps them) and
+# limited to [$price_low, $price_high) (NULL = unbounded). `ts` labels the interval start.
+HEATMAP = """
+WITH intervals AS (
+    SELECT time_bucket(to_minutes($interval_minutes), ts, $start) AS ts,
+           max(ts) AS last_candle
+    FROM candle_ledger
+    WHERE symbol = $symbol AND ts >= $start AND ts < $end AND side = 'long'
+    GROUP BY 1
+),
+cells AS (
+    SELECT time_bucket(to_minutes($interval_minutes), ts, $start) AS interval_ts, ts,
+           CASE WHEN $price_step IS NULL THEN price_bucket
+                ELSE round(floor(price_bucket / $price_step + 1e-9) * $price_step, 10)
+           END AS price_bucket,
+           side, active_usd, consumed_usd
+    FROM heatmap_snapshots
+    WHERE symbol = $symbol AND ts >= $start AND ts < $end
+      AND ($price_low IS NULL OR price_bucket >= $price_low)
+      AND ($price_high IS NULL OR price_bucket < $price_high)
+)
+SELECT i.ts, c.price_bucket, c.side,
+       coalesce(sum(c.active_usd) FILTER (WHERE c.ts = i.last_candle), 0) AS active_usd,
+       sum(c.consumed_usd) AS consumed_usd
+FROM cells c JOIN intervals i ON i.ts = c.interval_ts
+GROUP BY ALL
+ORDER BY i.ts, c.price_bucket, c.side
+"""
+
+# The $limit largest active clusters (bucket and side) in the state at time $at (the last
+# candle at or before it), with that candle's close for reference.
+LARGEST_CLUSTERS = """
+WITH moment AS (
+    SELECT max(ts) AS ts FROM candle_ledger WHERE symbol = $symbol AND ts <= $at
+)
+SELECT s.ts, s.price_bucket, s.side, s.active_usd, c.close AS reference_price
+FROM heatmap_snapshots s
+JOIN moment m ON s.ts = m.ts
+LEFT JOIN candles c ON c.symbol = s.symbol AND c.open_time = s.ts
+WHERE s.symbol = $symbol AND s.active_usd > 0
+ORDER BY s.active_usd DESC, s.price_bucket
+LIMIT $limit
+"""
+
+# "USD liquidated if price reaches X" in the state at $at: longs accumulate from the highest
+# bucket down (a fall to a bucket's lower edge liquidates every long at or above it), shorts
+# from the lowest bucket up (a rise to a bucket's upper edge liquidates every short at or below).
+CUMULATIVE_LIQUIDATION_CURVE = """
+WITH moment AS (
+    SELECT max(ts) AS ts FROM candle_ledger WHERE symbol = $symbol AND ts <= $at
+),
+state AS (
+    SELECT s.ts, s.price_bucket, s.side, s.active_usd
+    FROM heatmap_snapshots s JOIN moment m ON s.ts = m.ts
+    WHERE s.symbol = $symbol AND s.active_usd > 0
+)
+SELECT ts, price_bucket, side, active_usd,
+       CASE side
+           WHEN 'long' THEN sum(active_usd) OVER (
+               PARTITION BY side ORDER BY price_bucket DESC
+               ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
+           ELSE sum(active_usd) OVER (
+               PARTITION BY side ORDER BY price_bucket
+               ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
+       END AS cumulative_usd
+FROM state
+ORDER BY side, price_bucket
+"""
+
+# Realized modelled liquidation flow per hour of [$start, $end), by side and leverage, from the
+# contract view (one row per level with its consumption, if any).
+LIQUIDATION_FLOW_PER_HOUR = """
+SELECT date_trunc('hour', consumed_at) AS hour, side, leverage,
+       count(*) AS levels, sum(consumed_usd) AS liquidated_usd
+FROM liquidation_levels
+WHERE symbol = $symbol AND consumed_at >= $start AND consumed_at < $end
+GROUP BY ALL
+ORDER BY hour, side, leverage
+"""
+
+EXAMPLE_QUERIES: dict[str, str] = {
+    "heatmap": HEATMAP,
+    "largest_clusters": LARGEST_CLUSTERS,
+    "cumulative_liquidation_curve": CUMULATIVE_LIQUIDATION_CURVE,
+    "liquidation_flow_per_hour": LIQUIDATION_FLOW_PER_HOUR,
+}
+
+
+def execute(
+    conn: duckdb.DuckDBPyConnection, sql: str, parameters: Mapping[str, object]
+) -> pd.DataFrame:
+    """Run ``sql`` binding the named parameters it mentions (DuckDB rejects unused ones).
+
+    A parameter the query needs but ``parameters`` lacks raises KeyError naming it.
+    """
+    wanted = sorted(set(_PARAMETER.findall(sql)))
+    missing = [name for name in wanted if name not in parameters]
+    if missing:
+        raise KeyError(f"query parameters missing: {', '.join(missing)}")
+    return conn.execute(sql, {name: parameters[name] for name in wanted}).fetchdf()
+
+
+def heatmap(
+    conn: duckdb.DuckDBPyConnection,
+    symbol: str,
+    start: datetime,
+    end: datetime,
+    interval_minutes: int,
+    *,
+    price_low: float | None = None,
+    price_high: float | None = None,
+    price_step: float | None = None,
+) -> pd.DataFrame:
+    """The heatmap cells of [start, end): columns ts, price_bucket, side, active_usd,
+    consumed_usd (see ``HEATMAP``)."""
+    return execute(
+        conn,
+        HEATMAP,
+        {
+            "symbol": symbol,
+            "start": start,
+            "end": end,
+            "interval_minutes": interval_minutes,
+            "price_low": price_low,
+            "price_high": price_high,
+            "price_step": price_step,
+        },
+    )

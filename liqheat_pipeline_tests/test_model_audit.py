@@ -1,0 +1,299 @@
+"""The SQL audits on a small hand-made history whose correctness follows from the model rules.
+
+Two days, three candles on the first: a 20x long opened at 00:00 (entry 100, generic bracket
+MMR 0.4 %, cum 0, N_rep 10,000 → LP 95.381…) is not crossed by the 00:05 low of 96 and is
+consumed by the 00:10 low of 94; a 10x short (LP 109.56…) stays active into day two.
+Every corruption below breaks one rule and must fail the audit that guards it.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime
+
+import pandas as pd
+import pytest
+
+from liqheat_pipeline.lib import model_audit, model_store, warehouse
+
+SYMBOL = "TESTUSDT"
+DAY_1, DAY_2 = date(2025, 12, 1), date(2025, 12, 2)
+T0, T1, T2 = (datetime(2025, 12, 1, 0, minute) for minute in (0, 5, 10))
+T3 = datetime(2025, 12, 2, 0, 0)
+MMR = 0.004
+LONG_LP = 100 * (1 - 1 / 20) / (1 - MMR)
+SHORT_LP = 100 * (1 + 1 / 10) / (1 + MMR)
+LONG_ID, SHORT_ID = 1, 2
+
+
+def _frame(rows: list[dict]) -> pd.DataFrame:
+    return pd.DataFrame(rows).assign(symbol=SYMBOL)
+
+
+def _ledger(ts, side, opened=0.0, consumed=0.0, closed=0.0, active=0.0) -> dict:
+    return dict(
+        ts=ts, side=side, opened_usd=opened, consumed_usd=consumed, closed_usd=closed,
+        active_usd=active,
+    )  # fmt: skip
+
+
+def _snapshot(ts, side, bucket, active, consumed=0.0) -> dict:
+    return dict(ts=ts, side=side, price_bucket=bucket, active_usd=active, consumed_usd=consumed)
+
+
+def _opening(level_id, side, leverage, liq_price, notional, bucket) -> dict:
+    return dict(
+        level_id=level_id, created_at=T0, side=side, leverage=leverage, tier_leverage=leverage,
+        entry_price=100.0, liq_price=liq_price, notional_usd=notional, mmr=MMR,
+        maint_amount=0.0, price_bucket=bucket,
+    )  # fmt: skip
+
+
+def _state(day, level_id=SHORT_ID) -> dict:
+    return dict(
+        day=day, state_position=0, level_id=level_id, created_at=T0, side="short", leverage=10,
+        tier_index=1, entry_price=100.0, liq_price=SHORT_LP, price_bucket=109.0,
+        notional_usd=500.0, remaining_usd=500.0,
+    )  # fmt: skip
+
+
+def _run(day) -> dict:
+    return dict(
+        day=day, config_hash="abc", assumptions=json.dumps({"n_rep": 10_000.0}),
+        bucket_size=1.0, last_candle_time=None, stats="{}", state_metadata="{}",
+        computed_at=datetime(2026, 1, 1),
+    )  # fmt: skip
+
+
+def _history() -> dict[str, pd.DataFrame]:
+    candle = dict(open=100.0, close=100.0, volume=1.0)
+    tables = {
+        "candles": _frame(
+            [
+                {**candle, "open_time": T0, "high": 101.0, "low": 99.0},
+                {**candle, "open_time": T1, "high": 100.5, "low": 96.0},
+                {**candle, "open_time": T2, "high": 99.0, "low": 94.0},
+                {**candle, "open_time": T3, "high": 101.0, "low": 99.0},
+            ]
+        ),
+        "level_openings": _frame(
+            [
+                _opening(LONG_ID, "long", 20, LONG_LP, 1000.0, 95.0),
+                _opening(SHORT_ID, "short", 10, SHORT_LP, 500.0, 109.0),
+            ]
+        ),
+        "level_consumptions": _frame(
+            [dict(level_id=LONG_ID, consumed_at=T2, consumed_usd=1000.0, side="long")]
+        ),
+        "candle_ledger": _frame(
+            [
+                _ledger(T0, "long", opened=1000.0, active=1000.0),
+                _ledger(T0, "short", opened=500.0, active=500.0),
+                _ledger(T1, "long", active=1000.0),
+                _ledger(T1, "short", active=500.0),
+                _ledger(T2, "long", consumed=1000.0),
+                _ledger(T2, "short", active=500.0),
+                _ledger(T3, "long"),
+                _ledger(T3, "short", active=500.0),
+            ]
+        ),
+        "heatmap_snapshots": _frame(
+            [
+                _snapshot(T0, "long", 95.0, 1000.0),
+                _snapshot(T0, "short", 109.0, 500.0),
+                _snapshot(T1, "long", 95.0, 1000.0),
+                _snapshot(T1, "short", 109.0, 500.0),
+                _snapshot(T2, "long", 95.0, 0.0, consumed=1000.0),
+                _snapshot(T2, "short", 109.0, 500.0),
+                _snapshot(T3, "short", 109.0, 500.0),
+            ]
+        ),
+        "model_state": _frame([_state(DAY_1), _state(DAY_2)]),
+        "model_runs": _frame([_run(DAY_1), _run(DAY_2)]),
+    }
+    # One leverage per side here, so the by-leverage rows are the snapshot rows plus leverage.
+    snapshots = tables["heatmap_snapshots"]
+    tables["heatmap_snapshots_by_leverage"] = snapshots.assign(
+        leverage=snapshots["side"].map({"long": 20, "short": 10})
+    )
+    return tables
+
+
+BRACKETS = pd.DataFrame(
+    {
+        "symbol": ["*", "*"],
+        "effective_from": [date(2025, 1, 1), date(2025, 1, 1)],
+        "floor": [0.0, 50_000.0],
+        "cap": [50_000.0, 1e12],
+        "max_leverage": [125, 50],
+        "mmr": [MMR, 0.005],
+        "maint_amount": [0.0, 50.0],
+    }
+)
+
+
+@pytest.fixture
+def conn(db_path):
+    with warehouse.connect(db_path) as conn:
+        model_store.ensure_model_schema(conn)
+        for table, frame in _history().items():
+            columns = ", ".join(frame.columns)
+            conn.register("_rows", frame)
+            conn.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM _rows")
+            conn.unregister("_rows")
+        model_store.replace_brackets(conn, BRACKETS)
+        yield conn
+
+
+def _window(first: date = DAY_1, last: date = DAY_2) -> model_audit.AuditWindow:
+    return model_audit.AuditWindow(
+        SYMBOL, first, date.fromordinal(last.toordinal() + 1), history_start=DAY_1
+    )
+
+
+def _all_audits(conn, window) -> dict[str, model_audit.AuditResult]:
+    return {
+        "not_crossed": model_audit.active_levels_not_crossed(conn, window),
+        "first_crossing": model_audit.consumed_at_first_crossing(conn, window),
+        "ledger": model_audit.ledger_identity(conn, window),
+        "snapshots": model_audit.snapshots_match_ledger(conn, window),
+        "continuity": model_audit.continuity_with_previous_day(conn, window),
+        "liq_prices": model_audit.liquidation_prices_match_brackets(conn, window),
+        "values": model_audit.values_valid_and_keys_unique(
+            conn, window, tuple(model_audit.TABLE_RULES)
+        ),
+    }
+
+
+@pytest.mark.parametrize(
+    "window", [_window(), _window(DAY_1, DAY_1), _window(DAY_2, DAY_2)], ids=str
+)
+def test_every_audit_passes_on_a_consistent_history(conn, window):
+    results = _all_audits(conn, window)
+    assert {name: result.passed for name, result in results.items()} == dict.fromkeys(
+        results, True
+    ), {name: result.offending for name, result in results.items()}
+    assert results["first_crossing"].counts["consumptions_checked"] == (window.first_day == DAY_1)
+    assert results["liq_prices"].counts["levels_checked"] == (2 if window.first_day == DAY_1 else 0)
+
+
+CORRUPTIONS = {
+    # consumed one candle too early: the 00:05 low of 96 does not reach LP 95.38
+    "consumed too early": (
+        "UPDATE level_consumptions SET consumed_at = TIMESTAMP '2025-12-01 00:05:00'",
+        "first_crossing",
+    ),
+    # consumed later than the first crossing candle
+    "consumed too late": (
+        "UPDATE level_consumptions SET consumed_at = TIMESTAMP '2025-12-02 00:00:00'",
+        "first_crossing",
+    ),
+    "active short crossed": (
+        "UPDATE candles SET high = 120 WHERE open_time = TIMESTAMP '2025-12-01 00:05:00'",
+        "not_crossed",
+    ),
+    "ledger off by 1 USD": (
+        "UPDATE candle_ledger SET active_usd = active_usd + 1 "
+        "WHERE side = 'short' AND ts = TIMESTAMP '2025-12-01 00:05:00'",
+        "ledger",
+    ),
+    "snapshot bucket off by 1 USD": (
+        "UPDATE heatmap_snapshots_by_leverage SET active_usd = active_usd - 1 "
+        "WHERE side = 'short' AND ts = TIMESTAMP '2025-12-02 00:00:00'",
+        "snapshots",
+    ),
+    "state total differs from ledger": (
+        "UPDATE model_state SET remaining_usd = 400 WHERE day = DATE '2025-12-01'",
+        "continuity",
+    ),
+    "previous day's state missing": (
+        "DELETE FROM model_runs WHERE day = DATE '2025-12-01'",
+        "continuity",
+    ),
+    "liquidation price off": (
+        f"UPDATE level_openings SET liq_price = liq_price * 1.0001 WHERE level_id = {LONG_ID}",
+        "liq_prices",
+    ),
+    "leverage above the bracket cap": (
+        "UPDATE margin_brackets SET max_leverage = 10 WHERE floor = 0",
+        "liq_prices",
+    ),
+    "negative notional": (
+        f"UPDATE level_openings SET notional_usd = -1 WHERE level_id = {SHORT_ID}",
+        "values",
+    ),
+    "NaN active": (
+        "UPDATE heatmap_snapshots SET active_usd = 'NaN'::DOUBLE "
+        "WHERE ts = TIMESTAMP '2025-12-01 00:05:00' AND side = 'long'",
+        "values",
+    ),
+    "duplicate ledger key": (
+        "INSERT INTO candle_ledger SELECT * FROM candle_ledger "
+        "WHERE ts = TIMESTAMP '2025-12-01 00:10:00' AND side = 'long'",
+        "values",
+    ),
+    "level consumed twice on different days": (
+        "INSERT INTO level_consumptions SELECT symbol, level_id, "
+        "TIMESTAMP '2025-12-02 00:00:00', consumed_usd, side FROM level_consumptions",
+        "values",
+    ),
+}
+
+
+@pytest.mark.parametrize("corruption", list(CORRUPTIONS))
+def test_each_corruption_fails_its_audit(conn, corruption):
+    statement, audit = CORRUPTIONS[corruption]
+    conn.execute(statement)
+    result = _all_audits(conn, _window())[audit]
+    assert not result.passed
+    assert result.counts["failures"] >= 1
+    assert len(result.offending) >= 1
+    assert result.description.startswith("FAILED")
+
+
+def test_a_missing_ledger_day_breaks_the_identity_across_the_boundary(conn):
+    conn.execute("DELETE FROM candle_ledger WHERE ts < TIMESTAMP '2025-12-02 00:00:00'")
+    result = model_audit.ledger_identity(conn, _window(DAY_2, DAY_2))
+    assert not result.passed
+    # The first day of the history starts from zero by definition.
+    conn.execute("DELETE FROM candle_ledger")
+    assert model_audit.ledger_identity(conn, _window(DAY_1, DAY_1)).counts["failures"] == 3
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        # A table dated after the levels' day: days before a symbol's first table use it.
+        "UPDATE margin_brackets SET effective_from = DATE '2026-06-01'",
+        # N_rep exactly on a cap belongs to the lower bracket (floor < N <= cap).
+        "UPDATE model_runs SET assumptions = '{\"n_rep\": 50000.0}'",
+    ],
+)
+def test_bracket_selection_follows_the_bracket_rules(conn, statement):
+    conn.execute(statement)
+    assert model_audit.liquidation_prices_match_brackets(conn, _window()).passed
+
+
+def _liquidation_price_from_margin_balance(side, entry, leverage, mmr, cum, notional):
+    """Solve wallet + PnL = maintenance margin for the price (an oracle independent of the
+    audit's closed form): N/L + s*Q*(P - entry) = Q*P*MMR - cum with Q = N/entry."""
+    sign = 1 if side == "long" else -1
+    quantity = notional / entry
+    return (notional / leverage - sign * quantity * entry + cum) / (
+        quantity * mmr - sign * quantity
+    )
+
+
+def test_liquidation_prices_with_a_maintenance_amount(conn):
+    # N_rep 100,000 sits in the second generic bracket: MMR 0.5 %, cum 50.
+    conn.execute("UPDATE model_runs SET assumptions = '{\"n_rep\": 100000.0}'")
+    for level_id, side, leverage in ((LONG_ID, "long", 20), (SHORT_ID, "short", 10)):
+        price = _liquidation_price_from_margin_balance(side, 100.0, leverage, 0.005, 50.0, 1e5)
+        conn.execute(
+            "UPDATE level_openings SET liq_price = ?, mmr = 0.005, maint_amount = 50 "
+            "WHERE level_id = ?",
+            [price, level_id],
+        )
+    assert model_audit.liquidation_prices_match_brackets(conn, _window()).passed
+    conn.execute(f"UPDATE level_openings SET liq_price = {LONG_LP} WHERE level_id = {LONG_ID}")
+    assert not model_audit.liquidation_prices_match_brackets(conn, _window()).passed

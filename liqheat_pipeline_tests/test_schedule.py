@@ -1,0 +1,67 @@
+"""The daily job and its schedule: yesterday's UTC partition at 00:30 UTC, every asset."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+import dagster as dg
+import pytest
+
+from liqheat_pipeline.definitions import defs
+from liqheat_pipeline.defs.automation.schedules import DAILY_JOB_NAME
+
+SCHEDULE_NAME = f"{DAILY_JOB_NAME}_schedule"
+
+
+@pytest.fixture
+def definitions(monkeypatch, tmp_path, real_binance_dir):
+    monkeypatch.setenv("LIQHEAT_DATA_DIR", str(real_binance_dir))
+    monkeypatch.setenv("LIQHEAT_DB", str(tmp_path / "liqheat.duckdb"))
+    monkeypatch.setenv("LIQHEAT_SYMBOLS", "BTCUSDT,ETHUSDT")
+    return defs()
+
+
+def _requested_partitions(definitions, when: datetime) -> list[str]:
+    schedule = definitions.resolve_schedule_def(SCHEDULE_NAME)
+    with (
+        dg.instance_for_test() as instance,
+        dg.build_schedule_context(instance=instance, scheduled_execution_time=when) as context,
+    ):
+        return [request.partition_key for request in schedule.evaluate_tick(context).run_requests]
+
+
+def test_schedule_runs_at_half_past_midnight_utc(definitions):
+    schedule = definitions.resolve_schedule_def(SCHEDULE_NAME)
+    assert schedule.cron_schedule == "30 0 * * *"
+    assert schedule.execution_timezone == "UTC"
+    assert schedule.job_name == DAILY_JOB_NAME
+
+
+@pytest.mark.parametrize(
+    "when",
+    [
+        datetime(2025, 12, 5, 0, 30, tzinfo=UTC),
+        # The same instant seen from New York (the evening before, local time).
+        datetime(2025, 12, 5, 0, 30, tzinfo=UTC).astimezone(ZoneInfo("America/New_York")),
+    ],
+    ids=["utc", "new_york"],
+)
+def test_a_tick_requests_the_day_that_just_ended(definitions, when):
+    assert _requested_partitions(definitions, when) == ["2025-12-04"]
+
+
+def test_the_tick_after_a_month_end_requests_the_last_day_of_the_month(definitions):
+    tick = datetime(2026, 1, 1, 0, 30, tzinfo=UTC)
+    assert _requested_partitions(definitions, tick) == ["2025-12-31"]
+
+
+def test_the_job_selects_every_asset_and_check_of_every_symbol(definitions):
+    job = definitions.resolve_job_def(DAILY_JOB_NAME)
+    graph = definitions.resolve_asset_graph()
+    selected = {key for node in job.asset_layer.asset_graph.asset_nodes for key in [node.key]}
+    assert selected == set(graph.get_all_asset_keys()) - {
+        key for key in graph.get_all_asset_keys() if graph.get(key).is_external
+    }
+    assert set(job.asset_layer.asset_graph.asset_check_keys) == set(graph.asset_check_keys)
+    assert job.partitions_def == dg.DailyPartitionsDefinition("2025-12-01", timezone="UTC")
