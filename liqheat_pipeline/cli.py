@@ -1,0 +1,237 @@
+"""The ``liqheat`` console script.
+
+Each subcommand is one entry of ``SUBCOMMANDS``: a help line, a function adding its options to
+an argparse parser, and a function running it that returns the exit status. Adding a subcommand
+is one entry and its two functions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+from liqheat_pipeline.lib import warehouse
+from liqheat_pipeline.lib.demo_market import DEFAULT_SEED, DEMO_SYMBOL, write_demo_archive
+from liqheat_pipeline.settings import (
+    DEFAULT_DATA_DIR,
+    DEFAULT_START_DATE,
+    SettingsError,
+    load_settings,
+)
+
+DEFAULT_DEMO_DAYS = 30
+DEFINITIONS_MODULE = "liqheat_pipeline.definitions"
+# (table, time column) reported after the demo run, for the demo symbol only.
+SUMMARY_TABLES = (("candles", "open_time"), ("open_interest", "ts"), ("heatmap_snapshots", "ts"))
+
+
+@dataclass(frozen=True)
+class Subcommand:
+    help: str
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int]
+
+
+class UsageError(Exception):
+    """Invalid options or settings found after parsing; reported like argparse's own errors."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    arguments = parser.parse_args(argv)
+    try:
+        return arguments.subcommand.run(arguments)
+    except UsageError as error:
+        arguments.subparser.error(str(error))  # prints usage and the message, exits with 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="liqheat", description="Time-evolving liquidation heatmap (Dagster + DuckDB)."
+    )
+    commands = parser.add_subparsers(metavar="COMMAND", required=True)
+    for name, subcommand in SUBCOMMANDS.items():
+        subparser = commands.add_parser(name, help=subcommand.help, description=subcommand.help)
+        subcommand.add_arguments(subparser)
+        subparser.set_defaults(subcommand=subcommand, subparser=subparser)
+    return parser
+
+
+# --- option types: argparse names the option in front of these messages -----------------------
+
+
+def _iso_date(raw: str) -> date:
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a date YYYY-MM-DD, got {raw!r}") from None
+
+
+def _int_at_least(minimum: int) -> Callable[[str], int]:
+    def parse(raw: str) -> int:
+        try:
+            value = int(raw)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {raw!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        return value
+
+    return parse
+
+
+def _add_demo_range_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--start",
+        type=_iso_date,
+        default=date.fromisoformat(DEFAULT_START_DATE),
+        help=f"first UTC day (default {DEFAULT_START_DATE})",
+    )
+    parser.add_argument(
+        "--days",
+        type=_int_at_least(1),
+        default=DEFAULT_DEMO_DAYS,
+        help=f"number of days (default {DEFAULT_DEMO_DAYS})",
+    )
+    parser.add_argument(
+        "--seed",
+        type=_int_at_least(0),
+        default=DEFAULT_SEED,
+        help=f"random seed of the synthetic market (default {DEFAULT_SEED})",
+    )
+
+
+# --- demo-data ---------------------------------------------------------------------------------
+
+
+def _demo_data_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--root",
+        type=Path,
+        default=Path(os.environ.get("LIQHEAT_DATA_DIR") or DEFAULT_DATA_DIR),
+        help=f"archive mirror root (default $LIQHEAT_DATA_DIR or {DEFAULT_DATA_DIR})",
+    )
+    _add_demo_range_arguments(parser)
+
+
+def _demo_data(arguments: argparse.Namespace) -> int:
+    _write_demo_data(arguments.root, arguments.start, arguments.days, arguments.seed)
+    return 0
+
+
+def _write_demo_data(root: Path, start: date, days: int, seed: int) -> None:
+    written = write_demo_archive(root, start, days, seed=seed)
+    last = start + timedelta(days=days - 1)
+    print(
+        f"Wrote the SYNTHETIC {DEMO_SYMBOL} market (seed {seed}, {start} … {last}) "
+        f"under {root.resolve()}:"
+    )
+    by_folder: dict[Path, list[Path]] = {}
+    for path in written:
+        by_folder.setdefault(path.parent, []).append(path)
+    for folder, paths in by_folder.items():
+        names = paths[0].name if len(paths) == 1 else f"{paths[0].name} … {paths[-1].name}"
+        print(f"  {len(paths):>4} in {folder.relative_to(root)}/: {names}")
+
+
+# --- demo --------------------------------------------------------------------------------------
+
+
+def _demo(arguments: argparse.Namespace) -> int:
+    start, days, seed = arguments.start, arguments.days, arguments.seed
+    end = start + timedelta(days=days - 1)
+    last_partition = datetime.now(UTC).date() - timedelta(days=1)
+    if end > last_partition:
+        raise UsageError(
+            f"--start {start} --days {days}: the range ends on {end}, after the last complete "
+            f"UTC day ({last_partition}), which is the last daily partition"
+        )
+    environment = {
+        **os.environ,
+        "LIQHEAT_SYMBOLS": DEMO_SYMBOL,
+        "LIQHEAT_START_DATE": start.isoformat(),
+        "LIQHEAT_DOWNLOAD": "0",  # the demo is offline; DEMOUSDT exists nowhere else anyway
+    }
+    try:
+        settings = load_settings(environment)
+    except SettingsError as error:
+        raise UsageError(str(error)) from None
+
+    _write_demo_data(settings.data_dir, start, days, seed)
+    command = [
+        sys.executable,
+        "-m",
+        "dagster",
+        "asset",
+        "materialize",
+        "-m",
+        DEFINITIONS_MODULE,
+        "--select",
+        "*",
+        "--partition-range",
+        f"{start.isoformat()}...{end.isoformat()}",
+    ]
+    print(f"\nRunning the whole pipeline for {DEMO_SYMBOL} in one Dagster run:")
+    shown = shlex.join(["dagster", *command[3:]])
+    print(f"  LIQHEAT_SYMBOLS={DEMO_SYMBOL} LIQHEAT_START_DATE={start} {shown}", flush=True)
+    status = subprocess.run(command, env=environment, check=False).returncode
+    if status != 0:
+        print(
+            f"liqheat demo: the Dagster run failed (exit status {status}); see its output above. "
+            f"Partitions that failed keep their previous rows in {settings.db_path}.",
+            file=sys.stderr,
+        )
+        return status
+
+    print(f"\nDuckDB file: {settings.db_path.resolve()}")
+    for line in _summary_lines(settings.db_path):
+        print(f"  {line}")
+    return 0
+
+
+def _summary_lines(db_path: Path) -> list[str]:
+    lines = []
+    with warehouse.connect(db_path, read_only=True) as conn:
+        present = {
+            row[0] for row in conn.execute("SELECT table_name FROM duckdb_tables()").fetchall()
+        }
+        for table, time_column in SUMMARY_TABLES:
+            if table not in present:
+                lines.append(f"{table}: not present")
+                continue
+            rows, first, last = conn.execute(
+                f"SELECT count(*), min({time_column}), max({time_column}) "
+                f"FROM {table} WHERE symbol = ?",
+                [DEMO_SYMBOL],
+            ).fetchone()
+            span = f", {first:%Y-%m-%d %H:%M} … {last:%Y-%m-%d %H:%M}" if rows else ""
+            lines.append(f"{table}: {rows:,} rows for {DEMO_SYMBOL}{span}")
+    return lines
+
+
+SUBCOMMANDS: dict[str, Subcommand] = {
+    "demo-data": Subcommand(
+        help=f"write the seeded SYNTHETIC {DEMO_SYMBOL} market in the Binance archive layout",
+        add_arguments=_demo_data_arguments,
+        run=_demo_data,
+    ),
+    "demo": Subcommand(
+        help=(
+            f"offline end to end: write the {DEMO_SYMBOL} archive into $LIQHEAT_DATA_DIR, then "
+            "materialize every asset for the range in one Dagster run into $LIQHEAT_DB"
+        ),
+        add_arguments=_add_demo_range_arguments,
+        run=_demo,
+    ),
+}
+
+
+if __name__ == "__main__":
+    sys.exit(main())
