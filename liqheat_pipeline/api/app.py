@@ -1,0 +1,310 @@
+"""FastAPI application: read-only endpoints over the DuckDB file of the SQL contract."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import duckdb
+import pandas as pd
+from fastapi import FastAPI, HTTPException, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from liqheat_pipeline.api.database import (
+    RETRY_AFTER_SECONDS,
+    DatabaseUnavailableError,
+    read_connection,
+)
+from liqheat_pipeline.api.models import (
+    ErrorResponse,
+    Health,
+    HeatmapTimeseries,
+    LiquidationMap,
+    utc,
+)
+from liqheat_pipeline.lib.heatmap import queries
+from liqheat_pipeline.lib.heatmap.labels import is_synthetic
+from liqheat_pipeline.lib.heatmap.liquidation_map import liquidated_if_reached
+from liqheat_pipeline.lib.heatmap.window import (
+    INTERVAL_MINUTES,
+    WindowError,
+    WindowTooLargeError,
+    align_window,
+    checked_moment,
+)
+
+# A response carries at most this many intervals (7 days of 5-minute intervals).
+MAX_INTERVALS = 2016
+# Bins may merge at most this many stored buckets (keeps the SQL's integer maths small).
+MAX_BIN_MULTIPLE = 100_000
+SYMBOL_PATTERN = r"^[A-Za-z0-9]{2,20}$"
+
+Interval = Literal["5m", "15m", "1h", "4h", "1d"]
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorResponse, "description": "Window too large for one response."},
+    404: {"model": ErrorResponse, "description": "Unknown symbol or no snapshot at that time."},
+    503: {"model": ErrorResponse, "description": "Database absent, not built, or being written."},
+}
+
+SymbolParam = Annotated[
+    str, Query(pattern=SYMBOL_PATTERN, description="Symbol, e.g. BTCUSDT (case-insensitive).")
+]
+BinParam = Annotated[
+    float | None,
+    Query(
+        gt=0,
+        allow_inf_nan=False,
+        description="Price bin (USDT), a whole multiple of the stored bucket (default: bucket).",
+    ),
+]
+LeverageParam = Annotated[
+    int | None, Query(ge=1, le=125, description="Keep only this leverage tier (e.g. 25).")
+]
+
+
+def invalid_parameter(parameter: str, message: str) -> RequestValidationError:
+    """A 422 in FastAPI's own validation-error shape, located at the query parameter."""
+    return RequestValidationError(
+        [{"loc": ("query", parameter), "msg": f"{parameter}: {message}", "type": "value_error"}]
+    )
+
+
+def create_app(db_path: str | Path) -> FastAPI:
+    """The API over ``db_path``; every request opens its own short read-only connection."""
+    db_path = Path(db_path)
+    app = FastAPI(
+        title="liqheat",
+        summary="Modelled liquidation heatmap of Binance USDⓈ-M perpetuals (read-only).",
+        version="1",
+    )
+
+    @app.exception_handler(DatabaseUnavailableError)
+    def database_unavailable(_: Request, error: DatabaseUnavailableError) -> JSONResponse:
+        return JSONResponse(
+            status_code=503,
+            content={"detail": str(error)},
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
+
+    @app.get("/health", response_model=Health, responses={503: ERROR_RESPONSES[503]})
+    def health() -> dict[str, Any]:
+        """Whether the DuckDB file can be read, and which symbols it models."""
+        with read_connection(db_path) as conn:
+            symbols = queries.known_symbols(conn)
+        return {"status": "ok", "database": str(db_path), "symbols": symbols}
+
+    @app.get(
+        "/liquidations/heatmap-timeseries",
+        response_model=HeatmapTimeseries,
+        responses=ERROR_RESPONSES,
+    )
+    def heatmap_timeseries(
+        symbol: SymbolParam,
+        start_time: Annotated[
+            datetime, Query(description="Window start, ISO 8601 (no offset = UTC).")
+        ],
+        end_time: Annotated[datetime, Query(description="Window end (exclusive), ISO 8601.")],
+        interval: Annotated[
+            Interval,
+            Query(description="Display interval: the state at its end, consumed USD summed."),
+        ] = "5m",
+        price_bin_size: BinParam = None,
+        leverage: LeverageParam = None,
+    ) -> dict[str, Any]:
+        """The heatmap of a window: per interval, active long/short USD per price bin at the
+        interval's end and the USD liquidated (consumed) within it."""
+        with _parameter_errors():
+            window = align_window(
+                start_time, end_time, INTERVAL_MINUTES[interval], max_slots=MAX_INTERVALS
+            )
+        with read_connection(db_path) as conn:
+            info = _symbol_info(conn, symbol)
+            bins = _price_bins(info, price_bin_size)
+            _check_tier(conn, info, leverage)
+            slots = queries.interval_slots(conn, info.symbol, window)
+            cells = queries.heatmap_cells(conn, info.symbol, window, bins, leverage=leverage)
+        data = _timeseries_points(slots, cells)
+        prices = [level["price"] for point in data for level in point["levels"]]
+        last_levels = data[-1]["levels"] if data else []
+        return {
+            "data": data,
+            "meta": {
+                "symbol": info.symbol,
+                "start_time": utc(window.start),
+                "end_time": utc(window.end),
+                "interval": interval,
+                "price_bin_size": bins.size,
+                "leverage": leverage,
+                "total_snapshots": len(data),
+                "price_range": {
+                    "min": min(prices, default=None),
+                    "max": max(prices, default=None),
+                },
+                "active_long_usd_at_end": sum(level["long_density"] for level in last_levels),
+                "active_short_usd_at_end": sum(level["short_density"] for level in last_levels),
+                "consumed_usd_total": float(
+                    cells["long_consumed"].sum() + cells["short_consumed"].sum()
+                ),
+                **_provenance(info),
+            },
+        }
+
+    @app.get("/liquidations/map", response_model=LiquidationMap, responses=ERROR_RESPONSES)
+    def liquidation_map(
+        symbol: SymbolParam,
+        time: Annotated[
+            datetime | None,
+            Query(description="Use the last snapshot at or before this time (default: latest)."),
+        ] = None,
+        price_bin_size: BinParam = None,
+        leverage: LeverageParam = None,
+        price: Annotated[
+            float | None,
+            Query(
+                gt=0, allow_inf_nan=False, description="Also report USD liquidated at this price."
+            ),
+        ] = None,
+    ) -> dict[str, Any]:
+        """Cumulative liquidation curves at a time: USD of long levels liquidated if price falls
+        to each level, and of short levels if it rises to it."""
+        with _parameter_errors():
+            moment = None if time is None else checked_moment("time", time)
+        with read_connection(db_path) as conn:
+            info = _symbol_info(conn, symbol)
+            bins = _price_bins(info, price_bin_size)
+            _check_tier(conn, info, leverage)
+            snapshot = queries.snapshot_at(conn, info.symbol, moment or info.last_ts)
+            if snapshot is None:
+                raise HTTPException(
+                    404,
+                    f"time: no snapshot of {info.symbol} at or before {moment.isoformat()}; "
+                    f"its history starts at {info.first_ts.isoformat()}",
+                )
+            curve = queries.liquidation_map_rows(
+                conn, info.symbol, snapshot, bins, leverage=leverage
+            )
+            close = queries.close_price(conn, info.symbol, snapshot)
+        sides = {side: curve[curve["side"] == side] for side in ("long", "short")}
+        if_reached = None
+        if price is not None:
+            if_reached = {
+                "price": price,
+                "long_usd": liquidated_if_reached(curve, price, "long"),
+                "short_usd": liquidated_if_reached(curve, price, "short"),
+            }
+        return {
+            "symbol": info.symbol,
+            "timestamp": utc(snapshot),
+            "price": close,
+            "price_bin_size": bins.size,
+            "leverage": leverage,
+            "long": _records(sides["long"]),
+            "short": _records(sides["short"]),
+            "total_long_usd": float(sides["long"]["active_usd"].sum()),
+            "total_short_usd": float(sides["short"]["active_usd"].sum()),
+            "if_reached": if_reached,
+            **_provenance(info),
+        }
+
+    return app
+
+
+@contextmanager
+def _parameter_errors() -> Iterator[None]:
+    """Window problems become 4xx: too many intervals 400, anything else 422."""
+    try:
+        yield
+    except WindowTooLargeError as error:
+        raise HTTPException(400, str(error)) from None
+    except WindowError as error:
+        raise invalid_parameter(error.parameter, error.message) from None
+
+
+def _symbol_info(conn: duckdb.DuckDBPyConnection, symbol: str) -> queries.SymbolInfo:
+    info = queries.symbol_info(conn, symbol.upper())
+    if info is None:
+        known = ", ".join(queries.known_symbols(conn)) or "none yet"
+        raise HTTPException(404, f"symbol: {symbol!r} has no model output (known: {known})")
+    return info
+
+
+def _price_bins(info: queries.SymbolInfo, price_bin_size: float | None) -> queries.PriceBins:
+    """Bins of ``price_bin_size``, which must be a whole multiple of the stored bucket."""
+    if price_bin_size is None:
+        return queries.PriceBins(info.bucket_size)
+    ratio = price_bin_size / info.bucket_size
+    multiple = round(ratio)
+    if multiple < 1 or abs(ratio - multiple) > 1e-9 * multiple:
+        raise invalid_parameter(
+            "price_bin_size",
+            f"{price_bin_size:g} is not a whole multiple of {info.symbol}'s stored bucket "
+            f"{info.bucket_size:g}",
+        )
+    if multiple > MAX_BIN_MULTIPLE:
+        raise invalid_parameter(
+            "price_bin_size",
+            f"{price_bin_size:g} merges more than {MAX_BIN_MULTIPLE} buckets of "
+            f"{info.bucket_size:g}",
+        )
+    return queries.PriceBins(info.bucket_size, multiple)
+
+
+def _check_tier(
+    conn: duckdb.DuckDBPyConnection, info: queries.SymbolInfo, leverage: int | None
+) -> None:
+    if leverage is None:
+        return
+    tiers = queries.leverage_tiers(conn, info.symbol)
+    if leverage not in tiers:
+        raise invalid_parameter(
+            "leverage",
+            f"{leverage} is not a modelled leverage tier of {info.symbol} "
+            f"(tiers: {', '.join(map(str, tiers)) or 'none'})",
+        )
+
+
+def _provenance(info: queries.SymbolInfo) -> dict[str, Any]:
+    return {
+        "synthetic": is_synthetic(info.symbol),
+        "config_hash": info.config_hash,
+        "assumptions": info.assumptions,
+    }
+
+
+def _timeseries_points(slots: pd.DataFrame, cells: pd.DataFrame) -> list[dict[str, Any]]:
+    """One point per interval with model output; bins carry the active USD at its end."""
+    active = cells[(cells["long_active"] > 0) | (cells["short_active"] > 0)]
+    levels_by_ts = {
+        ts: [
+            {"price": price, "long_density": long, "short_density": short}
+            for price, long, short in frame[["price", "long_active", "short_active"]].itertuples(
+                index=False
+            )
+        ]
+        for ts, frame in active.groupby("ts", sort=False)
+    }
+    consumed = cells.groupby("ts")[["long_consumed", "short_consumed"]].sum()
+    points = []
+    for ts in slots["ts"]:
+        long_consumed, short_consumed = (
+            consumed.loc[ts].tolist() if ts in consumed.index else (0.0, 0.0)
+        )
+        points.append(
+            {
+                "timestamp": utc(ts.to_pydatetime()),
+                "levels": levels_by_ts.get(ts, []),
+                "consumed_long": long_consumed,
+                "consumed_short": short_consumed,
+            }
+        )
+    return points
+
+
+def _records(frame: pd.DataFrame) -> list[dict[str, float]]:
+    columns = ["price", "active_usd", "cumulative_usd", "reach_price"]
+    return [dict(zip(columns, row, strict=True)) for row in frame[columns].to_numpy().tolist()]

@@ -1,0 +1,259 @@
+// Expands the page's compact cell arrays into the Plotly figure for the chosen view.
+"use strict";
+(function () {
+  const DATA = JSON.parse(document.getElementById("liqheat-data").textContent);
+  const FIGURE = JSON.parse(document.getElementById("liqheat-figure").textContent);
+  const plot = document.getElementById("liqheat-plot");
+  const HOUR = 3600e3;
+  const RANGES = { "12h": 12 * HOUR, "24h": 24 * HOUR, "3d": 72 * HOUR, "7d": 168 * HOUR, "30d": 720 * HOUR };
+  const FINE_LIMIT = RANGES["3d"]; // ranges up to this use the 5-minute grid
+  const SATURATION = 0.99;
+  const TRACE = { heatLong: 0, heatShort: 1, liqLong: 2, liqShort: 3, price: 4,
+                  barLong: 5, barShort: 6, cumLong: 7, cumShort: 8 };
+
+  function bytes(b64) {
+    const raw = atob(b64);
+    const out = new Uint8Array(raw.length);
+    for (let i = 0; i < raw.length; i++) out[i] = raw.charCodeAt(i);
+    return out.buffer;
+  }
+
+  function cellArrays(encoded) {
+    return {
+      col: new Uint16Array(bytes(encoded.col)),
+      row: new Uint16Array(bytes(encoded.row)),
+      key: new Uint8Array(bytes(encoded.key)),
+      value: new Float32Array(bytes(encoded.value)),
+    };
+  }
+
+  const grids = {};
+  for (const name of Object.keys(DATA.grids)) {
+    const g = DATA.grids[name];
+    grids[name] = { t0: g.t0, step: g.step, n: g.n, active: cellArrays(g.active),
+                    consumed: cellArrays(g.consumed) };
+  }
+  const candles = {
+    minute: new Uint32Array(bytes(DATA.candles.minute)),
+    low: new Float32Array(bytes(DATA.candles.low)),
+    high: new Float32Array(bytes(DATA.candles.high)),
+    close: new Float32Array(bytes(DATA.candles.close)),
+  };
+  const candleTime = Array.from(candles.minute, (m) => DATA.start + m * 60e3);
+  const rowPrice = (r) => DATA.y0 + r * DATA.bin_size;
+
+  const state = { range: DATA.default_range, tier: 0, scale: "linear", mapTime: DATA.map_time };
+
+  // Tier option 0 is "all tiers"; option i > 0 is the (i-1)-th stored tier. Without per-tier
+  // snapshots there is a single stored pseudo-tier that already holds every tier.
+  function keep(key) {
+    return state.tier === 0 || (key >> 1) === state.tier - 1;
+  }
+
+  function matrices(grid, kind) {
+    const cells = grid[kind];
+    const long = [], short = [];
+    for (let r = 0; r < DATA.rows; r++) {
+      long.push(new Array(grid.n).fill(null));
+      short.push(new Array(grid.n).fill(null));
+    }
+    for (let i = 0; i < cells.value.length; i++) {
+      const key = cells.key[i];
+      if (!keep(key)) continue;
+      const target = key & 1 ? short : long;
+      const row = target[cells.row[i]];
+      row[cells.col[i]] = (row[cells.col[i]] || 0) + cells.value[i];
+    }
+    return { long, short };
+  }
+
+  function usd(value) {
+    const units = [[1e9, "B"], [1e6, "M"], [1e3, "k"]];
+    for (const [size, suffix] of units) {
+      if (value >= size) return "$" + +(value / size).toPrecision(3) + suffix;
+    }
+    return "$" + +value.toPrecision(3);
+  }
+
+  function quantile(sorted, q) {
+    if (!sorted.length) return 1;
+    return sorted[Math.min(sorted.length - 1, Math.floor(q * (sorted.length - 1)))];
+  }
+
+  function visibleValues(m, firstCol) {
+    const values = [];
+    for (const z of [m.long, m.short]) {
+      for (const row of z) {
+        for (let c = firstCol; c < row.length; c++) if (row[c] > 0) values.push(row[c]);
+      }
+    }
+    return values.sort((a, b) => a - b);
+  }
+
+  function transform(z, log) {
+    return log ? z.map((row) => row.map((v) => (v > 0 ? Math.log10(v) : null))) : z;
+  }
+
+  function priceBand(t0, t1) {
+    let lo = Infinity, hi = -Infinity;
+    for (let i = 0; i < candleTime.length; i++) {
+      if (candleTime[i] < t0 || candleTime[i] >= t1) continue;
+      lo = Math.min(lo, candles.low[i]);
+      hi = Math.max(hi, candles.high[i]);
+    }
+    if (!isFinite(lo)) return null;
+    const pad = Math.max((hi - lo) * 0.5, hi * 0.035);
+    return [lo - pad, hi + pad];
+  }
+
+  function closeAt(t) {
+    let found = null;
+    for (let i = 0; i < candleTime.length && candleTime[i] <= t; i++) found = candles.close[i];
+    return found;
+  }
+
+  function markers(grid, side) {
+    const cells = grid.consumed;
+    const x = [], y = [], v = [];
+    for (let i = 0; i < cells.value.length; i++) {
+      const key = cells.key[i];
+      if ((key & 1) !== side || !keep(key)) continue;
+      x.push(grid.t0 + (cells.col[i] + 0.5) * grid.step);
+      y.push(rowPrice(cells.row[i]) + DATA.bin_size / 2);
+      v.push(cells.value[i]);
+    }
+    return { x, y, v };
+  }
+
+  function mapColumn(grid) {
+    if (state.mapTime === null) return null;
+    const col = Math.floor((state.mapTime - grid.t0) / grid.step);
+    return col >= 0 && col < grid.n ? col : null;
+  }
+
+  // Cumulative curves at one column: a fall to a long bin's lower edge liquidates it and every
+  // long bin above; a rise to a short bin's upper edge liquidates it and every short bin below.
+  function liquidationMap(heat, col) {
+    const price = [], longBar = [], shortBar = [];
+    for (let r = 0; r < DATA.rows; r++) {
+      price.push(rowPrice(r) + DATA.bin_size / 2);
+      longBar.push(col === null ? 0 : heat.long[r][col] || 0);
+      shortBar.push(col === null ? 0 : heat.short[r][col] || 0);
+    }
+    const cumLong = { x: [], y: [] }, cumShort = { x: [], y: [] };
+    let total = 0;
+    for (let r = DATA.rows - 1; r >= 0; r--) {
+      if (longBar[r] > 0) { total += longBar[r]; cumLong.x.push(total); cumLong.y.push(rowPrice(r)); }
+    }
+    total = 0;
+    for (let r = 0; r < DATA.rows; r++) {
+      if (shortBar[r] > 0) { total += shortBar[r]; cumShort.x.push(total); cumShort.y.push(rowPrice(r + 1)); }
+    }
+    return { price, longBar, shortBar, cumLong, cumShort };
+  }
+
+  function sizes(v) {
+    const max = Math.max(1, ...v);
+    return v.map((value) => 5 + 13 * Math.sqrt(value / max));
+  }
+
+  function render() {
+    const span = RANGES[state.range];
+    const grid = span <= FINE_LIMIT ? grids.fine : grids.coarse;
+    const x1 = DATA.end, x0 = DATA.end - span;
+    const heat = matrices(grid, "active");
+    const firstCol = Math.max(0, Math.floor((x0 - grid.t0) / grid.step));
+    const values = visibleValues(heat, firstCol);
+    const log = state.scale === "log";
+    const top = quantile(values, SATURATION);
+    const cmin = log ? Math.log10(quantile(values, 0.02)) : 0;
+    const cmax = log ? Math.log10(values.length ? values[values.length - 1] : 1) : top;
+    const xs = Array.from({ length: grid.n }, (_, c) => grid.t0 + (c + 0.5) * grid.step);
+    const ys = Array.from({ length: DATA.rows }, (_, r) => rowPrice(r) + DATA.bin_size / 2);
+    const liqLong = markers(grid, 0), liqShort = markers(grid, 1);
+    const col = mapColumn(grid);
+    const map = liquidationMap(heat, col);
+    const data = FIGURE.data.map((trace) => Object.assign({}, trace));
+    Object.assign(data[TRACE.heatLong], { x: xs, y: ys, z: transform(heat.long, log), customdata: heat.long });
+    Object.assign(data[TRACE.heatShort], { x: xs, y: ys, z: transform(heat.short, log), customdata: heat.short });
+    for (const [index, liq] of [[TRACE.liqLong, liqLong], [TRACE.liqShort, liqShort]]) {
+      Object.assign(data[index], { x: liq.x, y: liq.y, customdata: liq.v });
+      data[index].marker = Object.assign({}, data[index].marker, { size: sizes(liq.v) });
+    }
+    Object.assign(data[TRACE.price], { x: candleTime, y: Array.from(candles.close) });
+    Object.assign(data[TRACE.barLong], { x: map.longBar, y: map.price });
+    Object.assign(data[TRACE.barShort], { x: map.shortBar, y: map.price });
+    Object.assign(data[TRACE.cumLong], { x: map.cumLong.x, y: map.cumLong.y });
+    Object.assign(data[TRACE.cumShort], { x: map.cumShort.x, y: map.cumShort.y });
+
+    const layout = JSON.parse(JSON.stringify(FIGURE.layout));
+    layout.xaxis.range = [x0, x1];
+    const band = priceBand(x0, x1);
+    if (band) layout.yaxis.range = band;
+    layout.coloraxis.cmin = cmin;
+    layout.coloraxis.cmax = cmax;
+    layout.coloraxis2.cmin = cmin;
+    layout.coloraxis2.cmax = cmax;
+    if (log) {
+      for (const axis of [layout.coloraxis, layout.coloraxis2]) {
+        const ticks = [];
+        for (let p = Math.ceil(cmin); p <= Math.floor(cmax); p++) ticks.push(p);
+        axis.colorbar.tickvals = ticks;
+        axis.colorbar.ticktext = ticks.map((p) => usd(Math.pow(10, p)));
+      }
+    }
+    const mapTime = col === null ? null : grid.t0 + (col + 1) * grid.step;
+    const mapPrice = mapTime === null ? null : closeAt(mapTime - 1);
+    layout.shapes = [];
+    if (mapTime !== null) {
+      layout.shapes.push({ type: "line", xref: "x", yref: "paper", x0: mapTime, x1: mapTime,
+                           y0: 0, y1: 1, line: { color: "#8b95a7", width: 1, dash: "dot" } });
+    }
+    if (mapPrice !== null) {
+      layout.shapes.push({ type: "line", xref: "x2 domain", yref: "y", x0: 0, x1: 1,
+                           y0: mapPrice, y1: mapPrice, line: { color: "#ffffff", width: 1 } });
+    }
+    layout.xaxis2.title = { text: mapTime === null ? "liquidation map: no snapshot in view"
+      : "USD per bin at " + new Date(mapTime).toISOString().slice(0, 16).replace("T", " ") + " UTC" };
+    document.getElementById("liqheat-resolution").textContent =
+      "columns: " + (grid === grids.fine ? "5 min" : "1 hour");
+    return Plotly.react(plot, data, layout, { responsive: true, displaylogo: false }).then(() => {
+      plot.dataset.range = state.range;
+      plot.dataset.ready = "1";
+    });
+  }
+
+  function activate(groupSelector, attribute, value) {
+    for (const button of document.querySelectorAll(groupSelector + " button")) {
+      button.classList.toggle("active", button.getAttribute(attribute) === value);
+    }
+  }
+
+  for (const button of document.querySelectorAll("#liqheat-ranges button")) {
+    button.addEventListener("click", () => {
+      state.range = button.dataset.range;
+      activate("#liqheat-ranges", "data-range", state.range);
+      render();
+    });
+  }
+  for (const button of document.querySelectorAll("#liqheat-scales button")) {
+    button.addEventListener("click", () => {
+      state.scale = button.dataset.scale;
+      activate("#liqheat-scales", "data-scale", state.scale);
+      render();
+    });
+  }
+  document.getElementById("liqheat-tier").addEventListener("change", (event) => {
+    state.tier = Number(event.target.value);
+    render();
+  });
+
+  render().then(() => {
+    plot.on("plotly_click", (event) => {
+      const point = event.points && event.points[0];
+      if (!point || point.data.xaxis !== undefined && point.data.xaxis !== "x") return;
+      state.mapTime = Date.parse(String(point.x).replace(" ", "T") + "Z");
+      render();
+    });
+  });
+})();

@@ -1,0 +1,297 @@
+"""The interactive heatmap page: one self-contained HTML file (Plotly's JS embedded, no network).
+
+The figure's layout and trace styles are built here with plotly's graph objects; the cells are
+embedded as compact little-endian arrays (base64) that ``page.js`` expands for the selected
+range, leverage tier and intensity scale. Storing cells sparsely, per tier, and letting the
+browser sum "all tiers" keeps a 30-day page to a few MB beside Plotly's own ~4.8 MB.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import string
+from datetime import datetime
+from importlib import resources
+from typing import Any
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.offline import get_plotlyjs
+
+from liqheat_pipeline.lib.heatmap import style
+from liqheat_pipeline.lib.heatmap.history import ALL_TIERS, Grid, HeatmapHistory
+from liqheat_pipeline.lib.heatmap.labels import SYNTHETIC_LABEL, chart_title, is_synthetic
+
+RANGES = ("12h", "24h", "3d", "7d", "30d")
+DEFAULT_RANGE = "3d"
+PLOT_ID = "liqheat-plot"
+
+
+def render_page(history: HeatmapHistory) -> str:
+    """The complete HTML document for ``history``."""
+    package = resources.files(__package__)
+    template = string.Template(package.joinpath("page_template.html").read_text("utf-8"))
+    title = page_title(history)
+    heading = html.escape(title)
+    if is_synthetic(history.symbol):
+        heading = heading.replace(
+            SYNTHETIC_LABEL, f'<span class="synthetic">{SYNTHETIC_LABEL}</span>'
+        )
+    return template.substitute(
+        title=html.escape(title),
+        heading=heading,
+        background=style.BACKGROUND,
+        text=style.TEXT,
+        plotlyjs=get_plotlyjs(),
+        range_buttons="".join(
+            f'<button type="button" data-range="{name}"'
+            f"{' class=active' if name == DEFAULT_RANGE else ''}>{name}</button>"
+            for name in RANGES
+        ),
+        tier_options="".join(
+            f'<option value="{index}">{label}</option>'
+            for index, label in enumerate(_tier_labels(history))
+        ),
+        footer=html.escape(_footer(history)),
+        data=_script_json(page_data(history)),
+        figure=_script_safe(page_figure(history).to_json()),
+        script=package.joinpath("page.js").read_text("utf-8"),
+    )
+
+
+def page_title(history: HeatmapHistory) -> str:
+    return chart_title(
+        history.symbol,
+        f"modelled liquidation heatmap up to {history.end:%Y-%m-%d %H:%M} UTC",
+    )
+
+
+def _tier_labels(history: HeatmapHistory) -> list[str]:
+    if history.tiers == (ALL_TIERS,):
+        return ["all tiers"]
+    return ["all tiers", *(f"{tier}x" for tier in history.tiers)]
+
+
+def _footer(history: HeatmapHistory) -> str:
+    assumptions = history.info.assumptions
+    described = ", ".join(
+        f"{key} {assumptions[key]}"
+        for key in ("side_model", "entry_price", "closure_model")
+        if key in assumptions
+    )
+    return (
+        "Model estimate of where leveraged positions would be liquidated, not observed "
+        f"liquidations. Colour: USD of active long (below price) and short (above price) "
+        f"liquidation levels per {history.bins.size:g} USDT bin; markers: modelled liquidations "
+        "(consumed USD). Columns are 5-minute states up to 3 days, hourly beyond (state at the "
+        "hour's end, liquidations summed). Click a column to move the liquidation map. "
+        f"Config {history.info.config_hash or 'unknown'}"
+        + (f" ({described})" if described else "")
+        + "."
+    )
+
+
+def page_data(history: HeatmapHistory) -> dict[str, Any]:
+    """The JSON-able data block of the page (cells, price path, labels)."""
+    prices = np.concatenate(
+        [history.fine.cells["price"].to_numpy(), history.coarse.cells["price"].to_numpy()]
+    )
+    y0 = float(prices.min()) if prices.size else 0.0
+    rows = int(np.rint((prices.max() - y0) / history.bins.size)) + 1 if prices.size else 0
+    candles = history.candles
+    minutes = (
+        candles["open_time"].to_numpy("datetime64[ns]") - np.datetime64(history.start)
+    ) // np.timedelta64(1, "m")
+    return {
+        "symbol": history.symbol,
+        "synthetic": is_synthetic(history.symbol),
+        "synthetic_label": SYNTHETIC_LABEL,
+        "start": _epoch_ms(history.start),
+        "end": _epoch_ms(history.end),
+        "bin_size": history.bins.size,
+        "y0": y0,
+        "rows": rows,
+        "tiers": _tier_labels(history),
+        "default_range": DEFAULT_RANGE,
+        "map_time": None if history.map_ts is None else _epoch_ms(history.map_ts),
+        "grids": {
+            "fine": _encode_grid(history.fine, history, y0),
+            "coarse": _encode_grid(history.coarse, history, y0),
+        },
+        "candles": {
+            "minute": _b64(minutes.astype("<u4")),
+            "low": _b64(candles["low"].to_numpy("<f4")),
+            "high": _b64(candles["high"].to_numpy("<f4")),
+            "close": _b64(candles["close"].to_numpy("<f4")),
+        },
+    }
+
+
+def _encode_grid(grid: Grid, history: HeatmapHistory, y0: float) -> dict[str, Any]:
+    """Sparse cells of one grid: per kind (active, consumed), arrays col, row, key, value where
+    key = tier index * 2 + side (0 long, 1 short) and tier index 0 is the first real tier."""
+    cells = grid.cells
+    column = grid.column()
+    row = np.rint((cells["price"].to_numpy() - y0) / history.bins.size).astype(np.int64)
+    tier = np.searchsorted(np.array(history.tiers), cells["leverage"].to_numpy())
+    encoded: dict[str, Any] = {
+        "t0": _epoch_ms(grid.window.start),
+        "step": grid.window.interval_minutes * 60_000,
+        "n": grid.window.slots,
+    }
+    for kind in ("active", "consumed"):
+        parts = []
+        for side_code, side in enumerate(("long", "short")):
+            values = cells[f"{side}_{kind}"].to_numpy()
+            keep = values > 0
+            parts.append((column[keep], row[keep], tier[keep] * 2 + side_code, values[keep]))
+        col, row_, key, value = (np.concatenate(arrays) for arrays in zip(*parts, strict=True))
+        order = np.argsort(col, kind="stable")
+        encoded[kind] = {
+            "col": _b64(col[order].astype("<u2")),
+            "row": _b64(row_[order].astype("<u2")),
+            "key": _b64(key[order].astype("u1")),
+            "value": _b64(value[order].astype("<f4")),
+        }
+    return encoded
+
+
+def page_figure(history: HeatmapHistory) -> go.Figure:
+    """Layout and trace styles; ``page.js`` fills in the data for the chosen view."""
+    long_scale = [[stop, colour] for stop, colour in style.LONG_STOPS]
+    short_scale = [[stop, colour] for stop, colour in style.SHORT_STOPS]
+    cell_hover = "%{x|%Y-%m-%d %H:%M} UTC · price ≈ %{y:,.6~g}<br>"
+    figure = go.Figure(
+        [
+            go.Heatmap(
+                name="long levels",
+                coloraxis="coloraxis",
+                hoverongaps=False,
+                hovertemplate=cell_hover + "long liquidation levels: %{customdata:$,.0f}"
+                "<extra></extra>",
+            ),
+            go.Heatmap(
+                name="short levels",
+                coloraxis="coloraxis2",
+                hoverongaps=False,
+                hovertemplate=cell_hover + "short liquidation levels: %{customdata:$,.0f}"
+                "<extra></extra>",
+            ),
+            _consumed_markers("long liquidations (modelled)", style.LONG_ACCENT, "triangle-down"),
+            _consumed_markers("short liquidations (modelled)", style.SHORT_ACCENT, "triangle-up"),
+            go.Scatter(
+                name="price (close)",
+                mode="lines",
+                line={"color": style.PRICE_LINE, "width": 1.3},
+                hovertemplate="%{x|%Y-%m-%d %H:%M} UTC · close %{y:,.6~g}<extra></extra>",
+            ),
+            _map_bars("long levels at the map time", style.LONG_ACCENT),
+            _map_bars("short levels at the map time", style.SHORT_ACCENT),
+            _map_curve("cumulative long liquidations", style.LONG_ACCENT, "falls"),
+            _map_curve("cumulative short liquidations", style.SHORT_ACCENT, "rises"),
+        ]
+    )
+    axis = {"gridcolor": style.GRID, "zeroline": False, "color": style.TEXT}
+    usd_ticks = {"tickprefix": "$", "tickformat": "~s", "nticks": 4}
+    colorbar = {"thickness": 10, "len": 0.45, "x": 1.0, "xpad": 4, **usd_ticks}
+    figure.update_layout(
+        template="plotly_dark",
+        paper_bgcolor=style.BACKGROUND,
+        plot_bgcolor=style.BACKGROUND,
+        font={"color": style.TEXT, "size": 12},
+        margin={"l": 60, "r": 70, "t": 30, "b": 40},
+        showlegend=False,
+        hovermode="closest",
+        bargap=0,
+        xaxis={**axis, "domain": [0.0, 0.74], "type": "date", "title": "time (UTC)"},
+        yaxis={**axis, "title": "price (USDT)", "tickformat": ",~r"},
+        xaxis2={
+            **axis,
+            "domain": [0.77, 0.93],
+            "anchor": "y",
+            "title": "USD per bin",
+            **usd_ticks,
+        },
+        xaxis3={
+            **axis,
+            "overlaying": "x2",
+            "side": "top",
+            "showgrid": False,
+            "title": "cumulative USD",
+            **usd_ticks,
+        },
+        coloraxis={
+            "colorscale": long_scale,
+            "colorbar": {**colorbar, "y": 0.0, "yanchor": "bottom", "title": "long"},
+        },
+        coloraxis2={
+            "colorscale": short_scale,
+            "colorbar": {**colorbar, "y": 1.0, "yanchor": "top", "title": "short"},
+        },
+    )
+    if is_synthetic(history.symbol):
+        figure.add_annotation(
+            text=SYNTHETIC_LABEL,
+            xref="x domain",
+            yref="y domain",
+            x=0.5,
+            y=0.5,
+            showarrow=False,
+            font={"size": 42, "color": "rgba(255, 92, 92, 0.22)"},
+        )
+    return figure
+
+
+def _consumed_markers(name: str, colour: str, symbol: str) -> go.Scatter:
+    return go.Scatter(
+        name=name,
+        mode="markers",
+        marker={
+            "color": colour,
+            "symbol": symbol,
+            "line": {"color": style.BACKGROUND, "width": 0.5},
+            "opacity": 0.9,
+        },
+        hovertemplate="%{x|%Y-%m-%d %H:%M} UTC · price ≈ %{y:,.6~g}<br>"
+        + name
+        + ": %{customdata:$,.0f}<extra></extra>",
+    )
+
+
+def _map_bars(name: str, colour: str) -> go.Bar:
+    return go.Bar(
+        name=name,
+        orientation="h",
+        xaxis="x2",
+        marker={"color": colour, "opacity": 0.55, "line": {"width": 0}},
+        hovertemplate="price ≈ %{y:,.6~g}: %{x:$,.0f} active<extra></extra>",
+    )
+
+
+def _map_curve(name: str, colour: str, move: str) -> go.Scatter:
+    return go.Scatter(
+        name=name,
+        mode="lines",
+        xaxis="x3",
+        line={"color": colour, "width": 2},
+        hovertemplate=f"if price {move} to %{{y:,.6~g}}: %{{x:$,.0f}} liquidated<extra></extra>",
+    )
+
+
+def _b64(array: np.ndarray) -> str:
+    return base64.b64encode(np.ascontiguousarray(array).tobytes()).decode("ascii")
+
+
+def _epoch_ms(moment: datetime) -> int:
+    return int((np.datetime64(moment, "ms") - np.datetime64(0, "ms")).astype(np.int64))
+
+
+def _script_json(value: Any) -> str:
+    return _script_safe(json.dumps(value, separators=(",", ":")))
+
+
+def _script_safe(text: str) -> str:
+    """JSON safe inside a <script> element (no premature ``</script>``)."""
+    return text.replace("</", "<\\/")
