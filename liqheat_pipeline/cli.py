@@ -216,6 +216,32 @@ def _summary_lines(db_path: Path) -> list[str]:
     return lines
 
 
+# --- serve -------------------------------------------------------------------------------------
+
+
+def _serve_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1: this machine)"
+    )
+    parser.add_argument(
+        "--port", type=_int_at_least(1), default=8000, help="TCP port (default 8000)"
+    )
+
+
+def _serve(arguments: argparse.Namespace) -> int:
+    # Imported here: the web stack (FastAPI, plotly, matplotlib) would slow every other command.
+    from liqheat_pipeline.api.server import serve
+
+    if arguments.port > 65535:
+        raise UsageError(f"--port {arguments.port}: must be at most 65535")
+    try:
+        settings = load_settings()
+    except SettingsError as error:
+        raise UsageError(str(error)) from None
+    serve(settings.db_path, arguments.host, arguments.port)
+    return 0
+
+
 SUBCOMMANDS: dict[str, Subcommand] = {
     "demo-data": Subcommand(
         help=f"write the seeded SYNTHETIC {DEMO_SYMBOL} market in the Binance archive layout",
@@ -229,6 +255,11 @@ SUBCOMMANDS: dict[str, Subcommand] = {
         ),
         add_arguments=_add_demo_range_arguments,
         run=_demo,
+    ),
+    "serve": Subcommand(
+        help="serve the read-only HTTP API and heatmap page over $LIQHEAT_DB (uvicorn)",
+        add_arguments=_serve_arguments,
+        run=_serve,
     ),
 }
 

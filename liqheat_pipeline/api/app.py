@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -12,7 +12,7 @@ import duckdb
 import pandas as pd
 from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 
 from liqheat_pipeline.api.database import (
     RETRY_AFTER_SECONDS,
@@ -27,8 +27,10 @@ from liqheat_pipeline.api.models import (
     utc,
 )
 from liqheat_pipeline.lib.heatmap import queries
+from liqheat_pipeline.lib.heatmap.history import day_end, load_history
 from liqheat_pipeline.lib.heatmap.labels import is_synthetic
 from liqheat_pipeline.lib.heatmap.liquidation_map import liquidated_if_reached
+from liqheat_pipeline.lib.heatmap.page import render_page
 from liqheat_pipeline.lib.heatmap.window import (
     INTERVAL_MINUTES,
     WindowError,
@@ -210,6 +212,51 @@ def create_app(db_path: str | Path) -> FastAPI:
             "if_reached": if_reached,
             **_provenance(info),
         }
+
+    @app.get(
+        "/heatmap",
+        response_class=HTMLResponse,
+        responses={404: ERROR_RESPONSES[404], 503: ERROR_RESPONSES[503]},
+    )
+    def heatmap_page(
+        symbol: SymbolParam,
+        day: Annotated[
+            date | None,
+            Query(
+                alias="date",
+                description="Last UTC day shown (default: the latest day with model output).",
+            ),
+        ] = None,
+    ) -> HTMLResponse:
+        """The interactive heatmap page (self-contained HTML, up to 30 days before the end of
+        ``date``), rendered from the database on request."""
+        with read_connection(db_path) as conn:
+            info = _symbol_info(conn, symbol)
+            first, last = info.first_ts.date(), info.last_ts.date()
+            day = last if day is None else day
+            if not first <= day <= last:
+                raise HTTPException(
+                    404,
+                    f"date: {day.isoformat()} has no model output for {info.symbol} "
+                    f"(days {first.isoformat()} to {last.isoformat()})",
+                )
+            history = load_history(conn, info, day_end(day))
+        return HTMLResponse(render_page(history))
+
+    @app.get("/", response_class=HTMLResponse, responses={503: ERROR_RESPONSES[503]})
+    def index() -> HTMLResponse:
+        """Links to each symbol's page and to the API documentation."""
+        with read_connection(db_path) as conn:
+            symbols = queries.known_symbols(conn)
+        links = "".join(
+            f'<li><a href="/heatmap?symbol={symbol}">{symbol}</a>'
+            f"{' (synthetic demo data)' if is_synthetic(symbol) else ''}</li>"
+            for symbol in symbols
+        )
+        return HTMLResponse(
+            "<!doctype html><meta charset=utf-8><title>liqheat</title>"
+            f"<h1>liqheat</h1><ul>{links}</ul><p><a href=/docs>API documentation</a></p>"
+        )
 
     return app
 

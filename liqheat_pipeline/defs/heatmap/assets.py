@@ -6,14 +6,14 @@ Partition D renders the history up to D+1 00:00 (at most 30 days back) into
 
 import base64
 import shutil
-from datetime import date, datetime, time, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 import dagster as dg
 
 from liqheat_pipeline.defs.resources import LiqheatDatabase
 from liqheat_pipeline.lib.heatmap import queries
-from liqheat_pipeline.lib.heatmap.history import HeatmapHistory, load_history
+from liqheat_pipeline.lib.heatmap.history import HeatmapHistory, day_end, load_history
 from liqheat_pipeline.lib.heatmap.labels import is_synthetic
 from liqheat_pipeline.lib.heatmap.page import render_page
 from liqheat_pipeline.lib.heatmap.preview import render_preview
@@ -69,8 +69,8 @@ def build_heatmap_page(symbol: str, partitions: dg.PartitionsDefinition) -> dg.A
 
 
 def _load_day(database: LiqheatDatabase, symbol: str, day: date) -> HeatmapHistory:
-    start = datetime.combine(day, time())
-    end = start + timedelta(days=1)
+    end = day_end(day)
+    start = end - timedelta(days=1)
     with database.read() as conn:
         info = queries.symbol_info(conn, symbol)
         last = (

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
 
 import duckdb
 import numpy as np
@@ -25,6 +25,11 @@ COARSE_MINUTES = 60
 # Price rows per page at most; wider price ranges merge stored buckets into coarser bins.
 MAX_PRICE_ROWS = 600
 ALL_TIERS = 0  # tier value of rows that sum every leverage (when no per-tier table exists)
+
+
+def day_end(day: date) -> datetime:
+    """Naive UTC midnight closing ``day``: the end of that day's page."""
+    return datetime.combine(day, time()) + timedelta(days=1)
 
 
 @dataclass(frozen=True)
