@@ -38,6 +38,7 @@ backfill-real: install
 		--partition-range $(RANGE)
 
 bench: install
+	$(BIN)/python scripts/bench_demo_market.py
 	$(BIN)/python scripts/bench_engine.py
 	$(BIN)/python scripts/bench_pipeline.py
 	$(BIN)/python scripts/bench_api.py
