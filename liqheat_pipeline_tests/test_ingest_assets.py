@@ -1,0 +1,338 @@
+"""The ingest assets and raw-data checks, run by Dagster against hand-made archive files."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import dagster as dg
+import pandas as pd
+import pytest
+
+from liqheat_pipeline.defs.ingest import assets as ingest_assets
+from liqheat_pipeline.defs.ingest import checks as ingest_checks
+from liqheat_pipeline.defs.ingest.assets import build_ingest_assets
+from liqheat_pipeline.defs.ingest.checks import build_ingest_checks
+from liqheat_pipeline.defs.resources import LiqheatDatabase
+from liqheat_pipeline.lib.warehouse import connect
+from liqheat_pipeline.settings import Settings
+from liqheat_pipeline_tests.archive_fixtures import (
+    KLINE_HEADER,
+    METRICS_HEADER,
+    csv_bytes,
+    kline_rows,
+    klines_path,
+    metrics_path,
+    metrics_rows,
+    midnight,
+    write_file,
+    write_market,
+)
+
+SYMBOL = "TESTUSDT"
+DAYS = [date(2025, 12, 1) + timedelta(days=i) for i in range(3)]
+CANDLES_NODE = "testusdt__candles"
+OI_NODE = "testusdt__open_interest"
+
+
+@pytest.fixture(scope="module")
+def instance():
+    with dg.instance_for_test() as test_instance:
+        yield test_instance
+
+
+@pytest.fixture
+def settings(tmp_path) -> Settings:
+    root = tmp_path / "archive"
+    write_market(root, SYMBOL, DAYS)
+    return Settings(
+        data_dir=root,
+        db_path=tmp_path / "liqheat.duckdb",
+        symbols=(SYMBOL,),
+        start_date=DAYS[0],
+        download=False,
+        model_config_path=None,
+    )
+
+
+def run(settings: Settings, instance, first: date, last: date | None = None):
+    """One Dagster run over ``first`` (or the range first..last), never raising on failure."""
+    tags = {}
+    if last is not None:
+        tags = {
+            "dagster/asset_partition_range_start": first.isoformat(),
+            "dagster/asset_partition_range_end": last.isoformat(),
+        }
+    return dg.materialize(
+        [*build_ingest_assets(settings), *build_ingest_checks(settings)],
+        partition_key=None if last is not None else first.isoformat(),
+        tags=tags,
+        resources={"database": LiqheatDatabase(path=str(settings.db_path))},
+        instance=instance,
+        raise_on_error=False,
+    )
+
+
+def table(settings: Settings, name: str) -> pd.DataFrame:
+    time_column = "ts" if name == "open_interest" else "open_time"
+    with connect(settings.db_path, read_only=True) as conn:
+        return conn.execute(f"SELECT * FROM {name} ORDER BY symbol, {time_column}").df()
+
+
+def checks_by_name(result) -> dict[str, dg.AssetCheckEvaluation]:
+    return {
+        f"{evaluation.asset_key.path[-1]}.{evaluation.check_name}": evaluation
+        for evaluation in result.get_asset_check_evaluations()
+    }
+
+
+def failure_messages(result) -> str:
+    return "\n".join(
+        event.step_failure_data.user_failure_data.description
+        for event in result.all_events
+        if event.is_step_failure and event.step_failure_data.user_failure_data
+    )
+
+
+def rewrite_klines(settings: Settings, day: date, rows) -> None:
+    path = klines_path(settings.data_dir, SYMBOL, day)
+    write_file(path, csv_bytes(rows, KLINE_HEADER))
+
+
+def rewrite_metrics(settings: Settings, day: date, rows) -> None:
+    write_file(metrics_path(settings.data_dir, SYMBOL, day), csv_bytes(rows, METRICS_HEADER))
+
+
+def test_one_day_lands_in_the_tables_with_metadata_and_passing_checks(settings, instance):
+    result = run(settings, instance, DAYS[1])
+    assert result.success
+
+    candles = table(settings, "candles")
+    rows = kline_rows(DAYS[1], base_price=180.0)
+    assert len(candles) == 288 and set(candles["symbol"]) == {SYMBOL}
+    assert candles["open_time"].iloc[0] == pd.Timestamp("2025-12-02 00:00")
+    assert candles["close"].tolist() == [float(row[4]) for row in rows]
+    assert candles["volume"].tolist() == [float(row[5]) for row in rows]
+    assert candles["quote_volume"].isna().all() and candles["trades"].isna().all()
+
+    oi = table(settings, "open_interest")
+    assert len(oi) == 288
+    assert oi["ts"].iloc[0] == pd.Timestamp("2025-12-02 00:05")
+    assert oi["ts"].iloc[-1] == pd.Timestamp("2025-12-03 00:00")
+    assert oi["open_interest"].tolist() == [float(row[2]) for row in metrics_rows(DAYS[1], SYMBOL)]
+
+    (materialization,) = result.asset_materializations_for_node(CANDLES_NODE)
+    metadata = {key: value.value for key, value in materialization.metadata.items()}
+    assert materialization.partition == "2025-12-02"
+    assert metadata["dagster/row_count"] == metadata["dagster/partition_row_count"] == 288
+    assert metadata["first_time"] == "2025-12-02 00:00:00 UTC"
+    assert metadata["last_time"] == "2025-12-02 23:55:00 UTC"
+    assert (metadata["missing_slots"], metadata["duplicates_dropped"]) == (0, 0)
+    assert "| symbol | open_time |" in metadata["preview"]
+
+    (oi_materialization,) = result.asset_materializations_for_node(OI_NODE)
+    oi_metadata = {key: value.value for key, value in oi_materialization.metadata.items()}
+    assert oi_metadata["label_convention"] == (
+        "create_time is the snapshot instant: 1 days from content, 0 by date"
+    )
+    assert oi_metadata["snapped_timestamps"] == 0
+
+    evaluations = checks_by_name(result)
+    assert set(evaluations) == {
+        "candles.continuity",
+        "candles.ohlc_sanity",
+        "open_interest.positive_values",
+        "open_interest.covers_candle_boundaries",
+    }
+    assert all(evaluation.passed for evaluation in evaluations.values())
+    # Day D's 00:00 instant belongs to OI partition D-1, not ingested here: 288 of 289 covered.
+    coverage = evaluations["open_interest.covers_candle_boundaries"].metadata
+    assert (coverage["candle_instants"].value, coverage["instants_with_oi"].value) == (289, 288)
+
+
+def test_a_range_is_one_run_writing_every_day(settings, instance):
+    result = run(settings, instance, DAYS[0], DAYS[-1])
+    assert result.success
+    candles, oi = table(settings, "candles"), table(settings, "open_interest")
+    assert len(candles) == len(oi) == 3 * 288
+    assert candles["open_time"].is_monotonic_increasing and candles["open_time"].is_unique
+    assert oi["ts"].iloc[0] == pd.Timestamp("2025-12-01 00:05")
+    assert oi["ts"].iloc[-1] == pd.Timestamp("2025-12-04 00:00")
+
+    materializations = result.asset_materializations_for_node(CANDLES_NODE)
+    assert sorted(m.partition for m in materializations) == [day.isoformat() for day in DAYS]
+    metadata = materializations[0].metadata
+    assert metadata["rows_per_day"].value == {day.isoformat(): 288 for day in DAYS}
+    assert metadata["rows_written"].value == 3 * 288
+    assert "dagster/partition_row_count" not in metadata
+    evaluations = checks_by_name(result)
+    assert all(evaluation.passed for evaluation in evaluations.values())
+    coverage = evaluations["open_interest.covers_candle_boundaries"].metadata
+    assert (coverage["candle_instants"].value, coverage["instants_with_oi"].value) == (865, 864)
+
+
+def test_rematerializing_a_day_replaces_exactly_its_rows(settings, instance):
+    assert run(settings, instance, DAYS[0], DAYS[-1]).success
+    candles_before, oi_before = table(settings, "candles"), table(settings, "open_interest")
+
+    rewrite_klines(settings, DAYS[1], kline_rows(DAYS[1], base_price=5000.0))
+    changed_oi = metrics_rows(DAYS[1], SYMBOL)
+    for row in changed_oi:
+        row[2] = str(float(row[2]) * 2)
+    rewrite_metrics(settings, DAYS[1], changed_oi)
+    assert run(settings, instance, DAYS[1]).success
+
+    candles_after, oi_after = table(settings, "candles"), table(settings, "open_interest")
+    in_day = candles_after["open_time"].dt.normalize() == pd.Timestamp(DAYS[1])
+    assert candles_after["open"][in_day].tolist() == [
+        float(row[1]) for row in kline_rows(DAYS[1], base_price=5000.0)
+    ]
+    pd.testing.assert_frame_equal(
+        candles_after[~in_day].reset_index(drop=True),
+        candles_before[
+            candles_before["open_time"].dt.normalize() != pd.Timestamp(DAYS[1])
+        ].reset_index(drop=True),
+    )
+    # open_interest partition D owns (D 00:00, D+1 00:00].
+    owned = (oi_after["ts"] > pd.Timestamp(DAYS[1])) & (oi_after["ts"] <= pd.Timestamp(DAYS[2]))
+    assert oi_after["open_interest"][owned].tolist() == [float(row[2]) for row in changed_oi]
+    pd.testing.assert_frame_equal(
+        oi_after[~owned].reset_index(drop=True), oi_before[~owned].reset_index(drop=True)
+    )
+    assert len(candles_after) == len(candles_before) and len(oi_after) == len(oi_before)
+
+
+def test_a_bad_file_fails_the_run_and_writes_nothing(settings, instance):
+    assert run(settings, instance, DAYS[0], DAYS[-1]).success
+    candles_before = table(settings, "candles")
+
+    # Day 0 gets new valid prices, day 2 a broken row: the range must not write day 0 either.
+    rewrite_klines(settings, DAYS[0], kline_rows(DAYS[0], base_price=7000.0))
+    broken = kline_rows(DAYS[2], base_price=260.0)
+    broken[9][2] = "abc"
+    rewrite_klines(settings, DAYS[2], broken)
+    result = run(settings, instance, DAYS[0], DAYS[-1])
+
+    assert not result.success
+    message = failure_messages(result)
+    assert "TESTUSDT-5m-2025-12-03.csv, line 11: high 'abc' is not a number" in message
+    pd.testing.assert_frame_equal(table(settings, "candles"), candles_before)
+    assert not result.asset_materializations_for_node(CANDLES_NODE)
+
+
+def test_a_missing_file_without_download_names_the_path_and_the_switch(settings, instance):
+    metrics_path(settings.data_dir, SYMBOL, DAYS[1]).unlink()
+    result = run(settings, instance, DAYS[1])
+    assert not result.success
+    message = failure_messages(result)
+    assert "futures/um/daily/metrics/TESTUSDT/TESTUSDT-metrics-2025-12-02.zip" in message
+    assert "LIQHEAT_DOWNLOAD=1" in message
+    assert table(settings, "open_interest").empty
+
+
+def test_impossible_candles_and_gaps_fail_their_checks(settings, instance):
+    rows = kline_rows(DAYS[0], base_price=100.0)
+    rows[40][2], rows[40][3] = "99", "101"  # high below low
+    del rows[10]  # 00:50 is missing
+    rewrite_klines(settings, DAYS[0], rows)
+    result = run(settings, instance, DAYS[0])
+
+    evaluations = checks_by_name(result)
+    ohlc = evaluations["candles.ohlc_sanity"]
+    assert not ohlc.passed and ohlc.metadata["bad_candles"].value == 1
+    assert "2025-12-01 03:20:00" in ohlc.metadata["bad_candles_sample"].value
+    continuity = evaluations["candles.continuity"]
+    assert not continuity.passed
+    assert continuity.metadata["missing_slots"].value == 1
+    assert continuity.metadata["missing_slots_sample"].value == "2025-12-01 00:50"
+    assert evaluations["open_interest.positive_values"].passed
+    # ohlc_sanity blocks: a failing run keeps downstream model steps from using the day.
+    assert not result.success
+    assert len(table(settings, "candles")) == 287
+
+
+def test_thin_open_interest_coverage_is_a_warning(settings, instance):
+    rows = metrics_rows(DAYS[0], SYMBOL)
+    rewrite_metrics(settings, DAYS[0], rows[:100] + rows[110:])
+    result = run(settings, instance, DAYS[0])
+    assert result.success
+    coverage = checks_by_name(result)["open_interest.covers_candle_boundaries"]
+    assert not coverage.passed and coverage.severity == dg.AssetCheckSeverity.WARN
+    assert coverage.metadata["coverage"].value == pytest.approx(278 / 289, abs=1e-6)
+    assert coverage.metadata["candles_with_oi_at_both_ends"].value == 288 - 12
+    # Uncovered: 00:00 (from OI partition D-1, not ingested) and the ten removed snapshots.
+    uncovered = [midnight(DAYS[0])] + [
+        midnight(DAYS[0]) + timedelta(minutes=5 * slot) for slot in range(101, 111)
+    ]
+    assert coverage.metadata["uncovered_sample"].value == ", ".join(
+        f"{moment:%Y-%m-%d %H:%M}" for moment in uncovered
+    )
+
+
+def test_positive_values_check_catches_rows_written_by_something_else(settings, instance):
+    assert run(settings, instance, DAYS[0]).success
+    with connect(settings.db_path) as conn:
+        conn.execute("UPDATE open_interest SET open_interest = 0 WHERE ts = '2025-12-01 12:00'")
+    # A checks-only run: the partition goes in as a tag (Dagster cannot derive a partitions
+    # definition from a selection without assets).
+    result = dg.materialize(
+        [*build_ingest_assets(settings), *build_ingest_checks(settings)],
+        selection=dg.AssetSelection.checks_for_assets(dg.AssetKey(["testusdt", "open_interest"])),
+        tags={"dagster/partition": DAYS[0].isoformat()},
+        resources={"database": LiqheatDatabase(path=str(settings.db_path))},
+        instance=instance,
+        raise_on_error=False,
+    )
+    (evaluation,) = [
+        e for e in result.get_asset_check_evaluations() if e.check_name == "positive_values"
+    ]
+    assert not evaluation.passed
+    assert evaluation.metadata["bad_snapshots"].value == 1
+    assert "2025-12-01 12:00:00" in evaluation.metadata["bad_snapshots_sample"].value
+    assert not result.asset_materializations_for_node(OI_NODE)
+
+
+def test_mark_price_candles_exist_only_with_their_folder(settings, instance, tmp_path):
+    keys = {key.to_user_string() for a in build_ingest_assets(settings) for key in a.keys}
+    assert keys == {"testusdt/candles", "testusdt/open_interest"}
+
+    write_market(settings.data_dir, SYMBOL, DAYS, mark_price=True)
+    assets = build_ingest_assets(settings)
+    by_key = {key.to_user_string(): a for a in assets for key in a.keys}
+    assert set(by_key) == keys | {"testusdt/mark_price_candles"}
+    mark = by_key["testusdt/mark_price_candles"]
+    assert mark.group_names_by_key[mark.key] == "testusdt"
+    assert mark.backfill_policy == dg.BackfillPolicy.single_run()
+
+    result = run(settings, instance, DAYS[2])
+    assert result.success
+    marks = table(settings, "mark_price_candles")
+    assert marks["high"].tolist() == [
+        float(row[2]) for row in kline_rows(DAYS[2], base_price=260.01)
+    ]
+    evaluations = checks_by_name(result)
+    assert evaluations["mark_price_candles.ohlc_sanity"].passed
+    assert evaluations["mark_price_candles.continuity"].passed
+
+
+def test_domain_definitions_follow_the_environment(monkeypatch, tmp_path):
+    write_market(tmp_path, "ETHUSDT", DAYS[:1], mark_price=True)
+    monkeypatch.setenv("LIQHEAT_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("LIQHEAT_SYMBOLS", "BTCUSDT,ETHUSDT")
+    asset_keys = {
+        key.to_user_string() for asset in ingest_assets.defs().assets for key in asset.keys
+    }
+    assert asset_keys == {
+        "btcusdt/candles",
+        "btcusdt/open_interest",
+        "ethusdt/candles",
+        "ethusdt/open_interest",
+        "ethusdt/mark_price_candles",
+    }
+    check_keys = {
+        f"{key.asset_key.to_user_string()}.{key.name}"
+        for check in ingest_checks.defs().asset_checks
+        for key in check.check_keys
+    }
+    assert "ethusdt/mark_price_candles.ohlc_sanity" in check_keys
+    assert "btcusdt/open_interest.covers_candle_boundaries" in check_keys
+    assert len(check_keys) == 10
