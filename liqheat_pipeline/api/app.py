@@ -53,6 +53,17 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     503: {"model": ErrorResponse, "description": "Database absent, not built, or being written."},
 }
 
+# Routes answering HTML still answer errors in JSON; say so explicitly (FastAPI would otherwise
+# document the error bodies under the route's own media type).
+JSON_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {
+        "description": response["description"],
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}},
+    }
+    for status, response in ERROR_RESPONSES.items()
+    if status in (404, 503)
+}
+
 SymbolParam = Annotated[
     str, Query(pattern=SYMBOL_PATTERN, description="Symbol, e.g. BTCUSDT (case-insensitive).")
 ]
@@ -216,7 +227,7 @@ def create_app(db_path: str | Path) -> FastAPI:
     @app.get(
         "/heatmap",
         response_class=HTMLResponse,
-        responses={404: ERROR_RESPONSES[404], 503: ERROR_RESPONSES[503]},
+        responses=JSON_ERROR_RESPONSES,
     )
     def heatmap_page(
         symbol: SymbolParam,
@@ -243,7 +254,7 @@ def create_app(db_path: str | Path) -> FastAPI:
             history = load_history(conn, info, day_end(day))
         return HTMLResponse(render_page(history))
 
-    @app.get("/", response_class=HTMLResponse, responses={503: ERROR_RESPONSES[503]})
+    @app.get("/", response_class=HTMLResponse, responses={503: JSON_ERROR_RESPONSES[503]})
     def index() -> HTMLResponse:
         """Links to each symbol's page and to the API documentation."""
         with read_connection(db_path) as conn:

@@ -1,0 +1,274 @@
+"""The HTTP API over a real ``liqheat serve`` process on loopback."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+import threading
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from liqheat_pipeline.lib import warehouse
+from liqheat_pipeline.lib.heatmap import queries
+from liqheat_pipeline.lib.heatmap.window import Window
+from liqheat_pipeline_tests.api_server import client, running_server
+from liqheat_pipeline_tests.heatmap_fixture import make_fixture, write_fixture
+
+SYMBOL = "TESTUSDT"
+START = datetime(2025, 12, 1)
+
+
+@pytest.fixture(scope="module")
+def database(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("api") / "liqheat.duckdb"
+    write_fixture(make_fixture(symbol=SYMBOL, start=START, days=2), path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def api(database: Path):
+    with running_server(database) as base_url, client(base_url) as http:
+        yield http
+
+
+def _timeseries(api, **params):
+    return api.get("/liquidations/heatmap-timeseries", params={"symbol": SYMBOL, **params})
+
+
+def test_health_lists_the_modelled_symbols(api, database):
+    response = api.get("/health")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "database": str(database), "symbols": [SYMBOL]}
+
+
+def test_timeseries_is_the_sql_heatmap_reshaped(api, database):
+    start, end = START + timedelta(hours=7), START + timedelta(hours=19)
+    response = _timeseries(
+        api,
+        symbol=SYMBOL.lower(),
+        start_time=start.isoformat() + "Z",
+        end_time=end.isoformat() + "Z",
+        interval="1h",
+        price_bin_size=30,
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    window = Window(start, end, 60)
+    with warehouse.connect(database, read_only=True) as conn:
+        info = queries.symbol_info(conn, SYMBOL)
+        cells = queries.heatmap_cells(conn, SYMBOL, window, queries.PriceBins(info.bucket_size, 3))
+        ledger = conn.execute(
+            "SELECT side, ts, active_usd, consumed_usd FROM candle_ledger "
+            "WHERE symbol = ? AND ts >= ? AND ts < ?",
+            [SYMBOL, start, end],
+        ).df()
+    assert [point["timestamp"] for point in body["data"]] == [
+        (start + timedelta(hours=h)).isoformat() + "Z" for h in range(12)
+    ]
+    for point in body["data"]:
+        ts = pd.Timestamp(point["timestamp"]).tz_localize(None)
+        rows = cells[
+            (cells["ts"] == ts) & ((cells["long_active"] > 0) | (cells["short_active"] > 0))
+        ]
+        assert [level["price"] for level in point["levels"]] == rows["price"].tolist()
+        assert [level["long_density"] for level in point["levels"]] == rows["long_active"].tolist()
+        assert [level["short_density"] for level in point["levels"]] == rows[
+            "short_active"
+        ].tolist()
+        # Independent of the snapshots: the ledger's consumed total for the hour.
+        hour = ledger[(ledger["ts"] >= ts) & (ledger["ts"] < ts + pd.Timedelta(hours=1))]
+        for side in ("long", "short"):
+            expected = hour.loc[hour["side"] == side, "consumed_usd"].sum()
+            assert point[f"consumed_{side}"] == pytest.approx(expected, rel=1e-9)
+    meta = body["meta"]
+    last = ledger[ledger["ts"] == ledger["ts"].max()].set_index("side")["active_usd"]
+    assert meta["active_long_usd_at_end"] == pytest.approx(last["long"], rel=1e-9)
+    assert meta["active_short_usd_at_end"] == pytest.approx(last["short"], rel=1e-9)
+    assert meta["consumed_usd_total"] == pytest.approx(ledger["consumed_usd"].sum(), rel=1e-9)
+    assert meta["total_snapshots"] == 12
+    assert meta["price_bin_size"] == 30
+    assert meta["synthetic"] is False
+    assert meta["start_time"] == start.isoformat() + "Z"
+
+
+def test_offsets_and_unaligned_times_mean_the_same_utc_window(api):
+    utc = _timeseries(api, start_time="2025-12-01T06:00:00Z", end_time="2025-12-01T08:00:00Z")
+    shifted = _timeseries(
+        api, start_time="2025-12-01T01:00:00-05:00", end_time="2025-12-01T02:57:10-05:00"
+    )
+    assert utc.status_code == shifted.status_code == 200
+    assert utc.json() == shifted.json()
+
+
+def test_leverage_filter_sums_to_the_whole(api):
+    params = {"start_time": "2025-12-01T10:00:00", "end_time": "2025-12-01T14:00:00"}
+    whole = _timeseries(api, interval="15m", **params).json()
+    tiers = [_timeseries(api, interval="15m", leverage=x, **params).json() for x in (10, 50)]
+    for name in ("active_long_usd_at_end", "active_short_usd_at_end", "consumed_usd_total"):
+        assert sum(tier["meta"][name] for tier in tiers) == pytest.approx(whole["meta"][name])
+    assert {tier["meta"]["leverage"] for tier in tiers} == {10, 50}
+
+
+@pytest.mark.parametrize(
+    ("params", "status", "parameter"),
+    [
+        ({"symbol": "NOPEUSDT"}, 404, "symbol"),
+        ({"symbol": "no-such!"}, 422, "symbol"),
+        ({"start_time": "yesterday"}, 422, "start_time"),
+        ({"end_time": "2025-12-01T00:00:00"}, 422, "end_time"),  # before start_time
+        ({"start_time": "1800-01-01T00:00:00"}, 422, "start_time"),
+        ({"end_time": "2026-12-01T00:00:00"}, 400, "end_time"),  # too many 5m intervals
+        ({"interval": "7m"}, 422, "interval"),
+        ({"price_bin_size": "25"}, 422, "price_bin_size"),  # not a multiple of 10
+        ({"price_bin_size": "-10"}, 422, "price_bin_size"),
+        ({"price_bin_size": "nan"}, 422, "price_bin_size"),
+        ({"price_bin_size": "1e300"}, 422, "price_bin_size"),
+        ({"leverage": "7"}, 422, "leverage"),  # not a modelled tier
+        ({"leverage": "0"}, 422, "leverage"),
+    ],
+)
+def test_bad_parameters_get_a_4xx_naming_them(api, params, status, parameter):
+    query = {
+        "symbol": SYMBOL,
+        "start_time": "2025-12-01T12:00:00",
+        "end_time": "2025-12-01T13:00:00",
+        **params,
+    }
+    response = api.get("/liquidations/heatmap-timeseries", params=query)
+    assert response.status_code == status, response.text
+    detail = response.json()["detail"]
+    if status == 422:
+        assert any(error["loc"] == ["query", parameter] for error in detail)
+    else:
+        assert detail.startswith(f"{parameter}:")
+
+
+def test_map_is_the_sql_curve_at_the_last_snapshot_before_time(api, database):
+    response = api.get(
+        "/liquidations/map",
+        params={"symbol": SYMBOL, "time": "2025-12-01T20:02:00Z", "price": 990, "leverage": 50},
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    snapshot = datetime(2025, 12, 1, 20, 0)
+    assert body["timestamp"] == snapshot.isoformat() + "Z"
+    with warehouse.connect(database, read_only=True) as conn:
+        curve = queries.liquidation_map_rows(
+            conn, SYMBOL, snapshot, queries.PriceBins(10.0), leverage=50
+        )
+        close = queries.close_price(conn, SYMBOL, snapshot)
+    assert body["price"] == close
+    for side in ("long", "short"):
+        expected = curve[curve["side"] == side]
+        got = pd.DataFrame(body[side])
+        np.testing.assert_allclose(got["cumulative_usd"], expected["cumulative_usd"])
+        np.testing.assert_allclose(got["reach_price"], expected["reach_price"])
+    longs = curve[(curve["side"] == "long") & (curve["price"] >= 990)]["active_usd"].sum()
+    shorts = curve[(curve["side"] == "short") & (curve["reach_price"] <= 990)]["active_usd"].sum()
+    assert longs > 0
+    assert body["if_reached"] == {
+        "price": 990.0,
+        "long_usd": pytest.approx(longs),
+        "short_usd": pytest.approx(shorts),
+    }
+
+
+def test_map_errors(api):
+    before = api.get("/liquidations/map", params={"symbol": SYMBOL, "time": "2025-11-30T00:00"})
+    assert before.status_code == 404
+    assert before.json()["detail"].startswith("time:")
+    bad_bin = api.get("/liquidations/map", params={"symbol": SYMBOL, "price_bin_size": 3})
+    assert bad_bin.status_code == 422
+
+
+def test_page_is_served_as_html(api):
+    response = api.get("/heatmap", params={"symbol": SYMBOL})
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
+    assert f"{SYMBOL} · modelled liquidation heatmap up to 2025-12-03 00:00 UTC" in response.text
+    earlier = api.get("/heatmap", params={"symbol": SYMBOL, "date": "2025-12-01"})
+    assert "up to 2025-12-02 00:00 UTC" in earlier.text
+    outside = api.get("/heatmap", params={"symbol": SYMBOL, "date": "2025-12-09"})
+    assert outside.status_code == 404
+    assert outside.json()["detail"].startswith("date:")
+
+
+_HOLD_WRITE_LOCK = textwrap.dedent(
+    """
+    import sys, time, duckdb
+    conn = duckdb.connect(sys.argv[1])
+    print("locked", flush=True)
+    sys.stdin.readline()
+    conn.close()
+    """
+)
+
+
+def test_writer_holding_the_file_gives_503_then_recovers(api, database):
+    writer = subprocess.Popen(
+        [sys.executable, "-c", _HOLD_WRITE_LOCK, str(database)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert writer.stdout.readline().strip() == "locked"
+        response = api.get("/health")
+        assert response.status_code == 503
+        assert "being written by the pipeline" in response.json()["detail"]
+        assert response.headers["retry-after"] == "5"
+    finally:
+        writer.communicate("\n", timeout=30)
+    assert api.get("/health").status_code == 200
+
+
+def test_requests_do_not_starve_the_writer(api, database):
+    """Readers hold the file only per request, so a writer gets in while requests keep coming."""
+    stop = threading.Event()
+    statuses: list[int] = []
+
+    def hammer() -> None:
+        while not stop.is_set():
+            statuses.append(
+                _timeseries(
+                    api, start_time="2025-12-01T00:00:00", end_time="2025-12-01T06:00:00"
+                ).status_code
+            )
+
+    reader = threading.Thread(target=hammer)
+    reader.start()
+    try:
+        with warehouse.connect(database, lock_wait_seconds=20) as conn:
+            conn.execute("CREATE OR REPLACE TABLE writer_was_here AS SELECT 1 AS x")
+    finally:
+        stop.set()
+        reader.join()
+    assert statuses and set(statuses) <= {200, 503}
+    assert 200 in statuses
+
+
+def test_missing_database_is_a_503_not_a_500(tmp_path):
+    with running_server(tmp_path / "absent.duckdb") as base_url, client(base_url) as http:
+        response = http.get("/health")
+    assert response.status_code == 503
+    assert "does not exist yet" in response.json()["detail"]
+
+
+def test_responses_do_not_depend_on_the_host_time_zone(api, database):
+    params = {
+        "symbol": SYMBOL,
+        "start_time": "2025-12-01T22:00:00",
+        "end_time": "2025-12-02T02:00:00",
+        "interval": "1h",
+    }
+    with (
+        running_server(database, {"TZ": "America/New_York"}) as base_url,
+        client(base_url) as new_york,
+    ):
+        elsewhere = new_york.get("/liquidations/heatmap-timeseries", params=params).json()
+    assert elsewhere == api.get("/liquidations/heatmap-timeseries", params=params).json()

@@ -1,0 +1,247 @@
+"""The read-side SQL against expectations recomputed from the fixture's explicit levels."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from liqheat_pipeline.lib import warehouse
+from liqheat_pipeline.lib.heatmap import queries
+from liqheat_pipeline.lib.heatmap.liquidation_map import (
+    cumulative_liquidation_map,
+    liquidated_if_reached,
+)
+from liqheat_pipeline.lib.heatmap.window import (
+    INTERVAL_MINUTES,
+    Window,
+    WindowError,
+    WindowTooLargeError,
+    align_window,
+)
+from liqheat_pipeline_tests.heatmap_fixture import (
+    Fixture,
+    active_after,
+    make_fixture,
+    write_fixture,
+)
+
+
+@pytest.fixture(scope="module")
+def fixture_db(tmp_path_factory: pytest.TempPathFactory) -> tuple[Fixture, Path]:
+    fixture = make_fixture(days=2)
+    path = tmp_path_factory.mktemp("heatmap") / "fixture.duckdb"
+    write_fixture(fixture, path)
+    return fixture, path
+
+
+def _bin_of(frame: pd.DataFrame, fixture: Fixture, multiple: int) -> np.ndarray:
+    index = np.floor(np.rint(frame["price_bucket"] / fixture.bucket_size) / multiple)
+    return np.round(index * multiple * fixture.bucket_size, 10)
+
+
+def expected_cells(
+    fixture: Fixture, window: Window, multiple: int, leverage: int | None = None
+) -> pd.DataFrame:
+    """Per interval: the levels active after its last candle, and those consumed inside it."""
+    levels = fixture.levels
+    if leverage is not None:
+        levels = levels[levels["leverage"] == leverage]
+    per_slot = window.interval_minutes // fixture.interval_minutes
+    first = (window.start - fixture.start) // timedelta(minutes=fixture.interval_minutes)
+    rows = []
+    for slot in range(window.slots):
+        lo, hi = first + slot * per_slot, first + (slot + 1) * per_slot  # candle indices
+        hi = min(hi, len(fixture.candles))
+        if lo >= hi:
+            continue
+        active = active_after(fixture, hi - 1)
+        active = active[active.index.isin(levels.index)]
+        consumed = levels[(levels["consumed"] >= lo) & (levels["consumed"] < hi)]
+        for frame, column in ((active, "active"), (consumed, "consumed")):
+            for (price, side), usd in (
+                frame.assign(price=_bin_of(frame, fixture, multiple))
+                .groupby(["price", "side"])["notional_usd"]
+                .sum()
+                .items()
+            ):
+                rows.append(
+                    {
+                        "ts": window.start + slot * window.interval,
+                        "price": price,
+                        "key": f"{side}_{column}",
+                        "usd": usd,
+                    }
+                )
+    expected = pd.DataFrame(rows).pivot_table(
+        index=["ts", "price"], columns="key", values="usd", aggfunc="sum", fill_value=0.0
+    )
+    for column in ("long_active", "short_active", "long_consumed", "short_consumed"):
+        if column not in expected:
+            expected[column] = 0.0
+    return expected.reset_index()
+
+
+def _compare(actual: pd.DataFrame, expected: pd.DataFrame) -> None:
+    columns = ["long_active", "short_active", "long_consumed", "short_consumed"]
+    actual = actual.sort_values(["ts", "price"]).reset_index(drop=True)
+    expected = expected.sort_values(["ts", "price"]).reset_index(drop=True)
+    assert len(actual) == len(expected)
+    assert (pd.to_datetime(actual["ts"]) == pd.to_datetime(expected["ts"])).all()
+    np.testing.assert_allclose(actual["price"], expected["price"])
+    np.testing.assert_allclose(actual[columns], expected[columns], rtol=1e-9)
+
+
+@pytest.mark.parametrize(
+    ("interval", "multiple", "hours"), [("5m", 1, 3), ("15m", 2, 6), ("1h", 3, 30), ("4h", 1, 48)]
+)
+def test_heatmap_cells_match_levels(fixture_db, interval, multiple, hours):
+    fixture, path = fixture_db
+    start = fixture.start + timedelta(hours=5)
+    window = align_window(
+        start, start + timedelta(hours=hours), INTERVAL_MINUTES[interval], max_slots=10_000
+    )
+    with warehouse.connect(path, read_only=True) as conn:
+        bins = queries.PriceBins(fixture.bucket_size, multiple)
+        actual = queries.heatmap_cells(conn, fixture.symbol, window, bins)
+    expected = expected_cells(fixture, window, multiple)
+    assert expected["long_consumed"].sum() > 0 or interval == "5m"
+    _compare(actual, expected)
+
+
+@pytest.mark.parametrize("leverage", [10, 50])
+def test_leverage_filter_keeps_one_tier(fixture_db, leverage):
+    fixture, path = fixture_db
+    window = Window(fixture.start + timedelta(hours=20), fixture.start + timedelta(hours=32), 60)
+    with warehouse.connect(path, read_only=True) as conn:
+        bins = queries.PriceBins(fixture.bucket_size, 2)
+        actual = queries.heatmap_cells(conn, fixture.symbol, window, bins, leverage=leverage)
+        split = queries.heatmap_cells(conn, fixture.symbol, window, bins, by_leverage=True)
+    _compare(actual, expected_cells(fixture, window, 2, leverage))
+    tier = split[split["leverage"] == leverage].drop(columns="leverage")
+    _compare(tier, expected_cells(fixture, window, 2, leverage))
+
+
+def test_interval_slots_name_the_last_candle(fixture_db):
+    fixture, path = fixture_db
+    window = Window(fixture.start, fixture.end, 240)
+    with warehouse.connect(path, read_only=True) as conn:
+        slots = queries.interval_slots(conn, fixture.symbol, window)
+    assert len(slots) == window.slots
+    ends = pd.to_datetime(slots["ts"]) + pd.Timedelta(hours=4) - pd.Timedelta(minutes=5)
+    assert (pd.to_datetime(slots["state_ts"]) == ends).all()
+
+
+def test_symbol_info_reads_the_model_run(fixture_db):
+    fixture, path = fixture_db
+    with warehouse.connect(path, read_only=True) as conn:
+        info = queries.symbol_info(conn, fixture.symbol)
+        assert queries.symbol_info(conn, "NOPEUSDT") is None
+        assert queries.known_symbols(conn) == [fixture.symbol]
+        assert queries.leverage_tiers(conn, fixture.symbol) == [10, 50]
+    assert info.bucket_size == fixture.bucket_size
+    assert info.first_ts == fixture.start
+    assert info.last_ts == fixture.end - timedelta(minutes=5)
+    assert info.assumptions == {"leverage_tiers": [10, 50]}
+
+
+@pytest.mark.parametrize("multiple", [1, 4])
+@pytest.mark.parametrize("leverage", [None, 50])
+def test_map_sql_equals_pure_function_and_levels(fixture_db, multiple, leverage):
+    fixture, path = fixture_db
+    index = 300
+    bins = queries.PriceBins(fixture.bucket_size, multiple)
+    with warehouse.connect(path, read_only=True) as conn:
+        sql = queries.liquidation_map_rows(
+            conn, fixture.symbol, fixture.time(index), bins, leverage=leverage
+        )
+    active = active_after(fixture, index)
+    if leverage is not None:
+        active = active[active["leverage"] == leverage]
+    pure = cumulative_liquidation_map(
+        pd.DataFrame(
+            {
+                "side": active["side"],
+                "price": _bin_of(active, fixture, multiple),
+                "active_usd": active["notional_usd"],
+            }
+        ),
+        bins.size,
+    )
+    assert len(sql) == len(pure) > 0
+    assert list(sql["side"]) == list(pure["side"])
+    numeric = ["price", "active_usd", "cumulative_usd", "reach_price"]
+    np.testing.assert_allclose(sql[numeric], pure[numeric], rtol=1e-9)
+    # The curve's meaning, straight from the levels: a fall to X liquidates longs priced >= X.
+    for price in sql["reach_price"]:
+        fall = active[(active["side"] == "long") & (_bin_of(active, fixture, multiple) >= price)]
+        rise = active[
+            (active["side"] == "short") & (_bin_of(active, fixture, multiple) + bins.size <= price)
+        ]
+        assert liquidated_if_reached(sql, price, "long") == pytest.approx(
+            fall["notional_usd"].sum()
+        )
+        assert liquidated_if_reached(sql, price, "short") == pytest.approx(
+            rise["notional_usd"].sum()
+        )
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    cells=st.lists(
+        st.tuples(
+            st.sampled_from(["long", "short"]),
+            st.integers(0, 40),
+            st.floats(0, 1e7, allow_nan=False),
+        ),
+        max_size=30,
+    ),
+    bin_size=st.sampled_from([0.01, 0.5, 5.0, 100.0]),
+    probe=st.integers(-2, 42),
+)
+def test_cumulative_map_matches_its_definition(cells, bin_size, probe):
+    frame = pd.DataFrame(cells, columns=["side", "index", "active_usd"])
+    frame["price"] = np.round(frame["index"] * bin_size, 10)
+    curve = cumulative_liquidation_map(frame[["side", "price", "active_usd"]], bin_size)
+    assert (curve["active_usd"] > 0).all()
+    price = probe * bin_size
+    longs = frame[(frame["side"] == "long") & (frame["index"] >= probe)]["active_usd"].sum()
+    shorts = frame[(frame["side"] == "short") & (frame["index"] + 1 <= probe)]["active_usd"].sum()
+    assert liquidated_if_reached(curve, price, "long") == pytest.approx(longs, rel=1e-12)
+    assert liquidated_if_reached(curve, price, "short") == pytest.approx(shorts, rel=1e-12)
+
+
+_MOMENTS = st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1))
+
+
+@settings(max_examples=200)
+@given(
+    start=_MOMENTS,
+    length=st.timedeltas(timedelta(seconds=1), timedelta(days=40)),
+    interval=st.sampled_from(sorted(INTERVAL_MINUTES)),
+)
+def test_aligned_window_covers_the_request_on_the_utc_grid(start, length, interval):
+    minutes = INTERVAL_MINUTES[interval]
+    window = align_window(start, start + length, minutes, max_slots=10**9)
+    step = timedelta(minutes=minutes)
+    assert window.start <= start < window.start + step
+    assert window.end - step < start + length <= window.end
+    for edge in (window.start, window.end):
+        assert (edge - datetime(2000, 1, 1)) % step == timedelta(0)
+
+
+def test_window_errors_name_the_parameter():
+    start = datetime(2025, 12, 1)
+    with pytest.raises(WindowError) as reversed_error:
+        align_window(start, start - timedelta(hours=1), 5, max_slots=100)
+    assert reversed_error.value.parameter == "end_time"
+    with pytest.raises(WindowError) as ancient:
+        align_window(datetime(1900, 1, 1), start, 5, max_slots=100)
+    assert ancient.value.parameter == "start_time"
+    with pytest.raises(WindowTooLargeError):
+        align_window(start, start + timedelta(days=1), 5, max_slots=100)
