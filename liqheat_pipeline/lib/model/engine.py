@@ -1,0 +1,452 @@
+"""The time-evolving liquidation model (docs/model.md): one symbol, a run of candles, carried state.
+
+Per run, everything that does not depend on notionals is vectorised over the whole run: entry
+prices, open-interest changes, side split, level creation with liquidation prices, and every
+level's first crossing candle. Only the closure recursion walks the candles (closures.py), and
+snapshots come from difference arrays (snapshots.py). Cost is near-linear in candles + levels +
+stored cells.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from functools import cache
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from liqheat_pipeline.lib.model.brackets import bracket_for
+from liqheat_pipeline.lib.model.closures import run_closures
+from liqheat_pipeline.lib.model.config import ModelConfig, auto_bucket_size
+from liqheat_pipeline.lib.model.crossing import first_crossings
+from liqheat_pipeline.lib.model.liquidation import liquidation_price_by_flag
+from liqheat_pipeline.lib.model.market import MarketSeries, ModelInputError
+from liqheat_pipeline.lib.model.snapshots import Cells, bucket_price, snapshot_cells
+from liqheat_pipeline.lib.model.state import SIDES, ModelState
+
+__all__ = ["MarketSeries", "ModelInputError", "ModelOutput", "ModelState", "run_model"]
+
+_NS_PER_MINUTE = 60_000_000_000
+_NS_PER_DAY = 86_400_000_000_000
+# level_id = epoch minutes × 1000 + side code × 100 + tier index
+_ID_MINUTE, _ID_SIDE = 1000, 100
+
+
+@dataclass
+class ModelOutput:
+    """Frames with exactly the columns of the contract tables (warehouse.TABLE_DDL); ``symbol``
+    and ``side`` are pandas categoricals. ``state`` is the state after the last candle."""
+
+    level_openings: pd.DataFrame
+    level_consumptions: pd.DataFrame
+    candle_ledger: pd.DataFrame
+    heatmap_snapshots: pd.DataFrame
+    heatmap_snapshots_by_leverage: pd.DataFrame
+    state: ModelState
+    stats: dict[str, Any]
+
+
+def run_model(
+    symbol: str, market: MarketSeries, config: ModelConfig, state: ModelState | None = None
+) -> ModelOutput:
+    """Run the model over ``market`` starting from ``state`` (None: empty start)."""
+    config_hash = config.config_hash(symbol)
+    state = _starting_state(symbol, market, config, config_hash, state)
+    _check_grid(market, config.interval_minutes)
+    runs: list[_Run] = []
+    start = 0
+    while start < len(market) or not runs:
+        run = _run(symbol, market.slice(start, len(market)), config, state)
+        if run.candles < len(market) - start:
+            # The closure scale became tiny: redo the shorter span, continue from its state.
+            run = _run(symbol, market.slice(start, start + run.candles), config, state)
+        runs.append(run)
+        state = run.state
+        start += run.candles
+    return _joined(symbol, runs)
+
+
+def _starting_state(
+    symbol: str,
+    market: MarketSeries,
+    config: ModelConfig,
+    config_hash: str,
+    state: ModelState | None,
+) -> ModelState:
+    if state is None:
+        state = ModelState.empty(symbol, config_hash, config.bucket_size_for(symbol))
+    if state.symbol != symbol:
+        raise ModelInputError(f"the state belongs to {state.symbol}, not to {symbol}")
+    if state.config_hash != config_hash:
+        raise ModelInputError(
+            f"{symbol}: the state was computed with model configuration {state.config_hash}, "
+            f"this run uses {config_hash}; recompute from the first day instead of mixing them"
+        )
+    if len(market) and state.last_candle_time is not None:
+        first = pd.Timestamp(market.open_time[0])
+        if first <= state.last_candle_time:
+            raise ModelInputError(
+                f"{symbol}: the candles start at {first}, not after the state's last candle "
+                f"{state.last_candle_time} (the market overlaps or precedes the state)"
+            )
+    if state.bucket_size is None and len(market):
+        state = ModelState.from_columns(
+            symbol, config_hash, auto_bucket_size(float(market.open[0])), None, {}
+        )
+    return state
+
+
+def _check_grid(market: MarketSeries, interval_minutes: int) -> None:
+    off_grid = market.open_time.astype(np.int64) % (interval_minutes * _NS_PER_MINUTE) != 0
+    if off_grid.any():
+        raise ModelInputError(
+            f"candle open_time {market.open_time[np.flatnonzero(off_grid)[0]]} is not on the "
+            f"{interval_minutes}-minute grid (interval_minutes={interval_minutes})"
+        )
+
+
+@dataclass
+class _Run:
+    candles: int
+    columns: dict[str, dict[str, np.ndarray]]
+    bucket_cells: Cells | None
+    leverage_cells: Cells | None
+    state: ModelState
+    stats: dict[str, int]
+
+
+@dataclass
+class _Candles:
+    """Per-candle inputs derived from the market and the options."""
+
+    opened_usd: np.ndarray
+    closure_usd: np.ndarray
+    entry: np.ndarray
+    side_weight: np.ndarray  # (candles, 2): long, short share of the opened notional
+    lows: np.ndarray  # consumption prices: mark where present, else last
+    highs: np.ndarray
+    stats: dict[str, int]
+
+
+def _candles(market: MarketSeries, config: ModelConfig) -> _Candles:
+    step = config.interval_minutes * _NS_PER_MINUTE
+    times = market.open_time.astype(np.int64)
+    delta_oi = _oi_at(market, times + step) - _oi_at(market, times)
+    known = ~np.isnan(delta_oi)
+    moving = known & (delta_oi != 0)
+
+    hlc3 = (market.high + market.low + market.close) / 3.0
+    entry_fallback = np.zeros(len(market), dtype=bool)
+    if config.entry_price == "close":
+        entry = market.close
+    elif config.entry_price == "hlc3":
+        entry = hlc3
+    else:
+        usable = np.isfinite(market.quote_volume) & np.isfinite(market.volume) & (market.volume > 0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            entry = np.where(usable, market.quote_volume / market.volume, hlc3)
+        entry_fallback = ~usable
+
+    bullish = (market.close > market.open).astype(np.float64)
+    bearish = (market.close < market.open).astype(np.float64)
+    taker_fallback = np.zeros(len(market), dtype=bool)
+    if config.side_model == "candle":
+        long_share, short_share = bullish, bearish
+    elif config.side_model == "symmetric":
+        long_share = short_share = np.ones(len(market))
+    else:
+        usable = (
+            np.isfinite(market.taker_buy_volume) & np.isfinite(market.volume) & (market.volume > 0)
+        )
+        with np.errstate(divide="ignore", invalid="ignore"):
+            taker_share = market.taker_buy_volume / market.volume
+        long_share = np.where(usable, taker_share, bullish)
+        short_share = np.where(usable, 1.0 - taker_share, bearish)
+        taker_fallback = ~usable
+
+    if market.mark_high is not None:
+        lows = np.where(np.isnan(market.mark_low), market.low, market.mark_low)
+        highs = np.where(np.isnan(market.mark_high), market.high, market.mark_high)
+        mark_fallbacks = int((np.isnan(market.mark_low) | np.isnan(market.mark_high)).sum())
+    else:
+        lows, highs, mark_fallbacks = market.low, market.high, 0
+
+    opening = known & (delta_oi > 0)
+    return _Candles(
+        opened_usd=np.where(opening, delta_oi * entry, 0.0),
+        closure_usd=np.where(known & (delta_oi < 0), -delta_oi * entry, 0.0),
+        entry=entry,
+        side_weight=np.column_stack([long_share, short_share]),
+        lows=lows,
+        highs=highs,
+        stats={
+            "candles": len(market),
+            "oi_gaps": int((~known).sum()),
+            # Counted where the fallback value was used: the split on opening candles, the entry
+            # price wherever OI moved.
+            "taker_fallbacks": int((taker_fallback & opening).sum()),
+            "entry_price_fallbacks": int((entry_fallback & moving).sum()),
+            "mark_fallbacks": mark_fallbacks,
+        },
+    )
+
+
+def _oi_at(market: MarketSeries, instants: np.ndarray) -> np.ndarray:
+    """Open interest at exactly these instants (ns), NaN where no snapshot exists."""
+    times = market.oi_time.astype(np.int64)
+    if not len(times):
+        return np.full(len(instants), np.nan)
+    position = np.minimum(np.searchsorted(times, instants), len(times) - 1)
+    return np.where(times[position] == instants, market.oi[position], np.nan)
+
+
+@dataclass
+class _NewLevels:
+    candle: np.ndarray
+    side: np.ndarray
+    tier_index: np.ndarray
+    tier_leverage: np.ndarray
+    leverage: np.ndarray
+    entry_price: np.ndarray
+    liq_price: np.ndarray
+    notional_usd: np.ndarray
+    mmr: np.ndarray
+    maint_amount: np.ndarray
+    level_id: np.ndarray
+    capped: int
+
+
+def _new_levels(
+    symbol: str, times: np.ndarray, inputs: _Candles, config: ModelConfig
+) -> _NewLevels:
+    """One level per (candle, side, tier) with positive notional, in level_id order."""
+    tier_leverage = np.array([leverage for leverage, _ in config.leverage_tiers], dtype=np.int64)
+    tier_weight = np.array([weight for _, weight in config.leverage_tiers])
+    notional = (inputs.opened_usd[:, None] * inputs.side_weight)[:, :, None] * tier_weight
+    candle, side, tier = np.nonzero(notional > 0)
+
+    day = times[candle] // _NS_PER_DAY
+    days, day_index = np.unique(day, return_inverse=True)
+    brackets = [
+        bracket_for(symbol, date.fromordinal(date(1970, 1, 1).toordinal() + int(d)), config.n_rep)
+        for d in days
+    ]
+    mmr = np.array([b.mmr for b in brackets])[day_index]
+    maint_amount = np.array([b.maint_amount for b in brackets])[day_index]
+    cap = np.array([b.max_leverage for b in brackets], dtype=np.int64)[day_index]
+    leverage = np.minimum(tier_leverage[tier], cap)
+    entry = inputs.entry[candle]
+    return _NewLevels(
+        candle=candle,
+        side=side.astype(np.int8),
+        tier_index=tier,
+        tier_leverage=tier_leverage[tier],
+        leverage=leverage,
+        entry_price=entry,
+        liq_price=liquidation_price_by_flag(
+            entry, leverage, side == 0, mmr, maint_amount, config.n_rep
+        ),
+        notional_usd=notional[candle, side, tier],
+        mmr=mmr,
+        maint_amount=maint_amount,
+        level_id=(times[candle] // _NS_PER_MINUTE) * _ID_MINUTE + side * _ID_SIDE + tier,
+        capped=int((leverage < tier_leverage[tier]).sum()),
+    )
+
+
+def _bucket_index(liq_price: np.ndarray, bucket_size: float) -> np.ndarray:
+    return np.floor(liq_price / bucket_size).astype(np.int64)
+
+
+def _run(symbol: str, market: MarketSeries, config: ModelConfig, state: ModelState) -> _Run:
+    times = market.open_time.astype(np.int64)
+    candles = len(market)
+    inputs = _candles(market, config)
+    new = _new_levels(symbol, times, inputs, config)
+    bucket_size = state.bucket_size
+
+    carried = len(state)
+    side = np.concatenate([state.side, new.side])
+    opening = np.concatenate([state.notional_usd, new.notional_usd])
+    liq_price = np.concatenate([state.liq_price, new.liq_price])
+    created = np.concatenate([np.full(carried, -1), new.candle])
+    crossing = first_crossings(inputs.lows, inputs.highs, liq_price, side == 0, created + 1)
+    carried_share = state.remaining_usd / state.notional_usd
+    result = run_closures(
+        candles=candles,
+        closure_usd=inputs.closure_usd,
+        subtract_consumed=config.closure_model == "proportional_net",
+        new_level_bounds=carried + np.searchsorted(new.candle, np.arange(candles + 1)),
+        side=side,
+        opening=opening,
+        created=created,
+        crossing=crossing,
+        carried_remaining=state.remaining_usd,
+        dust_order=np.concatenate(
+            [np.argsort(carried_share, kind="stable"), np.arange(carried, len(side))]
+        ),
+    )
+    if result.candles < candles:
+        return _Run(result.candles, {}, None, None, state, {})
+
+    weight = np.array(result.weight)
+    end = np.array(result.end, dtype=np.int64)
+    closed_out = np.array(result.closed_out, dtype=bool)
+    scale_start = np.array([*result.scale_start, 1.0])
+    consumed = (end < candles) & ~closed_out
+    consumed_usd = np.where(consumed, weight * scale_start[end], 0.0)
+    bucket = _bucket_index(liq_price, bucket_size)
+    leverage = np.concatenate([state.leverage, new.leverage])
+    bucket_cells, leverage_cells = snapshot_cells(
+        times=market.open_time,
+        bucket_size=bucket_size,
+        scale_end=np.array(result.scale_end),
+        bucket=bucket,
+        side=side,
+        leverage=leverage,
+        weight=weight,
+        first_row=np.maximum(created, 0),
+        end_row=end,
+        consumed_usd=consumed_usd,
+    )
+
+    active = end == candles
+    final_scale = result.scale_end[-1] if candles else 1.0
+
+    def both(carried_values, new_values):
+        return np.concatenate([carried_values, new_values])[active]
+
+    next_state = ModelState.from_columns(
+        symbol,
+        state.config_hash,
+        bucket_size,
+        pd.Timestamp(market.open_time[-1]) if candles else state.last_candle_time,
+        {
+            "level_id": both(state.level_id, new.level_id),
+            "created_at": both(state.created_at, market.open_time[new.candle]),
+            "side": side[active],
+            "leverage": leverage[active],
+            "tier_index": both(state.tier_index, new.tier_index),
+            "entry_price": both(state.entry_price, new.entry_price),
+            "liq_price": liq_price[active],
+            "price_bucket": bucket_price(bucket[active], bucket_size),
+            "notional_usd": opening[active],
+            "remaining_usd": weight[active] * final_scale,
+        },
+    )
+    all_ids = np.concatenate([state.level_id, new.level_id])
+    columns = {
+        "level_openings": {
+            "level_id": new.level_id,
+            "created_at": market.open_time[new.candle],
+            "side": new.side,
+            "leverage": new.leverage,
+            "entry_price": new.entry_price,
+            "liq_price": new.liq_price,
+            "notional_usd": new.notional_usd,
+            "tier_leverage": new.tier_leverage,
+            "mmr": new.mmr,
+            "maint_amount": new.maint_amount,
+            "price_bucket": bucket_price(bucket[carried:], bucket_size),
+        },
+        "level_consumptions": {
+            "level_id": all_ids[consumed],
+            "consumed_at": market.open_time[end[consumed]],
+            "consumed_usd": consumed_usd[consumed],
+            "side": side[consumed],
+        },
+        "candle_ledger": {
+            "ts": np.repeat(market.open_time, 2),
+            "side": np.tile(np.array([0, 1], dtype=np.int8), candles),
+            # Summed from the levels themselves, so the ledger matches level_openings exactly.
+            "opened_usd": np.bincount(
+                new.candle * 2 + new.side, new.notional_usd, minlength=2 * candles
+            ),
+            **{
+                f"{name}_usd": np.column_stack(getattr(result, name)).ravel()
+                if candles
+                else np.array([], dtype=np.float64)
+                for name in ("consumed", "closed", "active")
+            },
+        },
+    }
+    return _Run(
+        candles=candles,
+        columns=columns,
+        bucket_cells=bucket_cells,
+        leverage_cells=leverage_cells,
+        state=next_state,
+        stats={
+            **inputs.stats,
+            "leverage_capped": new.capped,
+            "levels_opened": len(new.level_id),
+            "levels_consumed": int(consumed.sum()),
+            "levels_dust_closed": int(closed_out.sum()),
+            "full_closures": result.full_closures,
+        },
+    )
+
+
+def _joined(symbol: str, runs: list[_Run]) -> ModelOutput:
+    frames: dict[str, pd.DataFrame] = {}
+    for table in ("level_openings", "level_consumptions", "candle_ledger"):
+        frames[table] = _frame(symbol, _concatenated([run.columns[table] for run in runs]))
+    for table, attribute in (
+        ("heatmap_snapshots", "bucket_cells"),
+        ("heatmap_snapshots_by_leverage", "leverage_cells"),
+    ):
+        parts = []
+        for run in runs:
+            cells: Cells = getattr(run, attribute)
+            part = {"ts": cells.ts, "price_bucket": cells.price_bucket, "side": cells.side}
+            if cells.leverage is not None:
+                part["leverage"] = cells.leverage
+            part |= {"active_usd": cells.active_usd, "consumed_usd": cells.consumed_usd}
+            parts.append(part)
+        frames[table] = _frame(symbol, _concatenated(parts))
+    stats = {key: sum(run.stats[key] for run in runs) for key in runs[0].stats}
+    stats["renormalisations"] = len(runs) - 1
+    stats["active_levels"] = len(runs[-1].state)
+    return ModelOutput(
+        level_openings=frames["level_openings"],
+        level_consumptions=frames["level_consumptions"],
+        candle_ledger=frames["candle_ledger"],
+        heatmap_snapshots=frames["heatmap_snapshots"],
+        heatmap_snapshots_by_leverage=frames["heatmap_snapshots_by_leverage"],
+        state=runs[-1].state,
+        stats=stats,
+    )
+
+
+def _concatenated(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    if len(parts) == 1:
+        return parts[0]
+    return {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
+
+
+_SIDE_DTYPE = pd.CategoricalDtype(list(SIDES))
+
+
+@cache
+def _symbol_dtype(symbol: str) -> pd.CategoricalDtype:
+    return pd.CategoricalDtype([symbol])
+
+
+def _frame(symbol: str, columns: dict[str, np.ndarray]) -> pd.DataFrame:
+    """A contract frame: symbol first, side codes as 'long'/'short' categoricals (no copies)."""
+    n = len(next(iter(columns.values())))
+    data: dict[str, Any] = {
+        "symbol": pd.Categorical.from_codes(
+            np.zeros(n, dtype=np.int8), dtype=_symbol_dtype(symbol), validate=False
+        )
+    }
+    for name, values in columns.items():
+        if name == "side":
+            data[name] = pd.Categorical.from_codes(
+                values.astype(np.int8, copy=False), dtype=_SIDE_DTYPE, validate=False
+            )
+        else:
+            data[name] = values
+    return pd.DataFrame(data, copy=False)

@@ -1,0 +1,151 @@
+"""Small hand-made markets for the engine tests, and running the engine chunk by chunk."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from liqheat_pipeline.lib.model.config import ModelConfig
+from liqheat_pipeline.lib.model.engine import MarketSeries, ModelOutput, run_model
+from liqheat_pipeline.lib.model.state import ModelState
+
+START = pd.Timestamp("2025-12-01 00:00")
+OUTPUT_TABLES = (
+    "level_openings",
+    "level_consumptions",
+    "candle_ledger",
+    "heatmap_snapshots",
+    "heatmap_snapshots_by_leverage",
+)
+
+
+def candle_frame(
+    ohlc: Sequence[Sequence[float]],
+    *,
+    start: pd.Timestamp = START,
+    interval_minutes: int = 5,
+    volume: Sequence[float] | float = np.nan,
+    quote_volume: Sequence[float] | float = np.nan,
+    taker_buy_volume: Sequence[float] | float = np.nan,
+    times: Sequence[pd.Timestamp] | None = None,
+) -> pd.DataFrame:
+    """Candles from (open, high, low, close) rows, one per interval from ``start``."""
+    ohlc = np.asarray(ohlc, dtype=float).reshape(-1, 4)
+    n = len(ohlc)
+    if times is None:
+        times = start + pd.to_timedelta(np.arange(n) * interval_minutes, unit="min")
+    return pd.DataFrame(
+        {
+            "open_time": pd.DatetimeIndex(times),
+            "open": ohlc[:, 0],
+            "high": ohlc[:, 1],
+            "low": ohlc[:, 2],
+            "close": ohlc[:, 3],
+            "volume": np.broadcast_to(np.asarray(volume, float), n),
+            "quote_volume": np.broadcast_to(np.asarray(quote_volume, float), n),
+            "taker_buy_volume": np.broadcast_to(np.asarray(taker_buy_volume, float), n),
+        }
+    )
+
+
+def oi_frame(
+    values: Sequence[float], *, start: pd.Timestamp = START, interval_minutes: int = 5
+) -> pd.DataFrame:
+    """Open interest at start + i × interval; NaN entries are left out (missing snapshots)."""
+    values = np.asarray(values, dtype=float)
+    times = start + pd.to_timedelta(np.arange(len(values)) * interval_minutes, unit="min")
+    keep = ~np.isnan(values)
+    return pd.DataFrame(
+        {
+            "ts": pd.DatetimeIndex(times)[keep],
+            "open_interest": values[keep],
+            "open_interest_value": values[keep] * 100.0,
+        }
+    )
+
+
+@dataclass
+class Combined:
+    """Outputs of several engine runs, concatenated, with the final state and summed stats."""
+
+    frames: dict[str, pd.DataFrame]
+    state: ModelState
+    stats: dict
+    outputs: list[ModelOutput]
+
+
+def run_in_chunks(
+    symbol: str,
+    candles: pd.DataFrame,
+    open_interest: pd.DataFrame,
+    config: ModelConfig,
+    *,
+    splits: Sequence[int] = (),
+    marks: pd.DataFrame | None = None,
+    store: Path | None = None,
+) -> Combined:
+    """Run the engine over ``candles`` cut before the given candle positions, carrying the
+    state; with ``store``, the state travels through that DuckDB file between chunks."""
+    candles = candles.sort_values("open_time").reset_index(drop=True)
+    step = pd.Timedelta(minutes=config.interval_minutes)
+    bounds = [0, *sorted(set(splits)), len(candles)]
+    state, outputs = None, []
+    for first, stop in itertools.pairwise(bounds):
+        if first == stop:
+            continue
+        chunk = candles.iloc[first:stop]
+        start_time, end_time = chunk["open_time"].iloc[0], chunk["open_time"].iloc[-1] + step
+        oi = open_interest[(open_interest["ts"] >= start_time) & (open_interest["ts"] <= end_time)]
+        chunk_marks = None
+        if marks is not None:
+            chunk_marks = marks[marks["open_time"].isin(chunk["open_time"])]
+        market = MarketSeries.from_frames(chunk, oi, chunk_marks)
+        if state is not None and store is not None:
+            state = state_through_duckdb(state, store)
+        output = run_model(symbol, market, config, state)
+        outputs.append(output)
+        state = output.state
+    frames = {
+        table: pd.concat([getattr(output, table) for output in outputs], ignore_index=True)
+        for table in OUTPUT_TABLES
+    }
+    stats = {key: sum(output.stats[key] for output in outputs) for key in outputs[0].stats}
+    return Combined(frames=frames, state=state, stats=stats, outputs=outputs)
+
+
+def state_through_duckdb(state: ModelState, path: Path) -> ModelState:
+    """Write the state to a real DuckDB file, read it back in a new connection, restore it."""
+    with duckdb.connect(str(path)) as conn:
+        conn.execute("DROP TABLE IF EXISTS state_levels")
+        conn.execute("DROP TABLE IF EXISTS state_meta")
+        conn.execute(
+            """CREATE TABLE state_levels (level_id BIGINT, created_at TIMESTAMP, side VARCHAR,
+            leverage INTEGER, tier_index INTEGER, entry_price DOUBLE, liq_price DOUBLE,
+            price_bucket DOUBLE, notional_usd DOUBLE, remaining_usd DOUBLE)"""
+        )
+        levels = state.levels_frame()
+        conn.register("incoming", levels)
+        conn.execute("INSERT INTO state_levels SELECT * FROM incoming")
+        conn.execute(
+            "CREATE TABLE state_meta AS SELECT ? AS metadata", [json.dumps(state.metadata())]
+        )
+    with duckdb.connect(str(path), read_only=True) as conn:
+        levels = conn.execute("SELECT * FROM state_levels ORDER BY level_id").df()
+        metadata = json.loads(conn.execute("SELECT metadata FROM state_meta").fetchone()[0])
+    return ModelState.restore(metadata, levels)
+
+
+def plain(frame: pd.DataFrame) -> pd.DataFrame:
+    """Categoricals as strings, for comparisons with plain frames."""
+    out = frame.copy()
+    for column in out.columns:
+        if isinstance(out[column].dtype, pd.CategoricalDtype):
+            out[column] = out[column].astype(str)
+    return out
