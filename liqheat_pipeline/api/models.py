@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, Field, TypeAdapter
+from typing_extensions import TypedDict
 
 
 class ErrorResponse(BaseModel):
@@ -18,48 +19,78 @@ class Health(BaseModel):
     symbols: list[str] = Field(description="Symbols with model output.")
 
 
-class HeatmapLevel(BaseModel):
-    price: float = Field(description="Lower edge of the price bin (USDT).")
-    long_density: float = Field(
-        description="USD of long levels active in [price, price + bin) at the interval's end."
-    )
-    short_density: float = Field(
-        description="USD of short levels active in [price, price + bin) at the interval's end."
-    )
+# The time series can carry tens of thousands of levels, so its schema is made of TypedDicts:
+# pydantic serializes plain dicts against them directly (see ``TIMESERIES_ADAPTER``) without
+# building a model object per level.
 
 
-class HeatmapPoint(BaseModel):
-    timestamp: AwareDatetime = Field(description="Start of the interval (UTC).")
-    levels: list[HeatmapLevel] = Field(description="Bins with active levels, by price.")
-    consumed_long: float = Field(description="USD of long levels liquidated within the interval.")
-    consumed_short: float = Field(description="USD of short levels liquidated within the interval.")
+class HeatmapLevel(TypedDict):
+    price: Annotated[float, Field(description="Lower edge of the price bin (USDT).")]
+    long_density: Annotated[
+        float,
+        Field(
+            description="USD of long levels active in [price, price + bin) at the interval's end."
+        ),
+    ]
+    short_density: Annotated[
+        float,
+        Field(
+            description="USD of short levels active in [price, price + bin) at the interval's end."
+        ),
+    ]
 
 
-class PriceRange(BaseModel):
-    min: float | None = Field(description="Lowest bin edge returned (null when none).")
-    max: float | None = Field(description="Highest bin edge returned (null when none).")
+class HeatmapPoint(TypedDict):
+    timestamp: Annotated[AwareDatetime, Field(description="Start of the interval (UTC).")]
+    levels: Annotated[list[HeatmapLevel], Field(description="Bins with active levels, by price.")]
+    consumed_long: Annotated[
+        float, Field(description="USD of long levels liquidated within the interval.")
+    ]
+    consumed_short: Annotated[
+        float, Field(description="USD of short levels liquidated within the interval.")
+    ]
 
 
-class HeatmapMeta(BaseModel):
+class PriceRange(TypedDict):
+    min: Annotated[float | None, Field(description="Lowest bin edge returned (null when none).")]
+    max: Annotated[float | None, Field(description="Highest bin edge returned (null when none).")]
+
+
+class HeatmapMeta(TypedDict):
     symbol: str
-    start_time: AwareDatetime = Field(description="Window start, widened to whole intervals.")
-    end_time: AwareDatetime = Field(description="Window end (exclusive), widened likewise.")
+    start_time: Annotated[
+        AwareDatetime, Field(description="Window start, widened to whole intervals.")
+    ]
+    end_time: Annotated[
+        AwareDatetime, Field(description="Window end (exclusive), widened likewise.")
+    ]
     interval: str
     price_bin_size: float
-    leverage: int | None = Field(description="Leverage tier filter, null for all tiers.")
-    total_snapshots: int = Field(description="Number of intervals with model output.")
+    leverage: Annotated[int | None, Field(description="Leverage tier filter, null for all tiers.")]
+    total_snapshots: Annotated[int, Field(description="Number of intervals with model output.")]
     price_range: PriceRange
-    active_long_usd_at_end: float = Field(description="Active long USD at the last interval.")
-    active_short_usd_at_end: float = Field(description="Active short USD at the last interval.")
-    consumed_usd_total: float = Field(description="USD liquidated (both sides) in the window.")
-    synthetic: bool = Field(description="True for the synthetic demo market (DEMOUSDT).")
+    active_long_usd_at_end: Annotated[
+        float, Field(description="Active long USD at the last interval.")
+    ]
+    active_short_usd_at_end: Annotated[
+        float, Field(description="Active short USD at the last interval.")
+    ]
+    consumed_usd_total: Annotated[
+        float, Field(description="USD liquidated (both sides) in the window.")
+    ]
+    synthetic: Annotated[bool, Field(description="True for the synthetic demo market (DEMOUSDT).")]
     config_hash: str | None
-    assumptions: dict[str, Any] = Field(description="Model configuration of the latest run.")
+    assumptions: Annotated[
+        dict[str, Any], Field(description="Model configuration of the latest run.")
+    ]
 
 
-class HeatmapTimeseries(BaseModel):
+class HeatmapTimeseries(TypedDict):
     data: list[HeatmapPoint]
     meta: HeatmapMeta
+
+
+TIMESERIES_ADAPTER = TypeAdapter(HeatmapTimeseries)
 
 
 class MapPoint(BaseModel):
