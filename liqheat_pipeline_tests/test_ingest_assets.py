@@ -132,7 +132,7 @@ def test_one_day_lands_in_the_tables_with_metadata_and_passing_checks(settings, 
     (oi_materialization,) = result.asset_materializations_for_node(OI_NODE)
     oi_metadata = {key: value.value for key, value in oi_materialization.metadata.items()}
     assert oi_metadata["label_convention"] == (
-        "create_time is the snapshot instant: 1 days from content, 0 by date"
+        "create_time is the snapshot instant (days detected from content: 1, by the switch date: 0)"
     )
     assert oi_metadata["snapped_timestamps"] == 0
 
@@ -238,8 +238,8 @@ def test_impossible_candles_and_gaps_fail_their_checks(settings, instance):
 
     evaluations = checks_by_name(result)
     ohlc = evaluations["candles.ohlc_sanity"]
-    assert not ohlc.passed and ohlc.metadata["bad_candles"].value == 1
-    assert "2025-12-01 03:20:00" in ohlc.metadata["bad_candles_sample"].value
+    assert not ohlc.passed and ohlc.metadata["bad_rows"].value == 1
+    assert "2025-12-01 03:20:00" in ohlc.metadata["bad_rows_sample"].value
     continuity = evaluations["candles.continuity"]
     assert not continuity.passed
     assert continuity.metadata["missing_slots"].value == 1
@@ -286,8 +286,8 @@ def test_positive_values_check_catches_rows_written_by_something_else(settings, 
         e for e in result.get_asset_check_evaluations() if e.check_name == "positive_values"
     ]
     assert not evaluation.passed
-    assert evaluation.metadata["bad_snapshots"].value == 1
-    assert "2025-12-01 12:00:00" in evaluation.metadata["bad_snapshots_sample"].value
+    assert evaluation.metadata["bad_rows"].value == 1
+    assert "2025-12-01 12:00:00" in evaluation.metadata["bad_rows_sample"].value
     assert not result.asset_materializations_for_node(OI_NODE)
 
 

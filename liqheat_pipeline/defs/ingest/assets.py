@@ -23,6 +23,8 @@ from liqheat_pipeline.lib.archive.layout import (
     interval_duration,
 )
 from liqheat_pipeline.lib.archive.readers import (
+    KLINE_FRAME_COLUMNS,
+    METRICS_FRAME_COLUMNS,
     METRICS_INTERVAL,
     ArchiveFormatError,
     DailyRead,
@@ -57,18 +59,7 @@ CANDLES = Feed(
     table="candles",
     dataset=KLINES,
     time_column="open_time",
-    columns=(
-        "open_time",
-        "open",
-        "high",
-        "low",
-        "close",
-        "volume",
-        "quote_volume",
-        "trades",
-        "taker_buy_volume",
-        "taker_buy_quote_volume",
-    ),
+    columns=KLINE_FRAME_COLUMNS,
     step=interval_duration(CANDLE_INTERVAL),
     include_end=False,
     description="Last-price 5-minute candles from the archive's daily klines files.",
@@ -77,7 +68,7 @@ OPEN_INTEREST = Feed(
     table="open_interest",
     dataset=METRICS,
     time_column="ts",
-    columns=("ts", "open_interest", "open_interest_value"),
+    columns=METRICS_FRAME_COLUMNS,
     step=METRICS_INTERVAL,
     include_end=True,
     description=(
@@ -253,7 +244,8 @@ def _conventions(reads: Sequence[MetricsRead]) -> str:
         same = [read for read in reads if read.label_convention == convention]
         by_content = sum(read.convention_from_content for read in same)
         parts.append(
-            f"{convention}: {by_content} days from content, {len(same) - by_content} by date"
+            f"{convention} (days detected from content: {by_content}, "
+            f"by the switch date: {len(same) - by_content})"
         )
     return "; ".join(parts)
 

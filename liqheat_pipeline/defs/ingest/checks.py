@@ -114,77 +114,72 @@ def _slot_counts(
 def _ohlc_sanity(
     symbol: str, feed: Feed, partitions: dg.PartitionsDefinition
 ) -> dg.AssetChecksDefinition:
+    return _no_bad_rows(
+        symbol,
+        feed,
+        partitions,
+        name="ohlc_sanity",
+        description="Every candle has positive prices and low <= open, close <= high.",
+        columns=("open_time", "open", "high", "low", "close"),
+        valid="low > 0 AND low <= least(open, close) AND greatest(open, close) <= high",
+    )
+
+
+def _positive_open_interest(
+    symbol: str, partitions: dg.PartitionsDefinition
+) -> dg.AssetChecksDefinition:
+    return _no_bad_rows(
+        symbol,
+        OPEN_INTEREST,
+        partitions,
+        name="positive_values",
+        description="Every snapshot has a positive open interest and a positive USDT value.",
+        columns=("ts", "open_interest", "open_interest_value"),
+        valid="open_interest > 0 AND open_interest_value > 0",
+    )
+
+
+def _no_bad_rows(
+    symbol: str,
+    feed: Feed,
+    partitions: dg.PartitionsDefinition,
+    *,
+    name: str,
+    description: str,
+    columns: tuple[str, ...],
+    valid: str,
+) -> dg.AssetChecksDefinition:
+    """A blocking check that no row of the checked days fails the SQL condition ``valid``."""
+    time = feed.time_column
+    window = f"{time} > ? AND {time} <= ?" if feed.include_end else f"{time} >= ? AND {time} < ?"
+
     @dg.asset_check(
         asset=feed_key(symbol, feed),
-        name="ohlc_sanity",
+        name=name,
         partitions_def=partitions,
         blocking=True,
-        description="Every candle has positive prices and low <= open, close <= high.",
+        description=description,
     )
-    def ohlc_sanity(
+    def no_bad_rows(
         context: dg.AssetCheckExecutionContext, database: LiqheatDatabase
     ) -> dg.AssetCheckResult:
         start, end = naive_utc_window(context.partition_time_window)
         with database.read() as conn:
             bad = conn.execute(
                 f"""
-                SELECT open_time, open, high, low, close FROM {feed.table}
-                WHERE symbol = ? AND open_time >= ? AND open_time < ?
-                  AND NOT coalesce(
-                      low > 0 AND low <= least(open, close) AND greatest(open, close) <= high,
-                      false)
-                ORDER BY open_time
+                SELECT {", ".join(columns)} FROM {feed.table}
+                WHERE symbol = ? AND {window} AND NOT coalesce({valid}, false)
+                ORDER BY {time}
                 """,
                 [symbol, start, end],
             ).fetchall()
+        sample = markdown_table(columns, bad[:SAMPLE_SIZE]) if bad else "_none_"
         return dg.AssetCheckResult(
             passed=not bad,
-            metadata={
-                "bad_candles": len(bad),
-                "bad_candles_sample": _rows_sample(
-                    ("open_time", "open", "high", "low", "close"), bad
-                ),
-            },
+            metadata={"bad_rows": len(bad), "bad_rows_sample": dg.MetadataValue.md(sample)},
         )
 
-    return ohlc_sanity
-
-
-def _positive_open_interest(
-    symbol: str, partitions: dg.PartitionsDefinition
-) -> dg.AssetChecksDefinition:
-    @dg.asset_check(
-        asset=feed_key(symbol, OPEN_INTEREST),
-        name="positive_values",
-        partitions_def=partitions,
-        blocking=True,
-        description="Every snapshot has a positive open interest and a positive USDT value.",
-    )
-    def positive_values(
-        context: dg.AssetCheckExecutionContext, database: LiqheatDatabase
-    ) -> dg.AssetCheckResult:
-        start, end = naive_utc_window(context.partition_time_window)
-        with database.read() as conn:
-            bad = conn.execute(
-                """
-                SELECT ts, open_interest, open_interest_value FROM open_interest
-                WHERE symbol = ? AND ts > ? AND ts <= ?
-                  AND NOT coalesce(open_interest > 0 AND open_interest_value > 0, false)
-                ORDER BY ts
-                """,
-                [symbol, start, end],
-            ).fetchall()
-        return dg.AssetCheckResult(
-            passed=not bad,
-            metadata={
-                "bad_snapshots": len(bad),
-                "bad_snapshots_sample": _rows_sample(
-                    ("ts", "open_interest", "open_interest_value"), bad
-                ),
-            },
-        )
-
-    return positive_values
+    return no_bad_rows
 
 
 def _open_interest_coverage(
@@ -254,7 +249,3 @@ def _coverage(
     ).fetchone()
     instants, uncovered, candles, both_ends, sample = row
     return int(instants), int(instants - uncovered), int(candles), int(both_ends), sample or []
-
-
-def _rows_sample(columns: tuple[str, ...], rows: list[tuple]) -> dg.MetadataValue:
-    return dg.MetadataValue.md(markdown_table(columns, rows[:SAMPLE_SIZE]) if rows else "_none_")

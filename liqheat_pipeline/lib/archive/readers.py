@@ -47,6 +47,20 @@ METRICS_COLUMNS = (
     "count_long_short_ratio",
     "sum_taker_long_short_vol_ratio",
 )
+# The readers' frames: the SQL contract's column names and order.
+KLINE_FRAME_COLUMNS = (
+    "open_time",
+    "open",
+    "high",
+    "low",
+    "close",
+    "volume",
+    "quote_volume",
+    "trades",
+    "taker_buy_volume",
+    "taker_buy_quote_volume",
+)
+METRICS_FRAME_COLUMNS = ("ts", "open_interest", "open_interest_value")
 _KLINE_PRICES = ("open", "high", "low", "close")
 _KLINE_VOLUMES = ("volume", "quote_volume", "taker_buy_volume", "taker_buy_quote_volume")
 _METRICS_VALUES = {
@@ -109,7 +123,8 @@ def read_klines(
 
     Columns: open_time, open, high, low, close, volume, quote_volume, trades, taker_buy_volume,
     taker_buy_quote_volume. Volume-type columns may be empty in the file (NaN / <NA> here).
-    Epochs are milliseconds, or microseconds when at least 1e15 (decided once per file).
+    Epochs are milliseconds, or microseconds when at least 1e15 (the first row decides for the
+    file; a file mixing both is an error).
     """
     path = Path(path)
     day = day or _day_from_name(path)
@@ -145,24 +160,18 @@ def read_klines(
     trades = table.integers("count", required=False).astype(np.float64)
     columns["trades"] = np.where(table.is_empty("count"), np.nan, trades)
     columns, dropped = _sorted_without_duplicates(table, columns, "open_time")
-    frame = pd.DataFrame(
-        {
-            "open_time": columns["open_time"].view("datetime64[ns]"),
-            **{name: columns[name] for name in (*_KLINE_PRICES, "volume", "quote_volume")},
-            "trades": pd.array(columns["trades"], dtype="Int64"),
-            "taker_buy_volume": columns["taker_buy_volume"],
-            "taker_buy_quote_volume": columns["taker_buy_quote_volume"],
-        }
-    )
     grid = start_ns + step_ns * np.arange(_ns(_DAY) // step_ns)
+    missing = _missing(grid, columns["open_time"])
+    columns["open_time"] = columns["open_time"].view("datetime64[ns]")
+    columns["trades"] = pd.array(columns["trades"], dtype="Int64")
     return DailyRead(
         path=path,
         day=day,
-        frame=frame,
+        frame=pd.DataFrame({name: columns[name] for name in KLINE_FRAME_COLUMNS}),
         rows_read=table.rows,
         duplicates_dropped=dropped,
         expected_slots=len(grid),
-        missing_slots=_missing(grid, columns["open_time"]),
+        missing_slots=missing,
     )
 
 
@@ -228,16 +237,17 @@ def read_metrics(path: str | Path, day: date | None = None) -> MetricsRead:
         {name: table.numbers(source, positive=True) for source, name in _METRICS_VALUES.items()}
     )
     columns, dropped = _sorted_without_duplicates(table, columns, "ts")
-    frame = pd.DataFrame({**columns, "ts": columns["ts"].view("datetime64[ns]")})
     grid = start_ns + step_ns * np.arange(1, _ns(_DAY) // step_ns + 1)
+    missing = _missing(grid, columns["ts"])
+    columns["ts"] = columns["ts"].view("datetime64[ns]")
     return MetricsRead(
         path=path,
         day=day,
-        frame=frame,
+        frame=pd.DataFrame({name: columns[name] for name in METRICS_FRAME_COLUMNS}),
         rows_read=table.rows,
         duplicates_dropped=dropped,
         expected_slots=len(grid),
-        missing_slots=_missing(grid, columns["ts"]),
+        missing_slots=missing,
         snapped_timestamps=int(np.count_nonzero(offset)),
         label_convention=convention,
         convention_from_content=from_content,
