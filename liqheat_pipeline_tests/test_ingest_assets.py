@@ -124,6 +124,7 @@ def test_one_day_lands_in_the_tables_with_metadata_and_passing_checks(settings, 
     metadata = {key: value.value for key, value in materialization.metadata.items()}
     assert materialization.partition == "2025-12-02"
     assert metadata["dagster/row_count"] == metadata["dagster/partition_row_count"] == 288
+    assert metadata["dagster/table_name"] == "candles"
     assert metadata["first_time"] == "2025-12-02 00:00:00 UTC"
     assert metadata["last_time"] == "2025-12-02 23:55:00 UTC"
     assert (metadata["missing_slots"], metadata["duplicates_dropped"]) == (0, 0)

@@ -134,7 +134,9 @@ def _feed_asset(
         backfill_policy=dg.BackfillPolicy.single_run(),
         description=feed.description,
     )
-    def ingest(context: dg.AssetExecutionContext, database: LiqheatDatabase):
+    def ingest(
+        context: dg.AssetExecutionContext, database: LiqheatDatabase
+    ) -> dg.MaterializeResult:
         start, end = naive_utc_window(context.partition_time_window)
         days = [start.date() + timedelta(days=i) for i in range((end - start).days)]
         reads = [_read_day(settings, symbol, feed, day) for day in days]
@@ -209,6 +211,7 @@ def _metadata(
     missing = [slot for read in reads for slot in read.missing_slots]
     times = rows[feed.time_column]
     metadata: dict[str, dg.MetadataValue] = {
+        "dagster/table_name": dg.MetadataValue.text(feed.table),
         "dagster/row_count": dg.MetadataValue.int(int(total)),
         "rows_written": dg.MetadataValue.int(len(rows)),
         "rows_per_day": dg.MetadataValue.json(
