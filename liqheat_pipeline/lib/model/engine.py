@@ -337,6 +337,9 @@ def _run(symbol: str, market: MarketSeries, config: ModelConfig, state: ModelSta
         },
     )
     all_ids = np.concatenate([state.level_id, new.level_id])
+    # Consumptions in time order (then level_id), so runs concatenate like one pass.
+    by_time = np.flatnonzero(consumed)
+    by_time = by_time[np.lexsort((all_ids[by_time], end[by_time]))]
     columns = {
         "level_openings": {
             "level_id": new.level_id,
@@ -352,10 +355,10 @@ def _run(symbol: str, market: MarketSeries, config: ModelConfig, state: ModelSta
             "price_bucket": bucket_price(bucket[carried:], bucket_size),
         },
         "level_consumptions": {
-            "level_id": all_ids[consumed],
-            "consumed_at": market.open_time[end[consumed]],
-            "consumed_usd": consumed_usd[consumed],
-            "side": side[consumed],
+            "level_id": all_ids[by_time],
+            "consumed_at": market.open_time[end[by_time]],
+            "consumed_usd": consumed_usd[by_time],
+            "side": side[by_time],
         },
         "candle_ledger": {
             "ts": np.repeat(market.open_time, 2),

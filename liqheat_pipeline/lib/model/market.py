@@ -137,6 +137,28 @@ class MarketSeries:
             )
 
 
+def split_by_day(
+    candles: pd.DataFrame,
+    open_interest: pd.DataFrame,
+    mark_price_candles: pd.DataFrame | None = None,
+) -> list[tuple[np.datetime64, MarketSeries]]:
+    """One market per UTC day of ``candles``: the day's candles [D, D+1) and the open-interest
+    snapshots in [D 00:00, D+1 00:00], as the pipeline hands them to the engine."""
+    days = _times(candles["open_time"]).astype("datetime64[D]")
+    oi_times = _times(open_interest["ts"])
+    mark_days = None
+    if mark_price_candles is not None:
+        mark_days = _times(mark_price_candles["open_time"]).astype("datetime64[D]")
+    markets = []
+    for day in np.unique(days):
+        start = day.astype("datetime64[ns]")
+        stop = (day + np.timedelta64(1, "D")).astype("datetime64[ns]")
+        oi = open_interest[(oi_times >= start) & (oi_times <= stop)]
+        marks = None if mark_days is None else mark_price_candles[mark_days == day]
+        markets.append((day, MarketSeries.from_frames(candles[days == day], oi, marks)))
+    return markets
+
+
 def _times(values) -> np.ndarray:
     series = pd.Series(values)
     if isinstance(series.dtype, pd.DatetimeTZDtype):
