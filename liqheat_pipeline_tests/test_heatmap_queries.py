@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -127,14 +128,43 @@ def test_leverage_filter_keeps_one_tier(fixture_db, leverage):
     _compare(tier, expected_cells(fixture, window, 2, leverage))
 
 
-def test_interval_slots_name_the_last_candle(fixture_db):
+@pytest.mark.parametrize("leverage", [None, 10])
+def test_timeseries_body_groups_the_cells_per_interval(fixture_db, leverage):
     fixture, path = fixture_db
-    window = Window(fixture.start, fixture.end, 240)
+    # Starts before the history: intervals without candles are absent, not empty.
+    window = Window(fixture.start - timedelta(hours=8), fixture.start + timedelta(hours=16), 240)
+    bins = queries.PriceBins(fixture.bucket_size, 5)
     with warehouse.connect(path, read_only=True) as conn:
-        slots = queries.interval_slots(conn, fixture.symbol, window)
-    assert len(slots) == window.slots
-    ends = pd.to_datetime(slots["ts"]) + pd.Timedelta(hours=4) - pd.Timedelta(minutes=5)
-    assert (pd.to_datetime(slots["state_ts"]) == ends).all()
+        body = queries.timeseries_body(conn, fixture.symbol, window, bins, leverage=leverage)
+        cells = queries.heatmap_cells(conn, fixture.symbol, window, bins, leverage=leverage)
+    points = json.loads(body.data_json)
+    assert [point["timestamp"] for point in points] == [
+        f"2025-12-01T{hour:02d}:00:00Z" for hour in (0, 4, 8, 12)
+    ]
+    assert body.points == 4
+    for point in points:
+        rows = cells[cells["ts"] == pd.Timestamp(point["timestamp"]).tz_localize(None)]
+        active = rows[(rows["long_active"] > 0) | (rows["short_active"] > 0)]
+        assert [level["price"] for level in point["levels"]] == active["price"].tolist()
+        assert [level["long_density"] for level in point["levels"]] == pytest.approx(
+            active["long_active"].tolist()
+        )
+        assert point["consumed_short"] == pytest.approx(rows["short_consumed"].sum())
+    last = cells[cells["ts"] == cells["ts"].max()]
+    assert body.long_at_end == pytest.approx(last["long_active"].sum())
+    assert body.consumed_total == pytest.approx(
+        cells["long_consumed"].sum() + cells["short_consumed"].sum()
+    )
+    active = cells[(cells["long_active"] > 0) | (cells["short_active"] > 0)]
+    assert (body.price_min, body.price_max) == (active["price"].min(), active["price"].max())
+
+
+def test_empty_window_gives_an_empty_body(fixture_db):
+    fixture, path = fixture_db
+    window = Window(fixture.end + timedelta(days=1), fixture.end + timedelta(days=2), 60)
+    with warehouse.connect(path, read_only=True) as conn:
+        body = queries.timeseries_body(conn, fixture.symbol, window, queries.PriceBins(10.0))
+    assert body == queries.TimeseriesBody("[]", 0, None, None, 0.0, 0.0, 0.0)
 
 
 def test_symbol_info_reads_the_model_run(fixture_db):
@@ -145,8 +175,8 @@ def test_symbol_info_reads_the_model_run(fixture_db):
         assert queries.known_symbols(conn) == [fixture.symbol]
         assert queries.leverage_tiers(conn, fixture.symbol) == [10, 50]
     assert info.bucket_size == fixture.bucket_size
-    assert info.first_ts == fixture.start
-    assert info.last_ts == fixture.end - timedelta(minutes=5)
+    assert info.first_day == fixture.start.date()
+    assert info.last_day == (fixture.end - timedelta(days=1)).date()
     assert info.assumptions == {"leverage_tiers": [10, 50]}
 
 

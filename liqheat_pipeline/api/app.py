@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import duckdb
-import numpy as np
 import pandas as pd
 from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -17,11 +16,11 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from liqheat_pipeline.api.database import (
     RETRY_AFTER_SECONDS,
+    DatabaseReader,
     DatabaseUnavailableError,
-    read_connection,
 )
 from liqheat_pipeline.api.models import (
-    TIMESERIES_ADAPTER,
+    META_ADAPTER,
     ErrorResponse,
     Health,
     HeatmapTimeseries,
@@ -90,8 +89,9 @@ def invalid_parameter(parameter: str, message: str) -> RequestValidationError:
 
 
 def create_app(db_path: str | Path) -> FastAPI:
-    """The API over ``db_path``; every request opens its own short read-only connection."""
+    """The API over ``db_path``; each request reads the file read-only and lets it go."""
     db_path = Path(db_path)
+    reader = DatabaseReader(db_path)
     app = FastAPI(
         title="liqheat",
         summary="Modelled liquidation heatmap of Binance USDⓈ-M perpetuals (read-only).",
@@ -109,7 +109,7 @@ def create_app(db_path: str | Path) -> FastAPI:
     @app.get("/health", response_model=Health, responses={503: ERROR_RESPONSES[503]})
     def health() -> dict[str, Any]:
         """Whether the DuckDB file can be read, and which symbols it models."""
-        with read_connection(db_path) as conn:
+        with reader.connection() as conn:
             symbols = queries.known_symbols(conn)
         return {"status": "ok", "database": str(db_path), "symbols": symbols}
 
@@ -137,41 +137,29 @@ def create_app(db_path: str | Path) -> FastAPI:
             window = align_window(
                 start_time, end_time, INTERVAL_MINUTES[interval], max_slots=MAX_INTERVALS
             )
-        with read_connection(db_path) as conn:
+        with reader.connection() as conn:
             info = _symbol_info(conn, symbol)
             bins = _price_bins(info, price_bin_size)
             _check_tier(conn, info, leverage)
-            slots = queries.interval_slots(conn, info.symbol, window)
-            cells = queries.heatmap_cells(conn, info.symbol, window, bins, leverage=leverage)
-        data = _timeseries_points(slots, cells)
-        active = cells[(cells["long_active"] > 0) | (cells["short_active"] > 0)]
-        last_levels = data[-1]["levels"] if data else []
-        body = {
-            "data": data,
-            "meta": {
-                "symbol": info.symbol,
-                "start_time": utc(window.start),
-                "end_time": utc(window.end),
-                "interval": interval,
-                "price_bin_size": bins.size,
-                "leverage": leverage,
-                "total_snapshots": len(data),
-                "price_range": {
-                    "min": float(active["price"].min()) if len(active) else None,
-                    "max": float(active["price"].max()) if len(active) else None,
-                },
-                "active_long_usd_at_end": sum(level["long_density"] for level in last_levels),
-                "active_short_usd_at_end": sum(level["short_density"] for level in last_levels),
-                "consumed_usd_total": float(
-                    cells["long_consumed"].sum() + cells["short_consumed"].sum()
-                ),
-                **_provenance(info),
-            },
+            body = queries.timeseries_body(conn, info.symbol, window, bins, leverage=leverage)
+        meta = {
+            "symbol": info.symbol,
+            "start_time": utc(window.start),
+            "end_time": utc(window.end),
+            "interval": interval,
+            "price_bin_size": bins.size,
+            "leverage": leverage,
+            "total_snapshots": body.points,
+            "price_range": {"min": body.price_min, "max": body.price_max},
+            "active_long_usd_at_end": body.long_at_end,
+            "active_short_usd_at_end": body.short_at_end,
+            "consumed_usd_total": body.consumed_total,
+            **_provenance(info),
         }
-        # Serialized straight from dicts: validating ~20,000 levels into objects would cost
-        # more than the whole query (the body is built here from typed columns; the test
-        # suite checks responses against the schema).
-        return Response(TIMESERIES_ADAPTER.dump_json(body), media_type="application/json")
+        content = b"".join(
+            [b'{"data":', body.data_json.encode(), b',"meta":', META_ADAPTER.dump_json(meta), b"}"]
+        )
+        return Response(content, media_type="application/json")
 
     @app.get("/liquidations/map", response_model=LiquidationMap, responses=ERROR_RESPONSES)
     def liquidation_map(
@@ -193,16 +181,17 @@ def create_app(db_path: str | Path) -> FastAPI:
         to each level, and of short levels if it rises to it."""
         with _parameter_errors():
             moment = None if time is None else checked_moment("time", time)
-        with read_connection(db_path) as conn:
+        with reader.connection() as conn:
             info = _symbol_info(conn, symbol)
             bins = _price_bins(info, price_bin_size)
             _check_tier(conn, info, leverage)
-            snapshot = queries.snapshot_at(conn, info.symbol, moment or info.last_ts)
+            latest = day_end(info.last_day) - timedelta.resolution
+            snapshot = queries.snapshot_at(conn, info.symbol, moment or latest)
             if snapshot is None:
                 raise HTTPException(
                     404,
                     f"time: no snapshot of {info.symbol} at or before {moment.isoformat()}; "
-                    f"its history starts at {info.first_ts.isoformat()}",
+                    f"its history starts on {info.first_day.isoformat()}",
                 )
             curve = queries.liquidation_map_rows(
                 conn, info.symbol, snapshot, bins, leverage=leverage
@@ -247,9 +236,9 @@ def create_app(db_path: str | Path) -> FastAPI:
     ) -> HTMLResponse:
         """The interactive heatmap page (self-contained HTML, up to 30 days before the end of
         ``date``), rendered from the database on request."""
-        with read_connection(db_path) as conn:
+        with reader.connection() as conn:
             info = _symbol_info(conn, symbol)
-            first, last = info.first_ts.date(), info.last_ts.date()
+            first, last = info.first_day, info.last_day
             day = last if day is None else day
             if not first <= day <= last:
                 raise HTTPException(
@@ -263,7 +252,7 @@ def create_app(db_path: str | Path) -> FastAPI:
     @app.get("/", response_class=HTMLResponse, responses={503: JSON_ERROR_RESPONSES[503]})
     def index() -> HTMLResponse:
         """Links to each symbol's page and to the API documentation."""
-        with read_connection(db_path) as conn:
+        with reader.connection() as conn:
             symbols = queries.known_symbols(conn)
         links = "".join(
             f'<li><a href="/heatmap?symbol={symbol}">{symbol}</a>'
@@ -338,43 +327,6 @@ def _provenance(info: queries.SymbolInfo) -> dict[str, Any]:
         "config_hash": info.config_hash,
         "assumptions": info.assumptions,
     }
-
-
-def _timeseries_points(slots: pd.DataFrame, cells: pd.DataFrame) -> list[dict[str, Any]]:
-    """One point per interval with model output; bins carry the active USD at its end.
-
-    ``cells`` is ordered by interval then price, so each interval's bins are one slice.
-    """
-    slot_ts = slots["ts"].to_numpy("datetime64[ns]")
-    cell_slot = np.searchsorted(slot_ts, cells["ts"].to_numpy("datetime64[ns]"))
-    consumed = {
-        side: np.bincount(
-            cell_slot, weights=cells[f"{side}_consumed"].to_numpy(), minlength=len(slot_ts)
-        ).tolist()
-        for side in ("long", "short")
-    }
-    active = cells[(cells["long_active"] > 0) | (cells["short_active"] > 0)]
-    bounds = np.searchsorted(active["ts"].to_numpy("datetime64[ns]"), slot_ts)
-    ends = [*bounds[1:].tolist(), len(active)]
-    prices = active["price"].tolist()
-    longs = active["long_active"].tolist()
-    shorts = active["short_active"].tolist()
-    return [
-        {
-            "timestamp": utc(ts),
-            "levels": [
-                {"price": price, "long_density": long, "short_density": short}
-                for price, long, short in zip(
-                    prices[start:end], longs[start:end], shorts[start:end], strict=True
-                )
-            ],
-            "consumed_long": consumed["long"][index],
-            "consumed_short": consumed["short"][index],
-        }
-        for index, (ts, start, end) in enumerate(
-            zip(slots["ts"].dt.to_pydatetime(), bounds.tolist(), ends, strict=True)
-        )
-    ]
 
 
 def _records(frame: pd.DataFrame) -> list[dict[str, float]]:

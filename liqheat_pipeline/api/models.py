@@ -19,9 +19,9 @@ class Health(BaseModel):
     symbols: list[str] = Field(description="Symbols with model output.")
 
 
-# The time series can carry tens of thousands of levels, so its schema is made of TypedDicts:
-# pydantic serializes plain dicts against them directly (see ``TIMESERIES_ADAPTER``) without
-# building a model object per level.
+# The time series can carry tens of thousands of levels: DuckDB writes its `data` array as JSON
+# (queries.timeseries_body) and only `meta` goes through pydantic (``META_ADAPTER``). TypedDicts
+# describe that JSON for the OpenAPI schema.
 
 
 class HeatmapLevel(TypedDict):
@@ -90,7 +90,7 @@ class HeatmapTimeseries(TypedDict):
     meta: HeatmapMeta
 
 
-TIMESERIES_ADAPTER = TypeAdapter(HeatmapTimeseries)
+META_ADAPTER = TypeAdapter(HeatmapMeta)
 
 
 class MapPoint(BaseModel):

@@ -67,8 +67,7 @@ def load_history(
     conn: duckdb.DuckDBPyConnection, info: queries.SymbolInfo, end: datetime
 ) -> HeatmapHistory:
     """Everything the page and its preview draw, for the history before ``end``."""
-    start = max(floor_to_grid(info.first_ts, COARSE_MINUTES), end - HISTORY_SPAN)
-    start = min(start, end - timedelta(minutes=COARSE_MINUTES))
+    start = max(datetime.combine(info.first_day, time()), end - HISTORY_SPAN)
     fine_start = max(floor_to_grid(start, FINE_MINUTES), end - FINE_SPAN)
     coarse_window = Window(start, end, COARSE_MINUTES)
     fine_window = Window(fine_start, end, FINE_MINUTES)

@@ -11,35 +11,39 @@
   const TRACE = { heatLong: 0, heatShort: 1, liqLong: 2, liqShort: 3, price: 4,
                   barLong: 5, barShort: 6, cumLong: 7, cumShort: 8 };
 
-  function bytes(b64) {
+  // Arrays arrive gzip-compressed and base64-encoded; the browser inflates them natively.
+  async function unpack(b64, Type) {
     const raw = atob(b64);
-    const out = new Uint8Array(raw.length);
-    for (let i = 0; i < raw.length; i++) out[i] = raw.charCodeAt(i);
-    return out.buffer;
+    const packed = new Uint8Array(raw.length);
+    for (let i = 0; i < raw.length; i++) packed[i] = raw.charCodeAt(i);
+    const stream = new Blob([packed]).stream().pipeThrough(new DecompressionStream("gzip"));
+    return new Type(await new Response(stream).arrayBuffer());
   }
 
-  function cellArrays(encoded) {
-    return {
-      col: new Uint16Array(bytes(encoded.col)),
-      row: new Uint16Array(bytes(encoded.row)),
-      key: new Uint8Array(bytes(encoded.key)),
-      value: new Float32Array(bytes(encoded.value)),
-    };
+  async function cellArrays(encoded) {
+    const [col, row, key, value] = await Promise.all([
+      unpack(encoded.col, Uint16Array), unpack(encoded.row, Uint16Array),
+      unpack(encoded.key, Uint8Array), unpack(encoded.value, Float32Array),
+    ]);
+    return { col, row, key, value };
   }
 
   const grids = {};
-  for (const name of Object.keys(DATA.grids)) {
-    const g = DATA.grids[name];
-    grids[name] = { t0: g.t0, step: g.step, n: g.n, active: cellArrays(g.active),
-                    consumed: cellArrays(g.consumed) };
+  const candles = {};
+  let candleTime = [];
+
+  async function load() {
+    for (const name of Object.keys(DATA.grids)) {
+      const g = DATA.grids[name];
+      grids[name] = { t0: g.t0, step: g.step, n: g.n, active: await cellArrays(g.active),
+                      consumed: await cellArrays(g.consumed) };
+    }
+    candles.minute = await unpack(DATA.candles.minute, Uint32Array);
+    for (const name of ["low", "high", "close"]) {
+      candles[name] = await unpack(DATA.candles[name], Float32Array);
+    }
+    candleTime = Array.from(candles.minute, (m) => DATA.start + m * 60e3);
   }
-  const candles = {
-    minute: new Uint32Array(bytes(DATA.candles.minute)),
-    low: new Float32Array(bytes(DATA.candles.low)),
-    high: new Float32Array(bytes(DATA.candles.high)),
-    close: new Float32Array(bytes(DATA.candles.close)),
-  };
-  const candleTime = Array.from(candles.minute, (m) => DATA.start + m * 60e3);
   const rowPrice = (r) => DATA.y0 + r * DATA.bin_size;
 
   const state = { range: DATA.default_range, tier: 0, scale: "linear", mapTime: DATA.map_time };
@@ -248,7 +252,7 @@
     render();
   });
 
-  render().then(() => {
+  load().then(render).then(() => {
     plot.on("plotly_click", (event) => {
       const point = event.points && event.points[0];
       if (!point || point.data.xaxis !== undefined && point.data.xaxis !== "x") return;

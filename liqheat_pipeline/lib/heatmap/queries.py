@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import duckdb
@@ -19,14 +19,14 @@ from liqheat_pipeline.lib.heatmap.window import Window
 
 @dataclass(frozen=True)
 class SymbolInfo:
-    """What the read side needs to know about one modelled symbol."""
+    """What the read side needs to know about one modelled symbol (from ``model_runs``)."""
 
     symbol: str
-    first_ts: datetime  # first snapshot (candle open time) of the model history
-    last_ts: datetime  # last snapshot
+    first_day: date  # first modelled UTC day
+    last_day: date  # last modelled UTC day
     bucket_size: float  # the stored price bucket of heatmap_snapshots
-    config_hash: str | None
-    assumptions: dict[str, Any]
+    config_hash: str | None  # of the latest day
+    assumptions: dict[str, Any]  # of the latest day
 
 
 @dataclass(frozen=True)
@@ -42,32 +42,28 @@ class PriceBins:
 
 
 def known_symbols(conn: duckdb.DuckDBPyConnection) -> list[str]:
-    """Symbols that have model output (a candle ledger)."""
-    rows = conn.execute("SELECT DISTINCT symbol FROM candle_ledger ORDER BY symbol").fetchall()
+    """Symbols that have model output."""
+    rows = conn.execute("SELECT DISTINCT symbol FROM model_runs ORDER BY symbol").fetchall()
     return [row[0] for row in rows]
 
 
 def symbol_info(conn: duckdb.DuckDBPyConnection, symbol: str) -> SymbolInfo | None:
-    """The symbol's model history bounds and its latest model run; None if never modelled."""
-    first_ts, last_ts = conn.execute(
-        "SELECT min(ts), max(ts) FROM candle_ledger WHERE symbol = ?", [symbol]
-    ).fetchone()
-    if first_ts is None:
-        return None
-    run = conn.execute(
+    """The symbol's modelled days and latest model run; None if it was never modelled."""
+    row = conn.execute(
         """
-        SELECT bucket_size, config_hash, assumptions FROM model_runs
-        WHERE symbol = ? ORDER BY day DESC LIMIT 1
+        SELECT min(day), max(day), arg_max(bucket_size, day), arg_max(config_hash, day),
+               arg_max(assumptions, day)
+        FROM model_runs WHERE symbol = ?
         """,
         [symbol],
     ).fetchone()
-    if run is None:
+    if row[0] is None:
         return None
-    bucket_size, config_hash, assumptions = run
+    first_day, last_day, bucket_size, config_hash, assumptions = row
     return SymbolInfo(
         symbol=symbol,
-        first_ts=first_ts,
-        last_ts=last_ts,
+        first_day=first_day,
+        last_day=last_day,
         bucket_size=float(bucket_size),
         config_hash=config_hash,
         assumptions=_parse_assumptions(assumptions),
@@ -92,19 +88,6 @@ def leverage_tiers(conn: duckdb.DuckDBPyConnection, symbol: str) -> list[int]:
     return [int(row[0]) for row in rows]
 
 
-def interval_slots(conn: duckdb.DuckDBPyConnection, symbol: str, window: Window) -> pd.DataFrame:
-    """Display intervals of the window that have model output: ts (interval start) and
-    state_ts (its last candle, whose snapshot is the interval's state)."""
-    return conn.execute(
-        """
-        SELECT time_bucket(to_minutes($minutes), ts) AS ts, max(ts) AS state_ts
-        FROM candle_ledger WHERE symbol = $symbol AND ts >= $start AND ts < $end
-        GROUP BY 1 ORDER BY 1
-        """,
-        _window_params(symbol, window),
-    ).df()
-
-
 # One pass over the window: the state of each display interval is the snapshot at its last
 # candle (``state_ts``), the consumed USD is the sum over all its candles. Price buckets are
 # merged by integer index (round(bucket / size)) so float bucket edges never straddle a bin.
@@ -116,13 +99,13 @@ WITH slots AS (
     GROUP BY slot
 ),
 cells AS (
-    SELECT time_bucket(to_minutes($minutes), ts) AS slot, ts, {tier_column} price_bucket, side,
-           active_usd, consumed_usd
+    SELECT time_bucket(to_minutes($minutes), ts) AS slot, ts, {tier_column}
+           CAST(round(price_bucket / $bucket) AS BIGINT) // $multiple AS bin_index,
+           side, active_usd, consumed_usd
     FROM {table}
     WHERE symbol = $symbol AND ts >= $start AND ts < $end {tier_filter}
 )
-SELECT c.slot AS ts, {tier_select}
-       round(floor(round(c.price_bucket / $bucket) / $multiple) * $bin, 10) AS price,
+SELECT c.slot AS ts, {tier_select} round(c.bin_index * $bin, 10) AS price,
        coalesce(sum(c.active_usd) FILTER (WHERE c.ts = s.state_ts AND c.side = 'long'), 0)
            AS long_active,
        coalesce(sum(c.active_usd) FILTER (WHERE c.ts = s.state_ts AND c.side = 'short'), 0)
@@ -132,8 +115,29 @@ SELECT c.slot AS ts, {tier_select}
 FROM cells c JOIN slots s USING (slot)
 GROUP BY ALL
 HAVING long_active > 0 OR short_active > 0 OR long_consumed > 0 OR short_consumed > 0
-ORDER BY ts, {tier_order} price
 """
+
+
+def _cells_sql(*, leverage: int | None, by_leverage: bool) -> str:
+    return _CELLS_SQL.format(
+        table=(
+            "heatmap_snapshots_by_leverage"
+            if leverage is not None or by_leverage
+            else "heatmap_snapshots"
+        ),
+        tier_column="leverage," if by_leverage else "",
+        tier_select="c.leverage," if by_leverage else "",
+        tier_filter="AND leverage = $leverage" if leverage is not None else "",
+    )
+
+
+def _cells_params(
+    symbol: str, window: Window, bins: PriceBins, leverage: int | None
+) -> dict[str, Any]:
+    params = {**_window_params(symbol, window), **_bin_params(bins)}
+    if leverage is not None:
+        params["leverage"] = leverage
+    return params
 
 
 def heatmap_cells(
@@ -152,18 +156,74 @@ def heatmap_cells(
     ``leverage`` keeps one leverage tier; ``by_leverage`` splits every tier into its own rows.
     Bins with nothing active and nothing consumed are omitted.
     """
-    per_tier = leverage is not None or by_leverage
-    sql = _CELLS_SQL.format(
-        table="heatmap_snapshots_by_leverage" if per_tier else "heatmap_snapshots",
-        tier_column="leverage," if by_leverage else "",
-        tier_select="c.leverage," if by_leverage else "",
-        tier_order="leverage," if by_leverage else "",
-        tier_filter="AND leverage = $leverage" if leverage is not None else "",
+    order = "ORDER BY ts, leverage, price" if by_leverage else "ORDER BY ts, price"
+    sql = f"{_cells_sql(leverage=leverage, by_leverage=by_leverage)} {order}"
+    return conn.execute(sql, _cells_params(symbol, window, bins, leverage)).df()
+
+
+@dataclass(frozen=True)
+class TimeseriesBody:
+    """The HTTP API's heatmap time series, serialized by DuckDB, and its summary figures."""
+
+    data_json: (
+        str  # JSON array: one {timestamp, levels, consumed_long, consumed_short} per interval
     )
-    params = {**_window_params(symbol, window), **_bin_params(bins)}
-    if leverage is not None:
-        params["leverage"] = leverage
-    return conn.execute(sql, params).df()
+    points: int  # intervals with model output
+    price_min: float | None  # lowest bin with active levels
+    price_max: float | None
+    long_at_end: float  # active USD of the last interval
+    short_at_end: float
+    consumed_total: float  # USD consumed in the window, both sides
+
+
+# Built in DuckDB down to the JSON text: shaping ~20,000 levels in Python would cost more than
+# the query. Intervals without any active or consumed level still appear (empty levels) as long
+# as the model produced a candle in them.
+_TIMESERIES_SQL = """
+WITH cells AS ({cells}),
+slots AS (
+    SELECT time_bucket(to_minutes($minutes), ts) AS ts FROM candle_ledger
+    WHERE symbol = $symbol AND ts >= $start AND ts < $end
+    GROUP BY 1
+),
+points AS (
+    SELECT s.ts,
+           coalesce(
+               list({{'price': c.price, 'long_density': c.long_active,
+                      'short_density': c.short_active}} ORDER BY c.price)
+                   FILTER (WHERE c.long_active > 0 OR c.short_active > 0),
+               []) AS levels,
+           coalesce(sum(c.long_consumed), 0) AS consumed_long,
+           coalesce(sum(c.short_consumed), 0) AS consumed_short,
+           coalesce(sum(c.long_active), 0) AS long_active,
+           coalesce(sum(c.short_active), 0) AS short_active,
+           min(c.price) FILTER (WHERE c.long_active > 0 OR c.short_active > 0) AS price_min,
+           max(c.price) FILTER (WHERE c.long_active > 0 OR c.short_active > 0) AS price_max
+    FROM slots s LEFT JOIN cells c USING (ts)
+    GROUP BY s.ts
+)
+SELECT coalesce(to_json(list({{'timestamp': strftime(ts, '%Y-%m-%dT%H:%M:%SZ'),
+                              'levels': levels, 'consumed_long': consumed_long,
+                              'consumed_short': consumed_short}} ORDER BY ts)), '[]'),
+       count(*), min(price_min), max(price_max),
+       coalesce(arg_max(long_active, ts), 0), coalesce(arg_max(short_active, ts), 0),
+       coalesce(sum(consumed_long + consumed_short), 0)
+FROM points
+"""
+
+
+def timeseries_body(
+    conn: duckdb.DuckDBPyConnection,
+    symbol: str,
+    window: Window,
+    bins: PriceBins,
+    *,
+    leverage: int | None = None,
+) -> TimeseriesBody:
+    """The heatmap cells of ``heatmap_cells`` grouped per interval, as the API's JSON array."""
+    sql = _TIMESERIES_SQL.format(cells=_cells_sql(leverage=leverage, by_leverage=False))
+    row = conn.execute(sql, _cells_params(symbol, window, bins, leverage)).fetchone()
+    return TimeseriesBody(*row)
 
 
 def snapshot_at(conn: duckdb.DuckDBPyConnection, symbol: str, moment: datetime) -> datetime | None:
@@ -200,7 +260,8 @@ def price_path(
 # by a rise, so a short bin sums every short bin at or below it, reached at its upper edge.
 _MAP_SQL = """
 WITH bins AS (
-    SELECT side, round(floor(round(price_bucket / $bucket) / $multiple) * $bin, 10) AS price,
+    SELECT side,
+           round((CAST(round(price_bucket / $bucket) AS BIGINT) // $multiple) * $bin, 10) AS price,
            sum(active_usd) AS active_usd
     FROM {table}
     WHERE symbol = $symbol AND ts = $ts AND active_usd > 0 {tier_filter}
