@@ -23,6 +23,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import httpx
+import numpy as np
 
 from liqheat_pipeline.lib import warehouse
 from liqheat_pipeline.lib.heatmap import queries
@@ -59,10 +60,15 @@ def request_parameters(db_path: Path, symbol: str | None) -> dict[str, object]:
         window = Window(end - TIMESTAMPS * timedelta(minutes=5), end, 5)
         cells = queries.heatmap_cells(conn, symbol, window, queries.PriceBins(info.bucket_size))
     active = cells[(cells["long_active"] > 0) | (cells["short_active"] > 0)]
-    per_step = active.groupby("ts")["price"].agg(["min", "max"])
-    widest = float((per_step["max"] - per_step["min"]).max()) + info.bucket_size
-    # The widest state spans `widest` USDT; merging fewer buckets keeps >= ~100 bins per step.
-    multiple = max(1, math.floor(widest / info.bucket_size / BINS_PER_TIMESTAMP))
+    index = np.rint(active["price"] / info.bucket_size).astype(np.int64)
+
+    def mean_bins(multiple: int) -> float:
+        return active.assign(bin=index // multiple).groupby("ts")["bin"].nunique().mean()
+
+    # The coarsest merge that still leaves at least ~100 non-empty bins per timestamp.
+    multiple = 1
+    while mean_bins(multiple + 1) >= BINS_PER_TIMESTAMP:
+        multiple += 1
     return {
         "symbol": symbol,
         "start_time": window.start.isoformat(),

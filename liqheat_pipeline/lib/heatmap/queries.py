@@ -88,9 +88,11 @@ def leverage_tiers(conn: duckdb.DuckDBPyConnection, symbol: str) -> list[int]:
     return [int(row[0]) for row in rows]
 
 
-# One pass over the window: the state of each display interval is the snapshot at its last
-# candle (``state_ts``), the consumed USD is the sum over all its candles. Price buckets are
-# merged by integer index (round(bucket / size)) so float bucket edges never straddle a bin.
+# The state of each display interval is the snapshot at its last candle (``state_ts``): those
+# rows are picked by a join on the few interval ends, so long windows at coarse intervals read
+# the active rows of one candle per interval, not of every candle. Consumed USD is summed over
+# all candles of the interval (rows with consumed_usd > 0 only). Price buckets are merged by
+# integer index (round(bucket / size)), so float bucket edges never straddle a bin.
 _CELLS_SQL = """
 WITH slots AS (
     SELECT time_bucket(to_minutes($minutes), ts) AS slot, max(ts) AS state_ts
@@ -98,23 +100,26 @@ WITH slots AS (
     WHERE symbol = $symbol AND ts >= $start AND ts < $end
     GROUP BY slot
 ),
-cells AS (
-    SELECT time_bucket(to_minutes($minutes), ts) AS slot, ts, {tier_column}
-           CAST(round(price_bucket / $bucket) AS BIGINT) // $multiple AS bin_index,
-           side, active_usd, consumed_usd
-    FROM {table}
-    WHERE symbol = $symbol AND ts >= $start AND ts < $end {tier_filter}
+cell_rows AS (
+    SELECT s.slot, {tier_column} h.price_bucket, h.side, h.active_usd, 0.0 AS consumed_usd
+    FROM {table} h JOIN slots s ON h.ts = s.state_ts
+    WHERE h.symbol = $symbol AND h.ts >= $start AND h.ts < $end AND h.active_usd > 0
+          {tier_filter}
+    UNION ALL
+    SELECT time_bucket(to_minutes($minutes), h.ts), {tier_column} h.price_bucket, h.side,
+           0.0, h.consumed_usd
+    FROM {table} h
+    WHERE h.symbol = $symbol AND h.ts >= $start AND h.ts < $end AND h.consumed_usd > 0
+          {tier_filter}
 )
-SELECT c.slot AS ts, {tier_select} round(c.bin_index * $bin, 10) AS price,
-       coalesce(sum(c.active_usd) FILTER (WHERE c.ts = s.state_ts AND c.side = 'long'), 0)
-           AS long_active,
-       coalesce(sum(c.active_usd) FILTER (WHERE c.ts = s.state_ts AND c.side = 'short'), 0)
-           AS short_active,
-       coalesce(sum(c.consumed_usd) FILTER (WHERE c.side = 'long'), 0) AS long_consumed,
-       coalesce(sum(c.consumed_usd) FILTER (WHERE c.side = 'short'), 0) AS short_consumed
-FROM cells c JOIN slots s USING (slot)
+SELECT slot AS ts, {tier_select}
+       round((CAST(round(price_bucket / $bucket) AS BIGINT) // $multiple) * $bin, 10) AS price,
+       sum(CASE WHEN side = 'long' THEN active_usd ELSE 0 END) AS long_active,
+       sum(CASE WHEN side = 'short' THEN active_usd ELSE 0 END) AS short_active,
+       sum(CASE WHEN side = 'long' THEN consumed_usd ELSE 0 END) AS long_consumed,
+       sum(CASE WHEN side = 'short' THEN consumed_usd ELSE 0 END) AS short_consumed
+FROM cell_rows
 GROUP BY ALL
-HAVING long_active > 0 OR short_active > 0 OR long_consumed > 0 OR short_consumed > 0
 """
 
 
@@ -125,9 +130,9 @@ def _cells_sql(*, leverage: int | None, by_leverage: bool) -> str:
             if leverage is not None or by_leverage
             else "heatmap_snapshots"
         ),
-        tier_column="leverage," if by_leverage else "",
-        tier_select="c.leverage," if by_leverage else "",
-        tier_filter="AND leverage = $leverage" if leverage is not None else "",
+        tier_column="h.leverage," if by_leverage else "",
+        tier_select="leverage," if by_leverage else "",
+        tier_filter="AND h.leverage = $leverage" if leverage is not None else "",
     )
 
 
