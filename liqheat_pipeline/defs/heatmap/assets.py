@@ -23,10 +23,6 @@ from liqheat_pipeline.settings import load_settings
 LATEST_PAGE = "latest.html"
 
 
-class HeatmapInputError(RuntimeError):
-    """The day to draw has no model output yet."""
-
-
 def page_directory(db_path: str | Path, symbol: str) -> Path:
     return Path(db_path).parent / "heatmaps" / symbol
 
@@ -77,8 +73,8 @@ def _load_day(database: LiqheatDatabase, symbol: str, day: date) -> HeatmapHisto
             None if info is None else queries.snapshot_at(conn, symbol, end - timedelta.resolution)
         )
         if info is None or last is None or last < start:
-            raise HeatmapInputError(
-                f"{symbol} has no heatmap snapshots on {day}: materialize "
+            raise dg.Failure(
+                description=f"{symbol} has no heatmap snapshots on {day}: materialize "
                 f"{symbol.lower()}/heatmap_snapshots for {day} first"
             )
         return load_history(conn, info, end)

@@ -1,0 +1,196 @@
+"""The heatmap page, its PNG preview and the heatmap_page asset, on a contract-shaped database."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import io
+import json
+import re
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+import dagster as dg
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib import image
+
+from liqheat_pipeline.defs.heatmap.assets import build_heatmap_page, page_directory
+from liqheat_pipeline.defs.resources import LiqheatDatabase
+from liqheat_pipeline.lib import warehouse
+from liqheat_pipeline.lib.heatmap import queries
+from liqheat_pipeline.lib.heatmap.history import HeatmapHistory, day_end, load_history
+from liqheat_pipeline.lib.heatmap.labels import SYNTHETIC_LABEL
+from liqheat_pipeline.lib.heatmap.page import page_data, render_page
+from liqheat_pipeline.lib.heatmap.preview import render_preview
+from liqheat_pipeline_tests.heatmap_fixture import make_fixture, write_fixture
+
+SYMBOL = "TESTUSDT"
+DAYS = 4
+START = datetime(2025, 12, 1)
+
+
+@pytest.fixture(scope="module")
+def database(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("render") / "liqheat.duckdb"
+    write_fixture(make_fixture(symbol=SYMBOL, start=START, days=DAYS), path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def history(database: Path) -> HeatmapHistory:
+    with warehouse.connect(database, read_only=True) as conn:
+        info = queries.symbol_info(conn, SYMBOL)
+        return load_history(conn, info, day_end(date(2025, 12, 4)))
+
+
+def _embedded_json(html: str, element_id: str) -> dict:
+    match = re.search(
+        rf'<script type="application/json" id="{element_id}">(.*?)</script>', html, re.S
+    )
+    return json.loads(match.group(1).replace("<\\/", "</"))
+
+
+def _unpack(packed: str, dtype: str) -> np.ndarray:
+    return np.frombuffer(gzip.decompress(base64.b64decode(packed)), dtype=dtype)
+
+
+def test_page_is_self_contained(history):
+    html = render_page(history)
+    assert html.startswith("<!doctype html>")
+    assert "plotly.js v" in html  # the library itself is inlined
+    # Nothing outside the inlined library points elsewhere (the browser test also blocks any
+    # request leaving the server).
+    markup = re.sub(r"<script>.*?</script>", "", html, flags=re.S)
+    assert re.search(r"""(src|href)=["']?(https?:)?//""", markup) is None
+    assert len(html.encode()) < 8_000_000
+    assert (
+        f"<title>{SYMBOL} · modelled liquidation heatmap up to 2025-12-05 00:00 UTC</title>" in html
+    )
+
+
+@pytest.mark.parametrize("grid_name", ["fine", "coarse"])
+def test_embedded_cells_are_the_sql_heatmap(history, database, grid_name):
+    """Decoding the page's arrays gives back heatmap_cells per tier; tiers sum to the whole."""
+    data = _embedded_json(render_page(history), "liqheat-data")
+    grid = data["grids"][grid_name]
+    source = getattr(history, grid_name)
+    cells = {
+        name: _unpack(grid["active"][name], dtype)
+        for name, dtype in (("col", "<u2"), ("row", "<u2"), ("key", "u1"), ("value", "<f4"))
+    }
+    decoded = pd.DataFrame(
+        {
+            "ts": pd.to_datetime(
+                grid["t0"] + cells["col"].astype(np.int64) * grid["step"], unit="ms"
+            ),
+            "price": np.round(data["y0"] + cells["row"] * data["bin_size"], 10),
+            "leverage": np.array(history.tiers)[cells["key"] >> 1],
+            "side": np.where(cells["key"] & 1, "short", "long"),
+            "usd": cells["value"].astype(float),
+        }
+    )
+    expected = source.cells.melt(
+        id_vars=["ts", "leverage", "price"],
+        value_vars=["long_active", "short_active"],
+        var_name="side",
+        value_name="usd",
+    )
+    expected = expected[expected["usd"] > 0].assign(side=lambda f: f["side"].str.split("_").str[0])
+    keys = ["ts", "leverage", "price", "side"]
+    merged = decoded.merge(
+        expected, on=keys, how="outer", suffixes=("_page", "_sql"), indicator=True
+    )
+    assert (merged["_merge"] == "both").all()
+    np.testing.assert_allclose(merged["usd_page"], merged["usd_sql"], rtol=1e-6)
+    # "All tiers" in the page is the sum over tiers; it must equal heatmap_snapshots itself.
+    with warehouse.connect(database, read_only=True) as conn:
+        whole = queries.heatmap_cells(conn, SYMBOL, source.window, history.bins)
+    per_bin = decoded.groupby(["ts", "price", "side"])["usd"].sum()
+    whole_long = whole.set_index(["ts", "price"])["long_active"]
+    whole_long = whole_long[whole_long > 0]
+    np.testing.assert_allclose(
+        per_bin.xs("long", level="side").loc[whole_long.index], whole_long, rtol=1e-6
+    )
+
+
+def test_page_data_shape(history):
+    data = page_data(history)
+    assert data["tiers"] == ["all tiers", "10x", "50x"]
+    assert data["grids"]["fine"]["step"] == 5 * 60_000
+    assert data["grids"]["coarse"]["step"] == 60 * 60_000
+    assert data["grids"]["fine"]["n"] == 3 * 288  # the last 3 days
+    assert data["grids"]["coarse"]["n"] == DAYS * 24
+    minutes = _unpack(data["candles"]["minute"], "<u4")
+    assert len(minutes) == DAYS * 288 and minutes[0] == 0 and minutes[-1] == (DAYS * 288 - 1) * 5
+    assert data["map_time"] == int(
+        (day_end(date(2025, 12, 4)) - timedelta(minutes=5)).timestamp() * 1000
+    )
+
+
+def test_synthetic_symbol_is_labelled(tmp_path):
+    path = tmp_path / "demo.duckdb"
+    write_fixture(make_fixture(symbol="DEMOUSDT", days=1), path)
+    with warehouse.connect(path, read_only=True) as conn:
+        info = queries.symbol_info(conn, "DEMOUSDT")
+        demo = load_history(conn, info, day_end(date(2025, 12, 1)))
+    html = render_page(demo)
+    assert f"<title>{SYNTHETIC_LABEL} · DEMOUSDT" in html
+    figure = _embedded_json(html, "liqheat-figure")
+    assert any(note["text"] == SYNTHETIC_LABEL for note in figure["layout"]["annotations"])
+
+
+def test_preview_is_a_drawn_png(history):
+    png = render_preview(history)
+    assert png.startswith(b"\x89PNG\r\n\x1a\n")
+    assert len(png) < 400_000
+    pixels = image.imread(io.BytesIO(png), format="png")[..., :3]
+    assert pixels.shape[:2] == (520, 1100)
+    background = np.array([0x0B, 0x0E, 0x14]) / 255
+    lit = (np.abs(pixels - background).max(axis=2) > 40 / 255).mean()
+    assert lit > 0.2  # the heatmap fills much of the picture, not just axes and text
+
+
+def _materialize(database: Path, first: str, last: str | None = None) -> dg.ExecuteInProcessResult:
+    partitions = dg.DailyPartitionsDefinition(start_date="2025-12-01", timezone="UTC")
+    asset = build_heatmap_page(SYMBOL, partitions)
+    tags = {
+        "dagster/asset_partition_range_start": first,
+        "dagster/asset_partition_range_end": last or first,
+    }
+    return dg.materialize(
+        [asset],
+        resources={"database": LiqheatDatabase(path=str(database))},
+        tags=tags,
+        raise_on_error=False,
+    )
+
+
+def test_asset_writes_a_page_per_day_and_a_preview(database):
+    result = _materialize(database, "2025-12-02", "2025-12-04")
+    assert result.success
+    directory = page_directory(database, SYMBOL)
+    pages = sorted(path.name for path in directory.iterdir())
+    assert pages == ["2025-12-02.html", "2025-12-03.html", "2025-12-04.html", "latest.html"]
+    assert (directory / "latest.html").read_bytes() == (directory / "2025-12-04.html").read_bytes()
+    assert "up to 2025-12-03 00:00 UTC" in (directory / "2025-12-02.html").read_text()
+    events = result.get_asset_materialization_events()
+    assert sorted(event.partition for event in events) == ["2025-12-02", "2025-12-03", "2025-12-04"]
+    metadata = events[0].materialization.metadata
+    preview = re.fullmatch(r"!\[.*\]\(data:image/png;base64,(.+)\)", metadata["preview"].value)
+    assert base64.b64decode(preview.group(1)).startswith(b"\x89PNG")
+    assert metadata["page"].value == str(directory / "2025-12-04.html")
+    assert metadata["pages_written"].value == 3
+
+    # Re-drawing an older day leaves latest.html on the newest day.
+    assert _materialize(database, "2025-12-01").success
+    assert (directory / "latest.html").read_bytes() == (directory / "2025-12-04.html").read_bytes()
+
+
+def test_asset_fails_clearly_without_model_output(database):
+    result = _materialize(database, "2025-12-09")
+    assert not result.success
+    failure = next(event for event in result.all_events if event.is_step_failure)
+    message = failure.step_failure_data.error.message
+    assert f"{SYMBOL} has no heatmap snapshots on 2025-12-09" in message

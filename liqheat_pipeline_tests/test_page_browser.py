@@ -1,0 +1,174 @@
+"""The heatmap page in headless Chromium, served by a real ``liqheat serve`` on loopback."""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from matplotlib import image
+
+from liqheat_pipeline.lib.heatmap import style
+from liqheat_pipeline_tests.api_server import running_server
+from liqheat_pipeline_tests.conftest import REPO_ROOT
+from liqheat_pipeline_tests.heatmap_fixture import make_fixture, write_fixture
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+ARTIFACTS = REPO_ROOT / "artifacts"
+SYMBOL = "TESTUSDT"
+HOUR_MS = 3600e3
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not CHROMIUM.exists():
+        message = f"{CHROMIUM} not found (apt-get install chromium)"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"{message}; CI=true requires the browser test to run")
+        pytest.skip(message)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def base_url(tmp_path_factory: pytest.TempPathFactory):
+    path = tmp_path_factory.mktemp("browser") / "liqheat.duckdb"
+    write_fixture(make_fixture(symbol=SYMBOL, days=4), path)
+    with running_server(path) as url:
+        yield url
+
+
+@pytest.fixture
+def page(browser, base_url):
+    page = browser.new_page(viewport={"width": 1400, "height": 800})
+    problems: list[str] = []
+    page.on("console", lambda message: message.type == "error" and problems.append(message.text))
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    # The page must work offline: anything not served by our loopback server is refused.
+    page.route(
+        "**/*",
+        lambda route: (
+            route.continue_()
+            if route.request.url.startswith(base_url)
+            else (problems.append(f"external request {route.request.url}"), route.abort())
+        ),
+    )
+    page.goto(f"{base_url}/heatmap?symbol={SYMBOL}")
+    page.wait_for_selector('#liqheat-plot[data-ready="1"]', timeout=30_000)
+    yield page
+    assert problems == []
+    page.close()
+
+
+def _x_range_hours(page) -> float:
+    start, end = page.evaluate("document.getElementById('liqheat-plot').layout.xaxis.range")
+    return (end - start) / HOUR_MS
+
+
+def _click_and_wait(page, selector: str, range_name: str | None = None) -> None:
+    page.click(selector)
+    condition = (
+        f"document.getElementById('liqheat-plot').dataset.range === '{range_name}'"
+        if range_name
+        else "true"
+    )
+    page.wait_for_function(condition)
+    page.wait_for_timeout(200)
+
+
+def _lit_fraction(page) -> float:
+    """Share of the heatmap area's pixels clearly brighter than the page background."""
+    box = page.evaluate(
+        """(() => {
+            const plot = document.getElementById('liqheat-plot');
+            const size = plot._fullLayout._size, domain = plot._fullLayout.xaxis.domain;
+            const origin = plot.getBoundingClientRect();
+            return {x: origin.left + size.l + domain[0] * size.w, y: origin.top + size.t,
+                    width: (domain[1] - domain[0]) * size.w, height: size.h};
+        })()"""
+    )
+    pixels = image.imread(io.BytesIO(page.screenshot(clip=box)), format="png")[..., :3]
+    background = np.array([int(style.BACKGROUND[i : i + 2], 16) / 255 for i in (1, 3, 5)])
+    return float((np.abs(pixels - background).max(axis=2) > 40 / 255).mean())
+
+
+def test_heatmap_is_drawn(page):
+    with_heatmap = _lit_fraction(page)
+    page.evaluate("Plotly.restyle('liqheat-plot', {visible: false}, [0, 1])")
+    without_heatmap = _lit_fraction(page)
+    assert with_heatmap > 0.25
+    assert with_heatmap - without_heatmap > 0.2
+
+
+def test_range_buttons_change_the_view(page):
+    assert _x_range_hours(page) == 72
+    assert page.inner_text("#liqheat-resolution") == "columns: 5 min"
+    for name, hours, columns in (
+        ("12h", 12, "5 min"),
+        ("24h", 24, "5 min"),
+        ("7d", 168, "1 hour"),
+        ("30d", 720, "1 hour"),
+        ("3d", 72, "5 min"),
+    ):
+        _click_and_wait(page, f'button[data-range="{name}"]', name)
+        assert _x_range_hours(page) == hours
+        assert page.inner_text("#liqheat-resolution") == f"columns: {columns}"
+
+
+def test_tier_filter_and_log_scale_recolour(page):
+    def heat_total() -> float:
+        return page.evaluate(
+            """document.getElementById('liqheat-plot').data[0].customdata
+                 .flat().reduce((a, v) => a + (v || 0), 0)"""
+        )
+
+    everything = heat_total()
+    options = page.eval_on_selector_all("#liqheat-tier option", "o => o.map(x => x.textContent)")
+    assert options == ["all tiers", "10x", "50x"]
+    page.select_option("#liqheat-tier", label="10x")
+    page.wait_for_timeout(300)
+    ten = heat_total()
+    page.select_option("#liqheat-tier", label="50x")
+    page.wait_for_timeout(300)
+    fifty = heat_total()
+    assert 0 < ten < everything and 0 < fifty < everything
+    assert ten + fifty == pytest.approx(everything, rel=1e-6)
+    _click_and_wait(page, 'button[data-scale="log"]')
+    colour_axis = page.evaluate("document.getElementById('liqheat-plot').layout.coloraxis")
+    assert colour_axis["colorbar"]["ticktext"][0].startswith("$")
+    assert colour_axis["cmax"] < 10  # log10 of USD
+
+
+def test_clicking_a_column_moves_the_liquidation_map(page):
+    before = page.evaluate("document.getElementById('liqheat-plot').layout.xaxis2.title.text")
+    box = page.locator("#liqheat-plot .nsewdrag").first.bounding_box()
+    page.mouse.click(box["x"] + box["width"] * 0.6, box["y"] + box["height"] * 0.5)
+    page.wait_for_timeout(500)
+    after = page.evaluate("document.getElementById('liqheat-plot').layout.xaxis2.title.text")
+    assert before.startswith("USD per bin at ") and after.startswith("USD per bin at ")
+    assert after != before
+
+
+def test_screenshot_artefact(page):
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / "heatmap_page.png"
+    page.screenshot(path=str(path))
+    assert path.stat().st_size > 20_000
