@@ -10,6 +10,7 @@ import pytest
 
 from liqheat_pipeline.definitions import defs
 from liqheat_pipeline.defs.automation.schedules import DAILY_JOB_NAME
+from liqheat_pipeline.lib import warehouse
 
 SCHEDULE_NAME = f"{DAILY_JOB_NAME}_schedule"
 
@@ -65,3 +66,21 @@ def test_the_job_selects_every_asset_and_check_of_every_symbol(definitions):
     }
     assert set(job.asset_layer.asset_graph.asset_check_keys) == set(graph.asset_check_keys)
     assert job.partitions_def == dg.DailyPartitionsDefinition("2025-12-01", timezone="UTC")
+
+
+def test_the_job_runs_one_day_for_every_symbol(definitions, tmp_path):
+    job = definitions.resolve_job_def(DAILY_JOB_NAME)
+    with dg.instance_for_test() as instance:
+        result = job.execute_in_process(partition_key="2025-12-01", instance=instance)
+    assert result.success
+    failed = [e.check_name for e in result.get_asset_check_evaluations() if not e.passed]
+    assert failed == []
+    materialized = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
+    assert {"btcusdt/heatmap_snapshots", "ethusdt/model_state"} <= materialized
+    with warehouse.connect(tmp_path / "liqheat.duckdb", read_only=True) as conn:
+        ledger = conn.execute(
+            "SELECT symbol, count(*), min(ts), max(ts) FROM candle_ledger GROUP BY symbol "
+            "ORDER BY symbol"
+        ).fetchall()
+    day, last = datetime(2025, 12, 1), datetime(2025, 12, 1, 23, 55)
+    assert ledger == [("BTCUSDT", 576, day, last), ("ETHUSDT", 576, day, last)]

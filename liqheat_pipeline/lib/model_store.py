@@ -30,7 +30,7 @@ MODEL_TABLE_DDL: dict[str, str] = {
         remaining_usd DOUBLE NOT NULL""",
     "model_runs": """
         symbol VARCHAR NOT NULL, day DATE NOT NULL, config_hash VARCHAR NOT NULL,
-        assumptions JSON NOT NULL, bucket_size DOUBLE NOT NULL, last_candle_time TIMESTAMP,
+        assumptions JSON NOT NULL, bucket_size DOUBLE, last_candle_time TIMESTAMP,
         stats JSON NOT NULL, state_metadata JSON NOT NULL, computed_at TIMESTAMP NOT NULL""",
     "margin_brackets": """
         symbol VARCHAR NOT NULL, effective_from DATE NOT NULL, floor DOUBLE NOT NULL,
@@ -62,24 +62,12 @@ def day_start(day: date) -> datetime:
 
 @dataclass(frozen=True)
 class MarketWindow:
-    """Raw inputs of one symbol for the days [first_day, end_day)."""
+    """Raw inputs of one symbol for whole days: candles, open interest (both midnights
+    included) and mark-price candles (empty when the symbol has none)."""
 
     candles: pd.DataFrame
     open_interest: pd.DataFrame
     mark_price_candles: pd.DataFrame
-
-    def for_day(self, day: date) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame | None]:
-        """Candles of [D, D+1), OI snapshots of [D 00:00, D+1 00:00], mark candles or None."""
-        start, end = day_start(day), day_start(day + timedelta(days=1))
-        candles = _between(self.candles, "open_time", start, end)
-        oi = self.open_interest
-        oi = oi[(oi["ts"] >= start) & (oi["ts"] <= end)].reset_index(drop=True)
-        mark = _between(self.mark_price_candles, "open_time", start, end)
-        return candles, oi, (mark if len(mark) else None)
-
-
-def _between(frame: pd.DataFrame, column: str, start: datetime, end: datetime) -> pd.DataFrame:
-    return frame[(frame[column] >= start) & (frame[column] < end)].reset_index(drop=True)
 
 
 def load_market(
@@ -166,7 +154,7 @@ class DayResult:
     stats: dict[str, Any]
     config_hash: str
     assumptions_json: str
-    bucket_size: float
+    bucket_size: float | None
     last_candle_time: datetime | None
 
 

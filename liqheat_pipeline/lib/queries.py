@@ -19,7 +19,8 @@ _PARAMETER = re.compile(r"\$([a-z_]+)")
 # active notional of the state at the interval's end (its last candle) and the notional
 # consumed (modelled liquidations) summed within it. Price buckets may be merged into
 # $price_step-wide buckets (a multiple of the symbol's bucket size; NULL keeps them) and
-# limited to [$price_low, $price_high) (NULL = unbounded). `ts` labels the interval start.
+# limited to [$price_low, $price_high) (NULL = unbounded). `ts` labels the interval start;
+# cells with nothing active and nothing consumed are left out.
 HEATMAP = """
 WITH intervals AS (
     SELECT time_bucket(to_minutes($interval_minutes), ts, $start) AS ts,
@@ -29,22 +30,30 @@ WITH intervals AS (
     GROUP BY 1
 ),
 cells AS (
-    SELECT time_bucket(to_minutes($interval_minutes), ts, $start) AS interval_ts, ts,
-           CASE WHEN $price_step IS NULL THEN price_bucket
-                ELSE round(floor(price_bucket / $price_step + 1e-9) * $price_step, 10)
-           END AS price_bucket,
-           side, active_usd, consumed_usd
-    FROM heatmap_snapshots
+    SELECT * FROM heatmap_snapshots
     WHERE symbol = $symbol AND ts >= $start AND ts < $end
       AND ($price_low IS NULL OR price_bucket >= $price_low)
       AND ($price_high IS NULL OR price_bucket < $price_high)
+),
+interval_end_state AS (
+    SELECT i.ts, c.price_bucket, c.side, c.active_usd, 0.0 AS consumed_usd
+    FROM cells c JOIN intervals i ON c.ts = i.last_candle
+    WHERE c.active_usd > 0
+),
+consumed_within AS (
+    SELECT time_bucket(to_minutes($interval_minutes), ts, $start) AS ts, price_bucket, side,
+           0.0 AS active_usd, consumed_usd
+    FROM cells
+    WHERE consumed_usd > 0
 )
-SELECT i.ts, c.price_bucket, c.side,
-       coalesce(sum(c.active_usd) FILTER (WHERE c.ts = i.last_candle), 0) AS active_usd,
-       sum(c.consumed_usd) AS consumed_usd
-FROM cells c JOIN intervals i ON i.ts = c.interval_ts
+SELECT ts,
+       CASE WHEN $price_step IS NULL THEN price_bucket
+            ELSE round(floor(price_bucket / $price_step + 1e-9) * $price_step, 10)
+       END AS price_bucket,
+       side, sum(active_usd) AS active_usd, sum(consumed_usd) AS consumed_usd
+FROM (SELECT * FROM interval_end_state UNION ALL SELECT * FROM consumed_within)
 GROUP BY ALL
-ORDER BY i.ts, c.price_bucket, c.side
+ORDER BY ts, price_bucket, side
 """
 
 # The $limit largest active clusters (bucket and side) in the state at time $at (the last

@@ -1,0 +1,121 @@
+"""Partition-aware asset checks of the model outputs, verified independently in SQL.
+
+All checks of one symbol run in one step over one connection, for exactly the materialized
+partition or range (``context.partition_time_window``). They block: a failure means the stored
+state is corrupt, so downstream assets (the heatmap page) do not run on it.
+"""
+
+from collections.abc import Callable, Iterator
+from datetime import date
+
+import dagster as dg
+import duckdb
+
+from liqheat_pipeline.defs.resources import LiqheatDatabase
+from liqheat_pipeline.lib import model_audit, model_store
+
+Audit = Callable[[duckdb.DuckDBPyConnection, model_audit.AuditWindow], model_audit.AuditResult]
+
+
+def _values_audit(*tables: str) -> Audit:
+    def audit(conn, window):
+        return model_audit.values_valid_and_keys_unique(conn, window, tables)
+
+    return audit
+
+
+# (asset name, check name) -> (description, audit)
+MODEL_CHECKS: dict[tuple[str, str], tuple[str, Audit]] = {
+    ("level_consumptions", "consumed_at_first_crossing"): (
+        "Every consumption in the window happened at the first candle after the level's "
+        "creation whose low (long) / high (short) crosses its liquidation price (mark-price "
+        "candles where present).",
+        model_audit.consumed_at_first_crossing,
+    ),
+    ("model_state", "active_levels_never_crossed"): (
+        "No level still active at the end of the window was crossed by any candle after its "
+        "creation (levels created on earlier days included).",
+        model_audit.active_levels_not_crossed,
+    ),
+    ("model_state", "continuity_with_previous_day"): (
+        "Each day's first candle starts from the previous day's stored closing active totals, "
+        "and each day's stored state equals its last ledger row.",
+        model_audit.continuity_with_previous_day,
+    ),
+    ("candle_ledger", "ledger_identity"): (
+        "active_k = active_(k-1) + opened - consumed - closed per candle and side, across the "
+        "day boundary; one row per candle and side.",
+        model_audit.ledger_identity,
+    ),
+    ("heatmap_snapshots", "snapshots_match_ledger"): (
+        "Bucket sums of both snapshot tables equal the ledger's active and consumed USD.",
+        model_audit.snapshots_match_ledger,
+    ),
+    ("level_openings", "liquidation_prices_match_brackets"): (
+        "Liquidation prices and leverage caps recomputed in SQL from entry price, tier leverage, "
+        "side, the margin brackets and N_rep equal the stored ones.",
+        model_audit.liquidation_prices_match_brackets,
+    ),
+    **{
+        (name, "values_valid_keys_unique"): (
+            "No NULL, NaN or negative notionals or prices; no duplicate contract keys.",
+            _values_audit(*tables),
+        )
+        for name, tables in {
+            "level_openings": ("level_openings",),
+            "level_consumptions": ("level_consumptions",),
+            "candle_ledger": ("candle_ledger",),
+            "heatmap_snapshots": ("heatmap_snapshots", "heatmap_snapshots_by_leverage"),
+            "model_state": ("model_state",),
+        }.items()
+    },
+}
+
+
+def _check_result(spec: dg.AssetCheckSpec, result: model_audit.AuditResult) -> dg.AssetCheckResult:
+    metadata: dict[str, dg.MetadataValue] = {
+        key: dg.MetadataValue.int(value) for key, value in result.counts.items()
+    }
+    if not result.offending.empty:
+        metadata["offending_rows"] = dg.MetadataValue.md(result.offending.to_markdown(index=False))
+    return dg.AssetCheckResult(
+        asset_key=spec.asset_key,
+        check_name=spec.name,
+        passed=result.passed,
+        description=result.description,
+        metadata=metadata,
+    )
+
+
+def build_model_checks(
+    symbol: str, partitions: dg.DailyPartitionsDefinition, history_start: date
+) -> dg.AssetChecksDefinition:
+    prefix = symbol.lower()
+    specs = {
+        key: dg.AssetCheckSpec(
+            key[1],
+            asset=[prefix, key[0]],
+            description=description,
+            blocking=True,
+            partitions_def=partitions,
+        )
+        for key, (description, _) in MODEL_CHECKS.items()
+    }
+
+    @dg.multi_asset_check(specs=list(specs.values()), name=f"{prefix}_model_checks")
+    def model_checks(
+        context: dg.AssetCheckExecutionContext, database: LiqheatDatabase
+    ) -> Iterator[dg.AssetCheckResult]:
+        time_window = context.partition_time_window
+        window = model_audit.AuditWindow(
+            symbol,
+            first_day=time_window.start.date(),
+            end_day=time_window.end.date(),
+            history_start=history_start,
+        )
+        with database.read() as conn:
+            model_store.ensure_model_schema(conn)
+            for key, (_, audit) in MODEL_CHECKS.items():
+                yield _check_result(specs[key], audit(conn, window))
+
+    return model_checks

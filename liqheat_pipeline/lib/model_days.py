@@ -1,0 +1,100 @@
+"""Run the engine over consecutive UTC days, carrying the state from one day to the next.
+
+No Dagster here: the pipeline asset reads the inputs and the previous state with
+``model_store``, calls ``starting_state`` and ``run_days``, and writes the results.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, timedelta
+
+import numpy as np
+
+from liqheat_pipeline.lib.model.config import ModelConfig
+from liqheat_pipeline.lib.model.engine import run_model
+from liqheat_pipeline.lib.model.market import split_by_day
+from liqheat_pipeline.lib.model.state import ModelState
+from liqheat_pipeline.lib.model_store import (
+    OUTPUT_TIME_COLUMNS,
+    DayResult,
+    MarketWindow,
+    StoredState,
+)
+
+
+class PreviousStateError(RuntimeError):
+    """The day before the requested days has no usable stored state; the message says why
+    and how to fix it."""
+
+
+def starting_state(
+    symbol: str,
+    first_day: date,
+    history_start: date,
+    stored: StoredState | None,
+    config: ModelConfig,
+    *,
+    last_computed_day: date | None,
+) -> ModelState | None:
+    """The state day ``first_day`` starts from: empty on the first day of the history, else
+    the stored end state of the previous day, computed with the same configuration."""
+    if first_day <= history_start:
+        return None
+    previous_day = first_day - timedelta(days=1)
+    if stored is None:
+        resume = history_start if last_computed_day is None else last_computed_day + timedelta(1)
+        raise PreviousStateError(
+            f"{symbol}: no stored model state at the end of {previous_day}, which {first_day} "
+            f"must start from (the model never restarts empty after the first day of the "
+            f"history, {history_start}). Materialize the model for {resume}...{previous_day} "
+            f"first, or run a range that starts at {resume}, e.g. `dagster asset materialize "
+            f"-m liqheat_pipeline.definitions --select '{symbol.lower()}/*' "
+            f"--partition-range {resume}...{first_day}`."
+        )
+    current = config.config_hash(symbol)
+    if stored.config_hash != current:
+        raise PreviousStateError(
+            f"{symbol}: the model configuration changed. The state at the end of "
+            f"{previous_day} was computed with configuration {stored.config_hash}, the current "
+            f"one (LIQHEAT_MODEL_CONFIG or the defaults) is {current}; results of two "
+            f"configurations cannot be chained. Re-materialize the model from the first day "
+            f"of the history, e.g. `dagster asset materialize -m liqheat_pipeline.definitions "
+            f"--select '{symbol.lower()}/*' --partition-range {history_start}...{first_day}`."
+        )
+    return ModelState.restore(stored.metadata, stored.levels)
+
+
+def run_days(
+    symbol: str,
+    days: Sequence[date],
+    market: MarketWindow,
+    config: ModelConfig,
+    state: ModelState | None,
+) -> list[DayResult]:
+    """Run the engine day by day, each day from the previous day's end state (in memory)."""
+    config_hash = config.config_hash(symbol)
+    assumptions_json = config.assumptions_json(symbol)
+    marks = market.mark_price_candles
+    daily = split_by_day(market.candles, market.open_interest, marks if len(marks) else None)
+    found = [np.datetime64(day, "D") for day, _ in daily]
+    if found != [np.datetime64(day, "D") for day in days]:
+        raise ValueError(f"{symbol}: candles cover days {found}, expected {list(days)}")
+    results = []
+    for day, (_, series) in zip(days, daily, strict=True):
+        output = run_model(symbol, series, config, state)
+        state = output.state
+        results.append(
+            DayResult(
+                day=day,
+                tables={table: getattr(output, table) for table in OUTPUT_TIME_COLUMNS},
+                state_metadata=state.metadata(),
+                state_levels=state.levels_frame(),
+                stats=dict(output.stats),
+                config_hash=config_hash,
+                assumptions_json=assumptions_json,
+                bucket_size=state.bucket_size,
+                last_candle_time=state.last_candle_time,
+            )
+        )
+    return results

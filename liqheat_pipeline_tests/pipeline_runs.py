@@ -1,0 +1,158 @@
+"""Helpers for tests that run the real Dagster definitions on the real sample into temp DuckDBs."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+import pytest
+
+from liqheat_pipeline.definitions import defs
+from liqheat_pipeline.defs.automation.schedules import DAILY_JOB_NAME
+from liqheat_pipeline.lib import warehouse
+from liqheat_pipeline.lib.model_store import OUTPUT_TIME_COLUMNS
+
+RAW_ASSETS = ("candles", "open_interest", "mark_price_candles")
+MODEL_ASSETS = (
+    "model_state",
+    "level_openings",
+    "level_consumptions",
+    "candle_ledger",
+    "heatmap_snapshots",
+)
+# Everything the model writes per symbol and day (model_runs without its wall-clock column).
+MODEL_TABLES = (*OUTPUT_TIME_COLUMNS, "model_state", "model_runs")
+
+
+@pytest.fixture(scope="module", name="instance")
+def dagster_instance() -> Iterator[dg.DagsterInstance]:
+    """A temporary Dagster instance shared by a test module's runs (import it to use it)."""
+    with dg.instance_for_test() as instance:
+        yield instance
+
+
+@contextmanager
+def environment(values: Mapping[str, str]) -> Iterator[None]:
+    """Temporarily set LIQHEAT_* variables (the definitions read them when built)."""
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def pipeline_env(data_dir: Path, db_path: Path, symbols: str = "BTCUSDT", **extra: str) -> dict:
+    return {
+        "LIQHEAT_DATA_DIR": str(data_dir),
+        "LIQHEAT_DB": str(db_path),
+        "LIQHEAT_SYMBOLS": symbols,
+        "LIQHEAT_START_DATE": "2025-12-01",
+        "LIQHEAT_MODEL_CONFIG": "",
+        **extra,
+    }
+
+
+def subprocess_env(**values: str) -> dict[str, str]:
+    """This process's environment without LIQHEAT_* settings, plus ``values``."""
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith("LIQHEAT_")}
+    return {**inherited, **values}
+
+
+def load_definitions(env: Mapping[str, str]) -> dg.Definitions:
+    with environment(env):
+        return defs()
+
+
+def _selected_keys(definitions: dg.Definitions, names: Iterable[str]) -> set[dg.AssetKey]:
+    wanted = set(names)
+    graph = definitions.resolve_asset_graph()
+    return {
+        key
+        for key in graph.get_all_asset_keys()
+        if key.path[-1] in wanted and not graph.get(key).is_external
+    }
+
+
+def _partitions(first: str, last: str | None) -> dict[str, object]:
+    """execute_in_process arguments for one partition or a single-run range."""
+    if last is None or last == first:
+        return {"partition_key": first}
+    return {
+        "tags": {
+            "dagster/asset_partition_range_start": first,
+            "dagster/asset_partition_range_end": last,
+        }
+    }
+
+
+def materialize(
+    definitions: dg.Definitions,
+    instance: dg.DagsterInstance,
+    first: str,
+    last: str | None = None,
+    *,
+    assets: Iterable[str] = (*RAW_ASSETS, *MODEL_ASSETS),
+    raise_on_error: bool = True,
+) -> dg.ExecuteInProcessResult:
+    """Run the daily job's given assets (and their checks) for one day or a range in ONE run."""
+    job = definitions.resolve_job_def(DAILY_JOB_NAME)
+    return job.execute_in_process(
+        instance=instance,
+        asset_selection=sorted(_selected_keys(definitions, assets)),
+        raise_on_error=raise_on_error,
+        **_partitions(first, last),
+    )
+
+
+def run_checks_only(
+    definitions: dg.Definitions, instance: dg.DagsterInstance, first: str, last: str | None = None
+) -> dict[str, bool]:
+    """Execute only the model asset checks over stored rows; check name -> passed."""
+    graph = definitions.resolve_asset_graph()
+    checks = {key for key in graph.asset_check_keys if key.asset_key.path[-1] in MODEL_ASSETS}
+    job = definitions.resolve_job_def(DAILY_JOB_NAME).get_subset(
+        asset_selection=set(), asset_check_selection=checks
+    )
+    result = job.execute_in_process(
+        instance=instance, raise_on_error=False, **_partitions(first, last)
+    )
+    return {
+        f"{evaluation.asset_key.path[-1]}:{evaluation.check_name}": evaluation.passed
+        for evaluation in result.get_asset_check_evaluations()
+    }
+
+
+def failure_messages(result: dg.ExecuteInProcessResult) -> str:
+    """Every step failure's error text of a run, joined."""
+    return "\n".join(
+        str(event.step_failure_data.error.to_string())
+        for event in result.all_events
+        if event.is_step_failure
+    )
+
+
+def model_rows(db_path: Path, symbol: str = "BTCUSDT") -> dict[str, pd.DataFrame]:
+    """Every model table's rows of ``symbol`` in a canonical order (computed_at left out)."""
+    frames = {}
+    with warehouse.connect(db_path, read_only=True) as conn:
+        for table in MODEL_TABLES:
+            exclude = " EXCLUDE (computed_at)" if table == "model_runs" else ""
+            frames[table] = conn.execute(
+                f"SELECT *{exclude} FROM {table} WHERE symbol = ? ORDER BY ALL", [symbol]
+            ).fetchdf()
+    return frames
+
+
+def assert_same_rows(left: Mapping[str, pd.DataFrame], right: Mapping[str, pd.DataFrame]) -> None:
+    assert left.keys() == right.keys()
+    for table in left:
+        pd.testing.assert_frame_equal(left[table], right[table], check_exact=True, obj=table)

@@ -1,0 +1,137 @@
+"""The model's Dagster asset checks on real stored rows: all pass, and each corruption fails.
+
+BTCUSDT 2025-12-01..03 is materialized once; each test corrupts a copy of the DuckDB file in
+SQL and runs only the asset checks (as the UI's "Execute checks" does) for a partition or range.
+"""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from liqheat_pipeline.lib import warehouse
+from liqheat_pipeline.lib.model_store import OUTPUT_TIME_COLUMNS
+from liqheat_pipeline_tests.pipeline_runs import (
+    dagster_instance,  # noqa: F401  (the module-scoped `instance` fixture)
+    load_definitions,
+    materialize,
+    pipeline_env,
+    run_checks_only,
+)
+
+pytestmark = pytest.mark.real_data
+DAY_2 = "2025-12-02"
+
+
+def _update_one_level(table: str, time_column: str, assignment: str, pick: str = "min") -> str:
+    """SQL changing one level of day 2 (before 23:00, so a later candle exists that day)."""
+    return (
+        f"UPDATE {table} SET {assignment} WHERE level_id = (SELECT {pick}(level_id) FROM {table} "
+        f"WHERE {time_column} >= '2025-12-02 00:00:00' AND {time_column} < '2025-12-02 23:00:00')"
+    )
+
+
+@pytest.fixture(scope="module")
+def stored_db(tmp_path_factory, real_binance_dir, instance):
+    db_path = tmp_path_factory.mktemp("checks") / "liqheat.duckdb"
+    definitions = load_definitions(pipeline_env(real_binance_dir, db_path))
+    assert materialize(definitions, instance, "2025-12-01", "2025-12-03").success
+    return db_path
+
+
+@pytest.fixture
+def corrupt(stored_db, real_binance_dir, instance, tmp_path):
+    """Apply SQL to a copy of the stored history; returns a runner of the checks over it."""
+    copy = tmp_path / "corrupted.duckdb"
+    shutil.copyfile(stored_db, copy)
+    definitions = load_definitions(pipeline_env(real_binance_dir, copy))
+
+    def apply(*statements: str):
+        with warehouse.connect(copy) as conn:
+            for statement in statements:
+                conn.execute(statement)
+
+        def checks(first: str, last: str | None = None) -> dict[str, bool]:
+            return run_checks_only(definitions, instance, first, last)
+
+        return checks
+
+    return apply
+
+
+def _failed(results: dict[str, bool]) -> set[str]:
+    assert len(results) == 11
+    return {name for name, passed in results.items() if not passed}
+
+
+@pytest.mark.parametrize(("first", "last"), [(DAY_2, None), ("2025-12-01", "2025-12-03")])
+def test_every_check_passes_on_the_real_history(corrupt, first, last):
+    assert _failed(corrupt()(first, last)) == set()
+
+
+def test_a_consumption_moved_one_candle_later_fails(corrupt):
+    checks = corrupt(
+        _update_one_level(
+            "level_consumptions", "consumed_at", "consumed_at = consumed_at + INTERVAL 5 MINUTE"
+        )
+    )
+    assert "level_consumptions:consumed_at_first_crossing" in _failed(checks(DAY_2))
+
+
+def test_a_ledger_row_off_by_one_usd_fails(corrupt):
+    checks = corrupt(
+        "UPDATE candle_ledger SET active_usd = active_usd + 1 WHERE side = 'long' "
+        "AND ts = TIMESTAMP '2025-12-02 12:00:00'"
+    )
+    assert _failed(checks(DAY_2)) >= {
+        "candle_ledger:ledger_identity",
+        "heatmap_snapshots:snapshots_match_ledger",
+    }
+
+
+def test_a_missing_partition_fails_its_own_and_the_next_days_checks(corrupt):
+    checks = corrupt(
+        *(
+            f"DELETE FROM {table} WHERE CAST({column} AS DATE) = DATE '{DAY_2}'"
+            for table, column in {
+                **OUTPUT_TIME_COLUMNS,
+                "model_state": "day",
+                "model_runs": "day",
+            }.items()
+        )
+    )
+    assert _failed(checks(DAY_2)) >= {
+        "model_state:continuity_with_previous_day",
+        "model_state:active_levels_never_crossed",
+        "candle_ledger:ledger_identity",
+    }
+    assert "model_state:continuity_with_previous_day" in _failed(checks("2025-12-03"))
+
+
+def test_an_active_level_that_price_crossed_fails(corrupt):
+    # Move one long level still active at the end of day 2 above the day's highest price.
+    checks = corrupt(
+        "UPDATE model_state SET liq_price = 1e9 WHERE day = DATE '2025-12-02' AND level_id = "
+        "(SELECT min(level_id) FROM model_state WHERE day = DATE '2025-12-02' AND side = 'long')"
+    )
+    assert "model_state:active_levels_never_crossed" in _failed(checks(DAY_2))
+
+
+def test_a_wrong_liquidation_price_fails(corrupt):
+    checks = corrupt(
+        _update_one_level("level_openings", "created_at", "liq_price = liq_price * 1.001", "max")
+    )
+    assert "level_openings:liquidation_prices_match_brackets" in _failed(checks(DAY_2))
+
+
+def test_negative_notionals_and_duplicate_keys_fail(corrupt):
+    checks = corrupt(
+        _update_one_level("level_openings", "created_at", "notional_usd = -notional_usd"),
+        "INSERT INTO heatmap_snapshots SELECT * FROM heatmap_snapshots "
+        "WHERE ts = TIMESTAMP '2025-12-02 06:00:00' LIMIT 1",
+    )
+    assert _failed(checks(DAY_2)) >= {
+        "level_openings:values_valid_keys_unique",
+        "heatmap_snapshots:values_valid_keys_unique",
+    }

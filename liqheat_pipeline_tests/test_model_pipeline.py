@@ -1,0 +1,217 @@
+"""The model assets in Dagster on real data: carried state, ranges, idempotence, failures, TZ.
+
+Real BTCUSDT days 2025-12-01..04 are ingested and modelled into temporary DuckDB files, once as
+four daily runs and once as one single-run range.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from liqheat_pipeline.lib import warehouse
+from liqheat_pipeline_tests.conftest import REPO_ROOT
+from liqheat_pipeline_tests.pipeline_runs import (
+    MODEL_ASSETS,
+    RAW_ASSETS,
+    assert_same_rows,
+    dagster_instance,  # noqa: F401  (the module-scoped `instance` fixture)
+    failure_messages,
+    load_definitions,
+    materialize,
+    model_rows,
+    pipeline_env,
+    subprocess_env,
+)
+
+DAYS = ("2025-12-01", "2025-12-02", "2025-12-03", "2025-12-04")
+pytestmark = pytest.mark.real_data
+
+
+@pytest.fixture(scope="module")
+def daily_db(tmp_path_factory, real_binance_dir, instance):
+    """The four days materialized one run per day."""
+    db_path = tmp_path_factory.mktemp("daily") / "liqheat.duckdb"
+    definitions = load_definitions(pipeline_env(real_binance_dir, db_path))
+    for day in DAYS:
+        assert materialize(definitions, instance, day).success
+    return db_path
+
+
+@pytest.fixture(scope="module")
+def range_run(tmp_path_factory, real_binance_dir, instance):
+    """The four days materialized in one single-run range."""
+    db_path = tmp_path_factory.mktemp("range") / "liqheat.duckdb"
+    definitions = load_definitions(pipeline_env(real_binance_dir, db_path))
+    result = materialize(definitions, instance, DAYS[0], DAYS[-1])
+    assert result.success
+    return db_path, result
+
+
+def _copy(db_path, tmp_path):
+    copy = tmp_path / "copy.duckdb"
+    shutil.copyfile(db_path, copy)
+    return copy
+
+
+def _count(db_path, sql: str, params: list) -> int:
+    with warehouse.connect(db_path, read_only=True) as conn:
+        return conn.execute(sql, params).fetchone()[0]
+
+
+def test_a_range_run_gives_exactly_the_rows_of_day_by_day_runs(daily_db, range_run):
+    range_db, _ = range_run
+    daily = model_rows(daily_db)
+    assert all(len(daily[table]) > 0 for table in daily)
+    assert set(daily["model_runs"]["day"].astype(str)) == set(DAYS)
+    assert_same_rows(model_rows(range_db), daily)
+
+
+def test_every_model_check_passes_on_the_range(range_run):
+    _, result = range_run
+    evaluations = result.get_asset_check_evaluations()
+    model_checks = [e for e in evaluations if e.asset_key.path[-1] in MODEL_ASSETS]
+    assert len(model_checks) == 11
+    assert {f"{e.asset_key.path[-1]}:{e.check_name}": e.passed for e in model_checks} == {
+        f"{e.asset_key.path[-1]}:{e.check_name}": True for e in model_checks
+    }
+
+
+@pytest.mark.parametrize(
+    ("first", "last"), [("2025-12-02", None), ("2025-12-03", "2025-12-04")], ids=["day", "range"]
+)
+def test_rematerializing_inside_the_history_reproduces_identical_rows(
+    daily_db, real_binance_dir, instance, tmp_path, first, last
+):
+    copy = _copy(daily_db, tmp_path)
+    definitions = load_definitions(pipeline_env(real_binance_dir, copy))
+    assert materialize(definitions, instance, first, last, assets=MODEL_ASSETS).success
+    assert_same_rows(model_rows(copy), model_rows(daily_db))
+
+
+def test_a_day_without_its_previous_state_fails_clearly_and_writes_nothing(
+    real_binance_dir, instance, db_path
+):
+    definitions = load_definitions(pipeline_env(real_binance_dir, db_path))
+    assert materialize(definitions, instance, DAYS[0], DAYS[2], assets=RAW_ASSETS).success
+    assert materialize(definitions, instance, DAYS[0], assets=MODEL_ASSETS).success
+    result = materialize(definitions, instance, DAYS[2], assets=MODEL_ASSETS, raise_on_error=False)
+    assert not result.success
+    message = failure_messages(result)
+    assert "no stored model state at the end of 2025-12-02" in message
+    # It says how to fix it: resume right after the last computed day.
+    assert "--partition-range 2025-12-02...2025-12-03" in message
+    written = _count(
+        db_path, "SELECT count(*) FROM candle_ledger WHERE ts >= ?", ["2025-12-02 00:00:00"]
+    )
+    assert written == 0
+    assert _count(db_path, "SELECT count(*) FROM model_runs", []) == 1
+
+
+def test_a_changed_model_configuration_must_restart_from_the_first_day(
+    daily_db, real_binance_dir, instance, tmp_path
+):
+    copy = _copy(daily_db, tmp_path)
+    config = tmp_path / "model.json"
+    config.write_text(json.dumps({"n_rep": 20_000}))
+    env = pipeline_env(real_binance_dir, copy, LIQHEAT_MODEL_CONFIG=str(config))
+    definitions = load_definitions(env)
+    result = materialize(definitions, instance, DAYS[2], assets=MODEL_ASSETS, raise_on_error=False)
+    assert not result.success
+    message = failure_messages(result)
+    assert "model configuration changed" in message
+    assert "--partition-range 2025-12-01...2025-12-03" in message
+    assert_same_rows(model_rows(copy), model_rows(daily_db))
+    # The documented fix: re-run from the first day of the history, then continue.
+    assert materialize(definitions, instance, DAYS[0], DAYS[2], assets=MODEL_ASSETS).success
+    hashes = _count(
+        copy, "SELECT count(DISTINCT config_hash) FROM model_runs WHERE day <= ?", [DAYS[2]]
+    )
+    assert hashes == 1
+
+
+def test_an_invalid_model_configuration_fails_when_the_definitions_load(tmp_path):
+    config = tmp_path / "model.json"
+    config.write_text(json.dumps({"side_model": "coin_flip"}))
+    result = subprocess.run(
+        [sys.executable, "-c", "from liqheat_pipeline.definitions import defs; defs()"],
+        env=subprocess_env(LIQHEAT_MODEL_CONFIG=str(config)),
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert result.returncode != 0
+    assert "side_model" in result.stderr
+    assert "coin_flip" in result.stderr
+
+
+def test_materialization_metadata_matches_the_stored_rows(range_run):
+    db_path, result = range_run
+    metadata = {
+        event.asset_key.path[-1]: event.metadata
+        for event in result.get_asset_materialization_events()
+        for event in [event.event_specific_data.materialization]
+        if event.asset_key.path[-1] in MODEL_ASSETS
+    }
+    with warehouse.connect(db_path, read_only=True) as conn:
+        active = dict(
+            conn.execute(
+                "SELECT side, sum(remaining_usd) FROM model_state WHERE day = ? GROUP BY side",
+                [DAYS[-1]],
+            ).fetchall()
+        )
+        liquidated = dict(
+            conn.execute(
+                "SELECT side, sum(consumed_usd) FROM level_consumptions GROUP BY side"
+            ).fetchall()
+        )
+        snapshot_rows = conn.execute("SELECT count(*) FROM heatmap_snapshots").fetchone()[0]
+    state = metadata["model_state"]
+    assert state["active_long_usd"].value == pytest.approx(active["long"], rel=1e-9)
+    assert state["active_short_usd"].value == pytest.approx(active["short"], rel=1e-9)
+    consumptions = metadata["level_consumptions"]
+    assert consumptions["liquidated_long_usd"].value == pytest.approx(liquidated["long"], rel=1e-9)
+    assert consumptions["liquidated_short_usd"].value == pytest.approx(
+        liquidated["short"], rel=1e-9
+    )
+    assert metadata["heatmap_snapshots"]["rows_written"].value == snapshot_rows
+    clusters = metadata["heatmap_snapshots"]["largest_active_clusters"].value
+    assert clusters.count("\n") == 1 + 5  # header, separator, five clusters
+
+
+_RUN_IN_NEW_YORK = """
+import time, sys
+import dagster as dg
+from liqheat_pipeline_tests.pipeline_runs import load_definitions, materialize, pipeline_env
+assert time.tzname[0] == "EST", time.tzname
+definitions = load_definitions(pipeline_env(sys.argv[1], sys.argv[2]))
+with dg.instance_for_test() as instance:
+    assert materialize(definitions, instance, sys.argv[3], sys.argv[4]).success
+"""
+
+
+def test_results_do_not_depend_on_the_host_time_zone(range_run, real_binance_dir, tmp_path):
+    range_db, _ = range_run
+    new_york_db = tmp_path / "new_york.duckdb"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(_RUN_IN_NEW_YORK),
+            str(real_binance_dir),
+            str(new_york_db),
+            DAYS[0],
+            DAYS[-1],
+        ],
+        env=subprocess_env(TZ="America/New_York"),
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert_same_rows(model_rows(new_york_db), model_rows(range_db))

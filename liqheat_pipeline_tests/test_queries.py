@@ -1,0 +1,155 @@
+"""The README example queries on real model output, each against an independent recomputation."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import dagster as dg
+import numpy as np
+import pandas as pd
+import pytest
+
+from liqheat_pipeline.lib import queries, warehouse
+from liqheat_pipeline_tests.pipeline_runs import load_definitions, materialize, pipeline_env
+
+SYMBOL = "BTCUSDT"
+START, END = datetime(2025, 12, 1, 6), datetime(2025, 12, 2, 18)
+AT = datetime(2025, 12, 2, 12, 2)  # between candles: the state of the 12:00 candle
+pytestmark = pytest.mark.real_data
+
+
+@pytest.fixture(scope="module")
+def conn(tmp_path_factory, real_binance_dir):
+    db_path = tmp_path_factory.mktemp("queries") / "liqheat.duckdb"
+    definitions = load_definitions(pipeline_env(real_binance_dir, db_path))
+    with dg.instance_for_test() as instance:
+        assert materialize(definitions, instance, "2025-12-01", "2025-12-02").success
+    with warehouse.connect(db_path, read_only=True) as conn:
+        yield conn
+
+
+def _frame(conn, sql: str, *params) -> pd.DataFrame:
+    return conn.execute(sql, list(params)).fetchdf()
+
+
+def _expected_heatmap(conn, minutes: int, step: float | None) -> pd.DataFrame:
+    """Recompute the coarse heatmap in pandas from the raw snapshot and ledger rows."""
+    snapshots = _frame(
+        conn,
+        "SELECT * FROM heatmap_snapshots WHERE symbol = ? AND ts >= ? AND ts < ?",
+        SYMBOL,
+        START,
+        END,
+    )
+    candles = _frame(
+        conn,
+        "SELECT DISTINCT ts FROM candle_ledger WHERE symbol = ? AND ts >= ? AND ts < ?",
+        SYMBOL,
+        START,
+        END,
+    )
+    width = pd.Timedelta(minutes=minutes)
+    for frame in (snapshots, candles):
+        frame["interval"] = START + (frame["ts"] - START) // width * width
+    last_candles = set(candles.groupby("interval")["ts"].max())
+    if step is not None:
+        merged = np.floor(snapshots["price_bucket"] / step + 1e-9) * step
+        snapshots["price_bucket"] = merged.round(10)
+    keys = ["interval", "price_bucket", "side"]
+    consumed = snapshots.groupby(keys)["consumed_usd"].sum()
+    active = snapshots[snapshots["ts"].isin(last_candles)].groupby(keys)["active_usd"].sum()
+    frame = pd.concat([active, consumed], axis=1).fillna({"active_usd": 0.0}).reset_index()
+    frame = frame[(frame["active_usd"] > 0) | (frame["consumed_usd"] > 0)]
+    return frame.sort_values(keys, ignore_index=True).rename(columns={"interval": "ts"})
+
+
+@pytest.mark.parametrize(("minutes", "step"), [(60, None), (15, None), (240, 500.0)])
+def test_heatmap_is_the_state_at_each_interval_end_and_the_consumption_within(conn, minutes, step):
+    result = queries.heatmap(conn, SYMBOL, START, END, minutes, price_step=step)
+    expected = _expected_heatmap(conn, minutes, step)
+    assert len(result) > 100
+    pd.testing.assert_frame_equal(
+        result[["ts", "price_bucket", "side", "active_usd", "consumed_usd"]],
+        expected[["ts", "price_bucket", "side", "active_usd", "consumed_usd"]],
+        check_exact=False,
+        rtol=1e-12,
+        check_dtype=False,
+    )
+
+
+def test_heatmap_price_range_keeps_only_buckets_inside_it(conn):
+    everything = queries.heatmap(conn, SYMBOL, START, END, 60)
+    low, high = everything["price_bucket"].quantile([0.25, 0.75])
+    inside = queries.heatmap(conn, SYMBOL, START, END, 60, price_low=low, price_high=high)
+    expected = everything[(everything["price_bucket"] >= low) & (everything["price_bucket"] < high)]
+    assert len(inside) == len(expected) > 0
+
+
+def _state_at(conn, moment: datetime) -> pd.DataFrame:
+    return _frame(
+        conn,
+        "SELECT * FROM heatmap_snapshots WHERE symbol = ? AND active_usd > 0 AND ts = "
+        "(SELECT max(open_time) FROM candles WHERE symbol = ? AND open_time <= ?)",
+        SYMBOL,
+        SYMBOL,
+        moment,
+    )
+
+
+def test_largest_clusters_are_the_top_buckets_of_the_state_at_that_time(conn):
+    result = queries.execute(
+        conn, queries.LARGEST_CLUSTERS, {"symbol": SYMBOL, "at": AT, "limit": 5}
+    )
+    state = _state_at(conn, AT)
+    assert list(result["active_usd"]) == sorted(state["active_usd"], reverse=True)[:5]
+    assert (result["ts"] == datetime(2025, 12, 2, 12, 0)).all()
+    assert result["reference_price"].notna().all()
+
+
+def test_cumulative_curve_ends_at_the_ledger_active_totals(conn):
+    result = queries.execute(
+        conn, queries.CUMULATIVE_LIQUIDATION_CURVE, {"symbol": SYMBOL, "at": AT}
+    )
+    ledger = dict(
+        conn.execute(
+            "SELECT side, active_usd FROM candle_ledger WHERE symbol = ? AND ts = ?",
+            [SYMBOL, datetime(2025, 12, 2, 12, 0)],
+        ).fetchall()
+    )
+    longs = result[result["side"] == "long"].sort_values("price_bucket")
+    shorts = result[result["side"] == "short"].sort_values("price_bucket")
+    # Falling prices liquidate more and more longs; rising prices more and more shorts.
+    assert longs["cumulative_usd"].is_monotonic_decreasing
+    assert shorts["cumulative_usd"].is_monotonic_increasing
+    assert longs["cumulative_usd"].iloc[0] == pytest.approx(ledger["long"], rel=1e-9)
+    assert shorts["cumulative_usd"].iloc[-1] == pytest.approx(ledger["short"], rel=1e-9)
+
+
+def test_liquidation_flow_per_hour_adds_up_to_the_ledger(conn):
+    result = queries.execute(
+        conn,
+        queries.LIQUIDATION_FLOW_PER_HOUR,
+        {"symbol": SYMBOL, "start": START, "end": END},
+    )
+    ledger = dict(
+        conn.execute(
+            "SELECT side, sum(consumed_usd) FROM candle_ledger WHERE symbol = ? "
+            "AND ts >= ? AND ts < ? GROUP BY side",
+            [SYMBOL, START, END],
+        ).fetchall()
+    )
+    totals = result.groupby("side")["liquidated_usd"].sum()
+    assert totals["long"] == pytest.approx(ledger["long"], rel=1e-9)
+    assert totals["short"] == pytest.approx(ledger["short"], rel=1e-9)
+    assert (result["hour"] == result["hour"].dt.floor("h")).all()
+
+
+def test_every_example_query_runs_and_missing_parameters_are_named(conn):
+    parameters = {
+        "symbol": SYMBOL, "start": START, "end": END, "at": AT, "limit": 5,
+        "interval_minutes": 60, "price_low": None, "price_high": None, "price_step": None,
+    }  # fmt: skip
+    for name, sql in queries.EXAMPLE_QUERIES.items():
+        assert len(queries.execute(conn, sql, parameters)) > 0, name
+    with pytest.raises(KeyError, match="at, limit"):
+        queries.execute(conn, queries.LARGEST_CLUSTERS, {"symbol": SYMBOL})
