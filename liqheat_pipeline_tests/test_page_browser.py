@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -116,6 +117,16 @@ def test_heatmap_is_drawn(page):
     without_heatmap = _lit_fraction(page)
     assert with_heatmap > 0.25
     assert with_heatmap - without_heatmap > 0.2
+
+
+def test_hovering_a_cell_shows_usd(page):
+    box = page.locator("#liqheat-plot .nsewdrag").first.bounding_box()
+    texts = []
+    for fx in (0.3, 0.6, 0.9):
+        for fy in np.linspace(0.05, 0.95, 19):
+            page.mouse.move(box["x"] + box["width"] * fx, box["y"] + box["height"] * fy)
+            texts.append(page.evaluate("document.querySelector('.hoverlayer').textContent"))
+    assert any(re.search(r"(long|short) liquidation levels: \$[\d,]+", text) for text in texts)
 
 
 def test_range_buttons_change_the_view(page):

@@ -161,7 +161,11 @@ def create_app(db_path: str | Path) -> FastAPI:
         )
         return Response(content, media_type="application/json")
 
-    @app.get("/liquidations/map", response_model=LiquidationMap, responses=ERROR_RESPONSES)
+    @app.get(
+        "/liquidations/map",
+        response_model=LiquidationMap,
+        responses={status: ERROR_RESPONSES[status] for status in (404, 503)},
+    )
     def liquidation_map(
         symbol: SymbolParam,
         time: Annotated[
