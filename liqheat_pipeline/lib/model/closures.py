@@ -35,7 +35,7 @@ class ClosureResult:
     consumed: list[list[float]]  # [side][candle] USD consumed (step 1)
     closed: list[list[float]]  # [side][candle] USD closed (step 6, dust remnants included)
     active: list[list[float]]  # [side][candle] USD active after the candle
-    weight: list[float]  # per level w
+    inverse_at_creation: list[float]  # 1 / S in candles that opened levels (w = opening × it)
     end: list[int]  # per level: candle it was consumed or closed in; `candles` if still active
     closed_out: list[bool]  # per level: ended by a closure rather than consumed
     full_closures: int
@@ -46,7 +46,8 @@ def run_closures(
     candles: int,
     closure_usd: np.ndarray,
     subtract_consumed: bool,
-    new_level_bounds: np.ndarray,
+    opened_usd: np.ndarray,
+    opened_levels: np.ndarray,
     side: np.ndarray,
     opening: np.ndarray,
     created: np.ndarray,
@@ -55,82 +56,98 @@ def run_closures(
     dust_order: np.ndarray,
 ) -> ClosureResult:
     """Levels are indexed carried first (``len(carried_remaining)`` of them, created = -1), then
-    new ones in creation order; levels created in candle k are ``new_level_bounds[k]`` up to
-    ``new_level_bounds[k + 1]``. ``crossing`` is each level's first crossing candle (``candles``
-    when none); ``dust_order`` lists carried levels by falling remaining share, then new ones."""
+    new ones in creation order. ``opened_usd`` and ``opened_levels`` are (2, candles): notional
+    and number of the levels opened per side and candle. ``crossing`` is each level's first
+    crossing candle (``candles`` when none); ``dust_order`` lists carried levels by falling
+    remaining share, then new ones."""
     n_levels = len(side)
     n_carried = len(carried_remaining)
+    carried_totals = [float(carried_remaining[side[:n_carried] == s].sum()) for s in (0, 1)]
     carried_threshold = (DUST_SHARE * opening[:n_carried] / carried_remaining).tolist()
     by_crossing_array = np.argsort(crossing, kind="stable")
     crossing_bounds = np.searchsorted(crossing[by_crossing_array], np.arange(candles + 1)).tolist()
     by_crossing = by_crossing_array.tolist()
     # Plain Python lists and floats: the loop below touches single elements only.
-    weight = carried_remaining.tolist() + [0.0] * (n_levels - n_carried)
-    closure_usd, new_level_bounds = closure_usd.tolist(), new_level_bounds.tolist()
+    carried_weight = carried_remaining.tolist()
+    closure_usd = closure_usd.tolist()
+    opened_long, opened_short = opened_usd.tolist()
+    new_long, new_short = opened_levels.tolist()
     side, opening, created = side.tolist(), opening.tolist(), created.tolist()
     dust_order = dust_order.tolist()
     end = [candles] * n_levels
     dead = [False] * n_levels
     closed_out = [False] * n_levels
 
-    totals = [0.0, 0.0]  # W per side
-    counts = [0, 0]  # active levels per side
-    for level in range(n_carried):
-        totals[side[level]] += weight[level]
-        counts[side[level]] += 1
+    # w of a new level = opening / S at its creation, derived when first needed.
+    inverse_at_creation = [0.0] * candles
+
+    def weight(level: int) -> float:
+        if level < n_carried:
+            return carried_weight[level]
+        return opening[level] * inverse_at_creation[created[level]]
+
+    # W (sum of w) and number of active levels, per side (0 long, 1 short).
+    total_long, total_short = carried_totals
+    count_short = sum(side[:n_carried])
+    count_long = n_carried - count_short
     scale = 1.0
     scale_at_creation = [0.0] * candles
-    scale_start, scale_end = [], []
-    consumed = [[], []]
-    closed = [[], []]
-    active = [[], []]
+    scale_start = [0.0] * candles
+    scale_end = [0.0] * candles
+    consumed = [[0.0] * candles, [0.0] * candles]
+    closed = [[0.0] * candles, [0.0] * candles]
+    active = [[0.0] * candles, [0.0] * candles]
     pointer = 0
     full_closures = 0
     processed = candles
 
     for k in range(candles):
-        scale_start.append(scale)
+        scale_start[k] = scale
         # 1. Consume: levels whose first crossing is this candle, unless already closed out.
-        used = [0.0, 0.0]
-        for position in range(crossing_bounds[k], crossing_bounds[k + 1]):
-            level = by_crossing[position]
-            if dead[level]:
-                continue
-            dead[level] = True
-            end[level] = k
-            used[side[level]] += weight[level]
-            counts[side[level]] -= 1
-        for s in (0, 1):
-            totals[s] = totals[s] - used[s] if counts[s] else 0.0
-        consumed_usd = [scale * used[0], scale * used[1]]
-        consumed[0].append(consumed_usd[0])
-        consumed[1].append(consumed_usd[1])
+        consumed_here = 0.0
+        if crossing_bounds[k + 1] > crossing_bounds[k]:
+            used_long = used_short = 0.0
+            for position in range(crossing_bounds[k], crossing_bounds[k + 1]):
+                level = by_crossing[position]
+                if dead[level]:
+                    continue
+                dead[level] = True
+                end[level] = k
+                if side[level]:
+                    used_short += weight(level)
+                    count_short -= 1
+                else:
+                    used_long += weight(level)
+                    count_long -= 1
+            total_long = total_long - used_long if count_long else 0.0
+            total_short = total_short - used_short if count_short else 0.0
+            consumed[0][k] = scale * used_long
+            consumed[1][k] = scale * used_short
+            consumed_here = consumed[0][k] + consumed[1][k]
 
         # 2. Open.
         scale_at_creation[k] = scale
-        first, last = new_level_bounds[k], new_level_bounds[k + 1]
-        if last > first:
-            inverse = 1.0 / scale
-            for level in range(first, last):
-                w = opening[level] * inverse
-                weight[level] = w
-                totals[side[level]] += w
-                counts[side[level]] += 1
+        if new_long[k] or new_short[k]:
+            inverse = inverse_at_creation[k] = 1.0 / scale
+            total_long += opened_long[k] * inverse
+            total_short += opened_short[k] * inverse
+            count_long += new_long[k]
+            count_short += new_short[k]
 
         # 6. Close.
-        closed_usd = [0.0, 0.0]
         to_close = closure_usd[k]
         if to_close > 0.0 and subtract_consumed:
-            to_close -= consumed_usd[0] + consumed_usd[1]
-        if to_close > 0.0 and (counts[0] or counts[1]):
-            total_active = scale * (totals[0] + totals[1])
+            to_close -= consumed_here
+        if to_close > 0.0 and (count_long or count_short):
+            total_active = scale * (total_long + total_short)
             if to_close >= total_active:
-                closed_usd = [scale * totals[0], scale * totals[1]]
+                closed_long, closed_short = scale * total_long, scale * total_short
                 full_closures += 1
                 share_left = -1.0  # closes every level created so far
             else:
                 share = to_close / total_active
-                closed_usd = [share * scale * totals[0], share * scale * totals[1]]
+                closed_long = share * scale * total_long
+                closed_short = share * scale * total_short
                 scale *= 1.0 - share
                 share_left = scale
             # Close out levels, oldest first, while their remaining share is below the dust share.
@@ -147,19 +164,28 @@ def run_closures(
                         break
                     dead[level] = closed_out[level] = True
                     end[level] = k
-                    s = side[level]
-                    counts[s] -= 1
-                    if share_left >= 0.0:  # a dust remnant; a full closure counted it already
-                        closed_usd[s] += weight[level] * scale
-                        totals[s] -= weight[level]
+                    # A full closure has counted the remaining notional already.
+                    remnant = weight(level) if share_left >= 0.0 else 0.0
+                    if side[level]:
+                        count_short -= 1
+                        closed_short += remnant * scale
+                        total_short -= remnant
+                    else:
+                        count_long -= 1
+                        closed_long += remnant * scale
+                        total_long -= remnant
                 pointer += 1
-            for s in (0, 1):
-                if not counts[s]:
-                    totals[s] = 0.0
-        for s in (0, 1):
-            closed[s].append(closed_usd[s])
-            active[s].append(scale * totals[s] if counts[s] else 0.0)
-        scale_end.append(scale)
+            if not count_long:
+                total_long = 0.0
+            if not count_short:
+                total_short = 0.0
+            closed[0][k] = closed_long
+            closed[1][k] = closed_short
+        if count_long:
+            active[0][k] = scale * total_long
+        if count_short:
+            active[1][k] = scale * total_short
+        scale_end[k] = scale
         if scale < RENORMALISE_BELOW and k < candles - 1:
             processed = k + 1
             break
@@ -171,7 +197,7 @@ def run_closures(
         consumed=consumed,
         closed=closed,
         active=active,
-        weight=weight,
+        inverse_at_creation=inverse_at_creation,
         end=end,
         closed_out=closed_out,
         full_closures=full_closures,

@@ -278,7 +278,15 @@ def _run(symbol: str, market: MarketSeries, config: ModelConfig, state: ModelSta
         candles=candles,
         closure_usd=inputs.closure_usd,
         subtract_consumed=config.closure_model == "proportional_net",
-        new_level_bounds=carried + np.searchsorted(new.candle, np.arange(candles + 1)),
+        opened_usd=np.vstack(
+            [
+                np.bincount(new.candle[new.side == s], new.notional_usd[new.side == s], candles)
+                for s in (0, 1)
+            ]
+        ),
+        opened_levels=np.vstack(
+            [np.bincount(new.candle[new.side == s], minlength=candles) for s in (0, 1)]
+        ),
         side=side,
         opening=opening,
         created=created,
@@ -291,7 +299,9 @@ def _run(symbol: str, market: MarketSeries, config: ModelConfig, state: ModelSta
     if result.candles < candles:
         return _Run(result.candles, {}, None, None, state, {})
 
-    weight = np.array(result.weight)
+    weight = np.concatenate(
+        [state.remaining_usd, new.notional_usd * np.array(result.inverse_at_creation)[new.candle]]
+    )
     end = np.array(result.end, dtype=np.int64)
     closed_out = np.array(result.closed_out, dtype=bool)
     scale_start = np.array([*result.scale_start, 1.0])

@@ -90,6 +90,8 @@ class MarketSeries:
 
     def slice(self, start: int, stop: int) -> MarketSeries:
         """Candles ``start:stop`` with the same open-interest and mark data."""
+        if start == 0 and stop >= len(self):
+            return self
         part = {
             name: getattr(self, name)[start:stop]
             for name in ("open_time", "open", "high", "low", "close", "volume")
@@ -160,6 +162,8 @@ def split_by_day(
 
 
 def _times(values) -> np.ndarray:
+    if isinstance(values, np.ndarray) and values.dtype == np.dtype(_NS):
+        return values
     series = pd.Series(values)
     if isinstance(series.dtype, pd.DatetimeTZDtype):
         series = series.dt.tz_convert("UTC").dt.tz_localize(None)

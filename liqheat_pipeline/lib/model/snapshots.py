@@ -79,20 +79,38 @@ def snapshot_cells(
         consumed_usd=consumed_usd[booked],
     )
     side_key = bucket * 2 + side
-    ts, keys, active, consumed = _cells(times, scale_end, side_key, events, block_candles)
-    per_bucket = Cells(
-        ts,
-        *_decode(keys, bucket_size, with_leverage=False),
+    leverage_key = side_key * _LEVERAGE_RADIX + leverage
+    ts, (keys, column), active, consumed = _cells(
+        times, scale_end, leverage_key, events, block_candles
+    )
+    cell_side_key = keys // _LEVERAGE_RADIX
+    cell_price = bucket_price(cell_side_key // 2, bucket_size)
+    cell_side = (cell_side_key % 2).astype(np.int8)
+    per_leverage = Cells(
+        ts=ts,
+        price_bucket=cell_price[column],
+        side=cell_side[column],
+        leverage=(keys % _LEVERAGE_RADIX).astype(np.int32)[column],
         active_usd=active,
         consumed_usd=consumed,
     )
-    leverage_key = side_key * _LEVERAGE_RADIX + leverage
-    ts, keys, active, consumed = _cells(times, scale_end, leverage_key, events, block_candles)
-    per_leverage = Cells(
-        ts,
-        *_decode(keys, bucket_size, with_leverage=True),
-        active_usd=active,
-        consumed_usd=consumed,
+    # Rows are ordered by (ts, bucket, side, leverage): a bucket's layers are adjacent, so the
+    # per-bucket table is a sum over runs of equal (ts, bucket, side).
+    row_side_key = cell_side_key[column]
+    starts = np.empty(len(ts), dtype=bool)
+    np.not_equal(row_side_key[1:], row_side_key[:-1], out=starts[1:])
+    candle_starts = np.searchsorted(ts, times)  # each candle's first row (ts is sorted)
+    starts[candle_starts[candle_starts < len(ts)]] = True
+    group = np.cumsum(starts)  # 1-based group of each row
+    first = np.flatnonzero(starts)
+    first_column = column[first]
+    per_bucket = Cells(
+        ts=ts[first],
+        price_bucket=cell_price[first_column],
+        side=cell_side[first_column],
+        leverage=None,
+        active_usd=np.bincount(group, active, minlength=len(first) + 1)[1:],
+        consumed_usd=np.bincount(group, consumed, minlength=len(first) + 1)[1:],
     )
     return per_bucket, per_leverage
 
@@ -102,19 +120,9 @@ def bucket_price(index: np.ndarray, bucket_size: float) -> np.ndarray:
     return np.round(index * bucket_size, 10)
 
 
-def _decode(cell_of_row, bucket_size: float, *, with_leverage: bool):
-    """(price_bucket, side, leverage) per stored row from (cell keys, cell index per row)."""
-    keys, column = cell_of_row
-    side_key = keys // _LEVERAGE_RADIX if with_leverage else keys
-    price = bucket_price(side_key // 2, bucket_size)[column]
-    side = (side_key % 2).astype(np.int8)[column]
-    leverage = (keys % _LEVERAGE_RADIX).astype(np.int32)[column] if with_leverage else None
-    return price, side, leverage
-
-
 def _cells(times, scale_end, level_key, events: _Events, block_candles: int):
     """Stored cells when levels are grouped by ``level_key``: (ts, (cell keys, cell index per
-    row), active USD, consumed USD)."""
+    row), active USD, consumed USD), ordered by ts and then cell key."""
     cell_keys, level_cell = np.unique(level_key, return_inverse=True)
     event_cell = level_cell[events.level]
     consumed_cell = level_cell[events.consumed_level]
@@ -125,47 +133,54 @@ def _cells(times, scale_end, level_key, events: _Events, block_candles: int):
         stop = min(len(times), start + block_candles)
         here = slice(*np.searchsorted(events.row, [start, stop]))
         booked = slice(*np.searchsorted(events.consumed_row, [start, stop]))
-        live = np.unique(
-            np.concatenate(
-                [np.flatnonzero(carry_count > 0.5), event_cell[here], consumed_cell[booked]]
-            )
-        )
+        marked = carry_count > 0.5
+        marked[event_cell[here]] = True
+        marked[consumed_cell[booked]] = True
+        live = np.flatnonzero(marked)
         if not len(live):
             continue
         width, height = len(live), stop - start
-        weights = _grid(
-            events.row[here], event_cell[here], events.weight[here], start, live, height
-        )
-        counts = _grid(events.row[here], event_cell[here], events.count[here], start, live, height)
-        consumed = _grid(
-            events.consumed_row[booked],
-            consumed_cell[booked],
-            events.consumed_usd[booked],
-            start,
-            live,
-            height,
-        )
-        weights[0] += carry_weight[live]
-        counts[0] += carry_count[live]
+        # One grid, weights in columns [0, width), level counts in [width, 2 width).
+        flat = (events.row[here] - start) * (2 * width) + np.searchsorted(live, event_cell[here])
+        grid = np.bincount(
+            np.concatenate([flat, flat + width]),
+            np.concatenate([events.weight[here], events.count[here]]),
+            minlength=2 * width * height,
+        ).reshape(height, 2 * width)
+        grid[0, :width] += carry_weight[live]
+        grid[0, width:] += carry_count[live]
         # Running sums down the candles (row by row: much faster than cumsum along axis 0).
         for row in range(1, height):
-            np.add(weights[row], weights[row - 1], out=weights[row])
-            np.add(counts[row], counts[row - 1], out=counts[row])
-        alive = counts > 0.5  # counts are whole numbers held in floats
+            np.add(grid[row], grid[row - 1], out=grid[row])
+        alive = grid[:, width:] > 0.5  # counts are whole numbers held in floats
         # A cell with no level left holds exactly nothing, whatever the float residue.
-        np.multiply(weights, alive, out=weights)
-        carry_weight[live] = weights[-1]
-        carry_count[live] = counts[-1]
-        np.multiply(weights, scale_end[start:stop, None], out=weights)
-        kept = alive | (consumed > 0)
+        carry_weight[live] = np.where(alive[-1], grid[-1, :width], 0.0)
+        carry_count[live] = grid[-1, width:]
+
+        # Consumptions are few: book them sparsely into the stored cells.
+        booked_at = (events.consumed_row[booked] - start) * width + np.searchsorted(
+            live, consumed_cell[booked]
+        )
+        booked_at, which = np.unique(booked_at, return_inverse=True)
+        booked_usd = np.bincount(which, events.consumed_usd[booked], minlength=len(booked_at))
+        kept = alive.ravel()  # a view: consumed-only cells are added to ``alive`` as well
+        was_alive = kept[booked_at]
+        kept[booked_at] = True
         stored = np.flatnonzero(kept)
-        per_row = kept.sum(axis=1)
+        per_row = np.diff(np.searchsorted(stored, np.arange(0, (height + 1) * width, width)))
+        row_offset = np.repeat(np.arange(0, height * width, width), per_row)
+        active = grid.ravel()[stored + row_offset]  # (row, column) of the 2-width grid
+        active *= np.repeat(scale_end[start:stop], per_row)
+        consumed = np.zeros(len(stored))
+        position = np.searchsorted(stored, booked_at)
+        consumed[position] = booked_usd
+        active[position[~was_alive]] = 0.0
         rows.append(
             (
                 np.repeat(times[start:stop], per_row),
-                offset + stored - np.repeat(np.arange(0, height * width, width), per_row),
-                weights.ravel()[stored],
-                consumed.ravel()[stored],
+                offset + stored - row_offset,
+                active,
+                consumed,
             )
         )
         block_keys.append(cell_keys[live])
@@ -178,10 +193,3 @@ def _cells(times, scale_end, level_key, events: _Events, block_candles: int):
         return ts, (block_keys[0], column), active, consumed
     ts, column, active, consumed = (np.concatenate(part) for part in zip(*rows, strict=True))
     return ts, (np.concatenate(block_keys), column), active, consumed
-
-
-def _grid(rows, cells, values, start, live, height) -> np.ndarray:
-    """(height × live cells) sums of ``values`` per (row - start, cell)."""
-    width = len(live)
-    flat = (rows - start) * width + np.searchsorted(live, cells)
-    return np.bincount(flat, values, minlength=height * width).reshape(height, width)
