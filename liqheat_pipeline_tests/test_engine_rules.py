@@ -439,3 +439,67 @@ def test_outputs_have_the_contract_columns_and_load_into_duckdb(db_path):
             assert len(stored) == len(frame)
         sides = conn.execute("SELECT DISTINCT side FROM heatmap_snapshots ORDER BY 1").fetchall()
         assert sides == [("long",), ("short",)]
+
+
+# -- docs/model.md worked example ------------------------------------------------------------
+
+
+def test_docs_worked_example_one_levels_life():
+    """The 10x long level of docs/model.md, run one candle at a time with carried state."""
+    candles = candle_frame(
+        [
+            (90_000.0, 90_200.0, 89_900.0, 90_150.0),
+            (90_150.0, 90_160.0, 89_700.0, 89_800.0),
+            (89_800.0, 89_850.0, 89_400.0, 89_500.0),
+            (89_500.0, 89_550.0, 81_000.0, 82_000.0),
+        ],
+        volume=[1_000.0, 1_200.0, 900.0, 5_000.0],
+        quote_volume=[90_050_000.0, 107_880_000.0, 80_640_000.0, 425_000_000.0],
+    )
+    open_interest = oi_frame([85_000.0, 85_010.0, 85_004.0, 85_001.0, 85_001.0])
+    config = ModelConfig()  # the defaults
+    level_id = 29_409_120 * 1000 + 0 * 100 + 1  # 2025-12-01 00:00, long, tier 1 (10x)
+    state, remaining = None, []
+    outputs = []
+    for k in range(4):
+        chunk = candles.iloc[k : k + 1]
+        oi = open_interest.iloc[k : k + 2]
+        output = run_model("BTCUSDT", MarketSeries.from_frames(chunk, oi), config, state)
+        state = output.state
+        outputs.append(output)
+        ids = state.level_id.tolist()
+        remaining.append(state.remaining_usd[ids.index(level_id)] if level_id in ids else None)
+
+    opened = plain(outputs[0].level_openings).set_index("level_id").loc[level_id]
+    entry = 90_050_000.0 / 1_000.0  # VWAP of candle A
+    assert opened["entry_price"] == entry
+    assert opened["notional_usd"] == pytest.approx(10 * entry * 0.30, rel=1e-15)
+    assert round(opened["liq_price"], 2) == 81_370.48  # 90,050 × 0.9 / 0.996
+    assert opened["price_bucket"] == 81_300.0
+
+    # Candle B: nothing consumed, 6 BTC closed at VWAP 89,900 out of 900,500 active.
+    after_b = 270_150.0 * (1 - 6 * 89_900.0 / 900_500.0)
+    # Candle C: the 100x level (LP 89,507.53) is consumed with 90,050 × (1 - share B); the
+    # closure nets it out: X' = 3 × 89,600 - consumed, spread over the four levels left.
+    consumed_100x = 90_050.0 * (1 - 6 * 89_900.0 / 900_500.0)
+    net = 3 * 89_600.0 - consumed_100x
+    left_active = (900_500.0 - 90_050.0) * (1 - 6 * 89_900.0 / 900_500.0)
+    after_c = after_b * (1 - net / left_active)
+    assert remaining[0] == pytest.approx(270_150.0, rel=1e-15)
+    assert remaining[1] == pytest.approx(after_b, rel=1e-12)
+    assert round(after_b, 2) == 108_330.00
+    assert remaining[2] == pytest.approx(after_c, rel=1e-12)
+    assert round(after_c, 2) == 30_766.67
+    assert remaining[3] is None  # consumed in candle D (low 81,000 <= 81,370.48)
+    consumptions = plain(outputs[3].level_consumptions).set_index("level_id")
+    assert consumptions.loc[level_id, "consumed_usd"] == pytest.approx(after_c, rel=1e-12)
+    assert consumptions.loc[level_id, "consumed_at"] == START + pd.Timedelta(minutes=15)
+    assert len(consumptions) == 3  # 10x, 25x and 50x; the 5x level (72,329.32) survives
+    kept_b = 1 - 6 * 89_900.0 / 900_500.0
+    kept_c = 1 - net / left_active
+    long_ledger = ledger(outputs[3], "long")
+    consumed_d = (180_100.0 + 225_125.0 + 270_150.0) * kept_b * kept_c
+    assert long_ledger["consumed_usd"][0] == pytest.approx(consumed_d, rel=1e-12)
+    assert round(consumed_d, 2) == 76_916.67
+    assert state.remaining_usd.tolist() == pytest.approx([135_075.0 * kept_b * kept_c], rel=1e-12)
+    assert round(135_075.0 * kept_b * kept_c, 2) == 15_383.33

@@ -101,7 +101,7 @@ def snapshot_cells(
     np.not_equal(row_side_key[1:], row_side_key[:-1], out=starts[1:])
     candle_starts = np.searchsorted(ts, times)  # each candle's first row (ts is sorted)
     starts[candle_starts[candle_starts < len(ts)]] = True
-    group = np.cumsum(starts)  # 1-based group of each row
+    group = np.cumsum(starts.view(np.int8), dtype=np.intp)  # 1-based group of each row
     first = np.flatnonzero(starts)
     first_column = column[first]
     per_bucket = Cells(
