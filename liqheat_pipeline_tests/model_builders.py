@@ -112,12 +112,17 @@ def run_in_chunks(
         output = run_model(symbol, market, config, state)
         outputs.append(output)
         state = output.state
+    return combine(outputs)
+
+
+def combine(outputs: Sequence[ModelOutput]) -> Combined:
+    """Consecutive runs' outputs as one: frames concatenated, stats summed, last state."""
     frames = {
         table: pd.concat([getattr(output, table) for output in outputs], ignore_index=True)
         for table in OUTPUT_TABLES
     }
     stats = {key: sum(output.stats[key] for output in outputs) for key in outputs[0].stats}
-    return Combined(frames=frames, state=state, stats=stats, outputs=outputs)
+    return Combined(frames=frames, state=outputs[-1].state, stats=stats, outputs=list(outputs))
 
 
 def state_through_duckdb(state: ModelState, path: Path) -> ModelState:

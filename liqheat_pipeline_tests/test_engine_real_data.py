@@ -14,7 +14,7 @@ from liqheat_pipeline.lib.model.config import ModelConfig
 from liqheat_pipeline.lib.model.engine import MarketSeries, run_model
 from liqheat_pipeline.lib.model.market import split_by_day
 from liqheat_pipeline_tests.conftest import REAL_SYMBOLS
-from liqheat_pipeline_tests.model_builders import OUTPUT_TABLES
+from liqheat_pipeline_tests.model_builders import combine
 
 pytestmark = pytest.mark.real_data
 
@@ -49,12 +49,8 @@ def real_run(request, real_binance_dir) -> RealRun:
         output = run_model(symbol, market, ModelConfig(), state)
         outputs.append(output)
         state = output.state
-    frames = {
-        table: pd.concat([getattr(o, table) for o in outputs], ignore_index=True)
-        for table in OUTPUT_TABLES
-    }
-    stats = {key: sum(o.stats[key] for o in outputs) for key in outputs[0].stats}
-    return RealRun(candles=candles, frames=frames, state=state, stats=stats)
+    run = combine(outputs)
+    return RealRun(candles=candles, frames=run.frames, state=run.state, stats=run.stats)
 
 
 def _positions(run: RealRun, times: pd.Series) -> np.ndarray:
