@@ -1,4 +1,4 @@
-"""The HTTP API over a real ``liqheat serve`` process on loopback."""
+"""The HTTP API over a real ``liqheat serve`` process on loopback, on real pipeline output."""
 
 from __future__ import annotations
 
@@ -14,20 +14,26 @@ import pandas as pd
 import pytest
 
 from liqheat_pipeline.lib import warehouse
+from liqheat_pipeline.lib.demo_market import DEMO_SYMBOL
 from liqheat_pipeline.lib.heatmap import queries
+from liqheat_pipeline.lib.heatmap.labels import SYNTHETIC_LABEL
 from liqheat_pipeline.lib.heatmap.window import Window
 from liqheat_pipeline_tests.api_server import client, running_server
-from liqheat_pipeline_tests.heatmap_fixture import make_fixture, write_fixture
+from liqheat_pipeline_tests.demo_pipeline import demo_database
 
-SYMBOL = "TESTUSDT"
+SYMBOL = DEMO_SYMBOL
 START = datetime(2025, 12, 1)
 
 
 @pytest.fixture(scope="module")
 def database(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("api") / "liqheat.duckdb"
-    write_fixture(make_fixture(symbol=SYMBOL, start=START, days=2), path)
-    return path
+    return demo_database(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def info(database: Path) -> queries.SymbolInfo:
+    with warehouse.connect(database, read_only=True) as conn:
+        return queries.symbol_info(conn, SYMBOL)
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +52,7 @@ def test_health_lists_the_modelled_symbols(api, database):
     assert response.json() == {"status": "ok", "database": str(database), "symbols": [SYMBOL]}
 
 
-def test_timeseries_is_the_sql_heatmap_reshaped(api, database):
+def test_timeseries_is_the_sql_heatmap_reshaped(api, database, info):
     start, end = START + timedelta(hours=7), START + timedelta(hours=19)
     response = _timeseries(
         api,
@@ -54,13 +60,12 @@ def test_timeseries_is_the_sql_heatmap_reshaped(api, database):
         start_time=start.isoformat() + "Z",
         end_time=end.isoformat() + "Z",
         interval="1h",
-        price_bin_size=30,
+        price_bin_size=info.bucket_size * 3,
     )
     assert response.status_code == 200, response.text
     body = response.json()
     window = Window(start, end, 60)
     with warehouse.connect(database, read_only=True) as conn:
-        info = queries.symbol_info(conn, SYMBOL)
         cells = queries.heatmap_cells(conn, SYMBOL, window, queries.PriceBins(info.bucket_size, 3))
         ledger = conn.execute(
             "SELECT side, ts, active_usd, consumed_usd FROM candle_ledger "
@@ -91,8 +96,10 @@ def test_timeseries_is_the_sql_heatmap_reshaped(api, database):
     assert meta["active_short_usd_at_end"] == pytest.approx(last["short"], rel=1e-9)
     assert meta["consumed_usd_total"] == pytest.approx(ledger["consumed_usd"].sum(), rel=1e-9)
     assert meta["total_snapshots"] == 12
-    assert meta["price_bin_size"] == 30
-    assert meta["synthetic"] is False
+    assert meta["price_bin_size"] == info.bucket_size * 3
+    assert meta["synthetic"] is True
+    assert meta["config_hash"] == info.config_hash
+    assert meta["assumptions"]["leverage_tiers"]
     assert meta["start_time"] == start.isoformat() + "Z"
 
 
@@ -105,13 +112,17 @@ def test_offsets_and_unaligned_times_mean_the_same_utc_window(api):
     assert utc.json() == shifted.json()
 
 
-def test_leverage_filter_sums_to_the_whole(api):
-    params = {"start_time": "2025-12-01T10:00:00", "end_time": "2025-12-01T14:00:00"}
-    whole = _timeseries(api, interval="15m", **params).json()
-    tiers = [_timeseries(api, interval="15m", leverage=x, **params).json() for x in (10, 50)]
+def test_leverage_filter_sums_to_the_whole(api, database):
+    with warehouse.connect(database, read_only=True) as conn:
+        leverages = queries.leverage_tiers(conn, SYMBOL)
+    assert len(leverages) >= 2
+    params = {"start_time": "2025-12-02T00:00:00", "end_time": "2025-12-03T00:00:00"}
+    whole = _timeseries(api, interval="1h", **params).json()
+    tiers = [_timeseries(api, interval="1h", leverage=x, **params).json() for x in leverages]
     for name in ("active_long_usd_at_end", "active_short_usd_at_end", "consumed_usd_total"):
         assert sum(tier["meta"][name] for tier in tiers) == pytest.approx(whole["meta"][name])
-    assert {tier["meta"]["leverage"] for tier in tiers} == {10, 50}
+    assert whole["meta"]["consumed_usd_total"] > 0
+    assert [tier["meta"]["leverage"] for tier in tiers] == leverages
 
 
 @pytest.mark.parametrize(
@@ -124,7 +135,7 @@ def test_leverage_filter_sums_to_the_whole(api):
         ({"start_time": "1800-01-01T00:00:00"}, 422, "start_time"),
         ({"end_time": "2026-12-01T00:00:00"}, 400, "end_time"),  # too many 5m intervals
         ({"interval": "7m"}, 422, "interval"),
-        ({"price_bin_size": "25"}, 422, "price_bin_size"),  # not a multiple of 10
+        ({"price_bin_size": "0.7"}, 422, "price_bin_size"),  # not a multiple of the bucket
         ({"price_bin_size": "-10"}, 422, "price_bin_size"),
         ({"price_bin_size": "nan"}, 422, "price_bin_size"),
         ({"price_bin_size": "1e300"}, 422, "price_bin_size"),
@@ -148,31 +159,31 @@ def test_bad_parameters_get_a_4xx_naming_them(api, params, status, parameter):
         assert detail.startswith(f"{parameter}:")
 
 
-def test_map_is_the_sql_curve_at_the_last_snapshot_before_time(api, database):
-    response = api.get(
-        "/liquidations/map",
-        params={"symbol": SYMBOL, "time": "2025-12-01T20:02:00Z", "price": 990, "leverage": 50},
-    )
+def test_map_is_the_sql_curve_at_the_last_snapshot_before_time(api, database, info):
+    params = {"symbol": SYMBOL, "time": "2025-12-02T20:02:00Z", "leverage": 25}
+    close = api.get("/liquidations/map", params=params).json()["price"]
+    below = close * 0.95  # 25x longs sit about 4 % under their entry
+    response = api.get("/liquidations/map", params={**params, "price": below})
     assert response.status_code == 200, response.text
     body = response.json()
-    snapshot = datetime(2025, 12, 1, 20, 0)
+    snapshot = datetime(2025, 12, 2, 20, 0)
     assert body["timestamp"] == snapshot.isoformat() + "Z"
     with warehouse.connect(database, read_only=True) as conn:
         curve = queries.liquidation_map_rows(
-            conn, SYMBOL, snapshot, queries.PriceBins(10.0), leverage=50
+            conn, SYMBOL, snapshot, queries.PriceBins(info.bucket_size), leverage=25
         )
-        close = queries.close_price(conn, SYMBOL, snapshot)
-    assert body["price"] == close
+        assert body["price"] == queries.close_price(conn, SYMBOL, snapshot)
     for side in ("long", "short"):
         expected = curve[curve["side"] == side]
         got = pd.DataFrame(body[side])
         np.testing.assert_allclose(got["cumulative_usd"], expected["cumulative_usd"])
         np.testing.assert_allclose(got["reach_price"], expected["reach_price"])
-    longs = curve[(curve["side"] == "long") & (curve["price"] >= 990)]["active_usd"].sum()
-    shorts = curve[(curve["side"] == "short") & (curve["reach_price"] <= 990)]["active_usd"].sum()
+        assert body[f"total_{side}_usd"] == pytest.approx(expected["active_usd"].sum())
+    longs = curve[(curve["side"] == "long") & (curve["price"] >= below)]["active_usd"].sum()
+    shorts = curve[(curve["side"] == "short") & (curve["reach_price"] <= below)]["active_usd"].sum()
     assert longs > 0
     assert body["if_reached"] == {
-        "price": 990.0,
+        "price": below,
         "long_usd": pytest.approx(longs),
         "short_usd": pytest.approx(shorts),
     }
@@ -190,7 +201,10 @@ def test_page_is_served_as_html(api):
     response = api.get("/heatmap", params={"symbol": SYMBOL})
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/html")
-    assert f"{SYMBOL} · modelled liquidation heatmap up to 2025-12-03 00:00 UTC" in response.text
+    title = (
+        f"{SYNTHETIC_LABEL} · {SYMBOL} · modelled liquidation heatmap up to 2025-12-05 00:00 UTC"
+    )
+    assert f"<title>{title}</title>" in response.text
     earlier = api.get("/heatmap", params={"symbol": SYMBOL, "date": "2025-12-01"})
     assert "up to 2025-12-02 00:00 UTC" in earlier.text
     outside = api.get("/heatmap", params={"symbol": SYMBOL, "date": "2025-12-09"})
@@ -244,7 +258,9 @@ def test_requests_do_not_starve_the_writer(api, database):
     reader.start()
     try:
         with warehouse.connect(database, lock_wait_seconds=20) as conn:
-            conn.execute("CREATE OR REPLACE TABLE writer_was_here AS SELECT 1 AS x")
+            conn.execute("BEGIN TRANSACTION")
+            conn.execute("CREATE TABLE writer_was_here AS SELECT 1 AS x")
+            conn.execute("ROLLBACK")
     finally:
         stop.set()
         reader.join()
@@ -262,8 +278,8 @@ def test_missing_database_is_a_503_not_a_500(tmp_path):
 def test_responses_do_not_depend_on_the_host_time_zone(api, database):
     params = {
         "symbol": SYMBOL,
-        "start_time": "2025-12-01T22:00:00",
-        "end_time": "2025-12-02T02:00:00",
+        "start_time": "2025-12-02T22:00:00",
+        "end_time": "2025-12-03T02:00:00",
         "interval": "1h",
     }
     with (

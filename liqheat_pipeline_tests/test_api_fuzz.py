@@ -19,22 +19,21 @@ from hypothesis import strategies as st
 from schemathesis.checks import positive_data_acceptance
 
 from liqheat_pipeline.api.app import create_app
+from liqheat_pipeline.lib.demo_market import DEMO_SYMBOL
 from liqheat_pipeline_tests.api_server import running_server
-from liqheat_pipeline_tests.heatmap_fixture import make_fixture, write_fixture
+from liqheat_pipeline_tests.demo_pipeline import demo_database
 
-SYMBOL = "TESTUSDT"
+SYMBOL = DEMO_SYMBOL
 
 # The schema does not depend on the database, so it is taken from the app object at import
 # (schemathesis' fixture-based loading is incompatible with pytest 9); the requests go to a
-# real server over a database with model output.
+# real server over real pipeline output.
 schema = schemathesis.openapi.from_dict(create_app(Path("unused.duckdb")).openapi())
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory):
-    path: Path = tmp_path_factory.mktemp("fuzz") / "liqheat.duckdb"
-    write_fixture(make_fixture(symbol=SYMBOL, days=1), path)
-    with running_server(path) as base_url, requests.Session() as session:
+    with running_server(demo_database(tmp_path_factory)) as base_url, requests.Session() as session:
         session.trust_env = False  # loopback: never through a proxy
         yield base_url, session
 

@@ -1,4 +1,5 @@
-"""The heatmap page, its PNG preview and the heatmap_page asset, on a contract-shaped database."""
+"""The heatmap page, its PNG preview and the heatmap_page asset, on real pipeline output (the
+synthetic DEMOUSDT market)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ import gzip
 import io
 import json
 import re
-from datetime import date, datetime, timedelta
+import shutil
+from datetime import UTC, timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -19,30 +21,33 @@ from matplotlib import image
 from liqheat_pipeline.defs.heatmap.assets import build_heatmap_page, page_directory
 from liqheat_pipeline.defs.resources import LiqheatDatabase
 from liqheat_pipeline.lib import warehouse
+from liqheat_pipeline.lib.demo_market import DEMO_SYMBOL
 from liqheat_pipeline.lib.heatmap import queries
 from liqheat_pipeline.lib.heatmap.history import HeatmapHistory, day_end, load_history
-from liqheat_pipeline.lib.heatmap.labels import SYNTHETIC_LABEL
+from liqheat_pipeline.lib.heatmap.labels import SYNTHETIC_LABEL, chart_title
 from liqheat_pipeline.lib.heatmap.page import page_data, render_page
 from liqheat_pipeline.lib.heatmap.preview import render_preview
-from liqheat_pipeline_tests.heatmap_fixture import make_fixture, write_fixture
+from liqheat_pipeline_tests.demo_pipeline import DEMO_DAYS, DEMO_LAST, demo_database
 
-SYMBOL = "TESTUSDT"
-DAYS = 4
-START = datetime(2025, 12, 1)
+SYMBOL = DEMO_SYMBOL
 
 
 @pytest.fixture(scope="module")
 def database(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("render") / "liqheat.duckdb"
-    write_fixture(make_fixture(symbol=SYMBOL, start=START, days=DAYS), path)
-    return path
+    return demo_database(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
 def history(database: Path) -> HeatmapHistory:
     with warehouse.connect(database, read_only=True) as conn:
         info = queries.symbol_info(conn, SYMBOL)
-        return load_history(conn, info, day_end(date(2025, 12, 4)))
+        return load_history(conn, info, day_end(DEMO_LAST))
+
+
+@pytest.fixture
+def database_copy(database: Path, tmp_path: Path) -> Path:
+    """A private copy for runs of the asset (the shared file keeps the demo run's pages)."""
+    return Path(shutil.copy(database, tmp_path / "liqheat.duckdb"))
 
 
 def _embedded_json(html: str, element_id: str) -> dict:
@@ -65,9 +70,10 @@ def test_page_is_self_contained(history):
     markup = re.sub(r"<script>.*?</script>", "", html, flags=re.S)
     assert re.search(r"""(src|href)=["']?(https?:)?//""", markup) is None
     assert len(html.encode()) < 8_000_000
-    assert (
-        f"<title>{SYMBOL} · modelled liquidation heatmap up to 2025-12-05 00:00 UTC</title>" in html
+    title = (
+        f"{SYNTHETIC_LABEL} · {SYMBOL} · modelled liquidation heatmap up to 2025-12-05 00:00 UTC"
     )
+    assert f"<title>{title}</title>" in html
 
 
 @pytest.mark.parametrize("grid_name", ["fine", "coarse"])
@@ -115,30 +121,29 @@ def test_embedded_cells_are_the_sql_heatmap(history, database, grid_name):
     )
 
 
-def test_page_data_shape(history):
+def test_page_data_shape(history, database):
     data = page_data(history)
-    assert data["tiers"] == ["all tiers", "10x", "50x"]
+    with warehouse.connect(database, read_only=True) as conn:
+        stored = queries.leverage_tiers(conn, SYMBOL)
+    assert data["tiers"] == ["all tiers", *(f"{leverage}x" for leverage in stored)]
     assert data["grids"]["fine"]["step"] == 5 * 60_000
     assert data["grids"]["coarse"]["step"] == 60 * 60_000
     assert data["grids"]["fine"]["n"] == 3 * 288  # the last 3 days
-    assert data["grids"]["coarse"]["n"] == DAYS * 24
+    assert data["grids"]["coarse"]["n"] == DEMO_DAYS * 24
     minutes = _unpack(data["candles"]["minute"], "<u4")
-    assert len(minutes) == DAYS * 288 and minutes[0] == 0 and minutes[-1] == (DAYS * 288 - 1) * 5
-    assert data["map_time"] == int(
-        (day_end(date(2025, 12, 4)) - timedelta(minutes=5)).timestamp() * 1000
-    )
+    assert len(minutes) == DEMO_DAYS * 288
+    assert minutes[0] == 0 and minutes[-1] == (DEMO_DAYS * 288 - 1) * 5
+    last_candle = day_end(DEMO_LAST) - timedelta(minutes=5)
+    assert data["map_time"] == int(last_candle.replace(tzinfo=UTC).timestamp() * 1000)
 
 
-def test_synthetic_symbol_is_labelled(tmp_path):
-    path = tmp_path / "demo.duckdb"
-    write_fixture(make_fixture(symbol="DEMOUSDT", days=1), path)
-    with warehouse.connect(path, read_only=True) as conn:
-        info = queries.symbol_info(conn, "DEMOUSDT")
-        demo = load_history(conn, info, day_end(date(2025, 12, 1)))
-    html = render_page(demo)
-    assert f"<title>{SYNTHETIC_LABEL} · DEMOUSDT" in html
+def test_synthetic_data_is_labelled(history):
+    html = render_page(history)
+    assert f"<title>{SYNTHETIC_LABEL} · {SYMBOL}" in html
+    assert f'<span class="synthetic">{SYNTHETIC_LABEL}</span>' in html
     figure = _embedded_json(html, "liqheat-figure")
     assert any(note["text"] == SYNTHETIC_LABEL for note in figure["layout"]["annotations"])
+    assert chart_title("BTCUSDT", "x") == "BTCUSDT · x"
 
 
 def test_preview_is_a_drawn_png(history):
@@ -167,7 +172,15 @@ def _materialize(database: Path, first: str, last: str | None = None) -> dg.Exec
     )
 
 
-def test_asset_writes_a_page_per_day_and_a_preview(database):
+def test_pipeline_run_wrote_every_page(database):
+    directory = page_directory(database, SYMBOL)
+    days = [f"2025-12-0{day}.html" for day in range(1, DEMO_DAYS + 1)]
+    assert sorted(path.name for path in directory.iterdir()) == [*days, "latest.html"]
+    assert (directory / "latest.html").read_bytes() == (directory / days[-1]).read_bytes()
+
+
+def test_asset_writes_a_page_per_day_and_a_preview(database_copy):
+    database = database_copy
     result = _materialize(database, "2025-12-02", "2025-12-04")
     assert result.success
     directory = page_directory(database, SYMBOL)
@@ -188,8 +201,8 @@ def test_asset_writes_a_page_per_day_and_a_preview(database):
     assert (directory / "latest.html").read_bytes() == (directory / "2025-12-04.html").read_bytes()
 
 
-def test_asset_fails_clearly_without_model_output(database):
-    result = _materialize(database, "2025-12-09")
+def test_asset_fails_clearly_without_model_output(database_copy):
+    result = _materialize(database_copy, "2025-12-09")
     assert not result.success
     failure = next(event for event in result.all_events if event.is_step_failure)
     message = failure.step_failure_data.error.message

@@ -1,4 +1,5 @@
-"""The heatmap page in headless Chromium, served by a real ``liqheat serve`` on loopback."""
+"""The heatmap page in headless Chromium, served by a real ``liqheat serve`` on loopback, over
+real pipeline output (the synthetic DEMOUSDT market)."""
 
 from __future__ import annotations
 
@@ -11,10 +12,12 @@ import numpy as np
 import pytest
 from matplotlib import image
 
-from liqheat_pipeline.lib.heatmap import style
+from liqheat_pipeline.lib import warehouse
+from liqheat_pipeline.lib.demo_market import DEMO_SYMBOL
+from liqheat_pipeline.lib.heatmap import queries, style
 from liqheat_pipeline_tests.api_server import running_server
 from liqheat_pipeline_tests.conftest import REPO_ROOT
-from liqheat_pipeline_tests.heatmap_fixture import make_fixture, write_fixture
+from liqheat_pipeline_tests.demo_pipeline import demo_database
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -28,7 +31,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 ARTIFACTS = REPO_ROOT / "artifacts"
-SYMBOL = "TESTUSDT"
+SYMBOL = DEMO_SYMBOL
 HOUR_MS = 3600e3
 
 pytestmark = pytest.mark.browser
@@ -50,10 +53,13 @@ def browser():
 
 
 @pytest.fixture(scope="module")
-def base_url(tmp_path_factory: pytest.TempPathFactory):
-    path = tmp_path_factory.mktemp("browser") / "liqheat.duckdb"
-    write_fixture(make_fixture(symbol=SYMBOL, days=4), path)
-    with running_server(path) as url:
+def database(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return demo_database(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def base_url(database: Path):
+    with running_server(database) as url:
         yield url
 
 
@@ -144,7 +150,7 @@ def test_range_buttons_change_the_view(page):
         assert page.inner_text("#liqheat-resolution") == f"columns: {columns}"
 
 
-def test_tier_filter_and_log_scale_recolour(page):
+def test_tier_filter_and_log_scale_recolour(page, database):
     def heat_total() -> float:
         return page.evaluate(
             """document.getElementById('liqheat-plot').data[0].customdata
@@ -153,15 +159,17 @@ def test_tier_filter_and_log_scale_recolour(page):
 
     everything = heat_total()
     options = page.eval_on_selector_all("#liqheat-tier option", "o => o.map(x => x.textContent)")
-    assert options == ["all tiers", "10x", "50x"]
-    page.select_option("#liqheat-tier", label="10x")
-    page.wait_for_timeout(300)
-    ten = heat_total()
-    page.select_option("#liqheat-tier", label="50x")
-    page.wait_for_timeout(300)
-    fifty = heat_total()
-    assert 0 < ten < everything and 0 < fifty < everything
-    assert ten + fifty == pytest.approx(everything, rel=1e-6)
+    # The stored leverages (a tier above the bracket's maximum is capped, e.g. 100x -> 75x).
+    with warehouse.connect(database, read_only=True) as conn:
+        stored = queries.leverage_tiers(conn, SYMBOL)
+    assert options == ["all tiers", *(f"{leverage}x" for leverage in stored)]
+    per_tier = []
+    for label in options[1:]:
+        page.select_option("#liqheat-tier", label=label)
+        page.wait_for_timeout(300)
+        per_tier.append(heat_total())
+    assert all(0 < total < everything for total in per_tier)
+    assert sum(per_tier) == pytest.approx(everything, rel=1e-6)
     _click_and_wait(page, 'button[data-scale="log"]')
     colour_axis = page.evaluate("document.getElementById('liqheat-plot').layout.coloraxis")
     assert colour_axis["colorbar"]["ticktext"][0].startswith("$")

@@ -34,7 +34,9 @@ class DatabaseReader:
     def __init__(self, path: Path, lock_wait_seconds: float = LOCK_WAIT_SECONDS) -> None:
         self.path = path
         self.lock_wait_seconds = lock_wait_seconds
-        self._instance = duckdb.connect(":memory:")
+        # One thread per query: parallel aggregation adds floating-point sums in a varying
+        # order, and the same request must give the same bytes every time.
+        self._instance = duckdb.connect(":memory:", config={"threads": 1})
         self._guard = threading.Lock()
         self._users = 0
 
