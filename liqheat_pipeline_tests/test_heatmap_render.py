@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import base64
 import gzip
+import hashlib
 import io
 import json
+import os
 import re
 import shutil
+import subprocess
+import sys
 from datetime import UTC, timedelta
 from pathlib import Path
 
@@ -155,6 +159,38 @@ def test_preview_is_a_drawn_png(history):
     background = np.array([0x0B, 0x0E, 0x14]) / 255
     lit = (np.abs(pixels - background).max(axis=2) > 40 / 255).mean()
     assert lit > 0.2  # the heatmap fills much of the picture, not just axes and text
+
+
+_RENDER_IN_SUBPROCESS = """
+import hashlib, sys
+from datetime import date
+from liqheat_pipeline.lib import warehouse
+from liqheat_pipeline.lib.heatmap import queries
+from liqheat_pipeline.lib.heatmap.history import day_end, load_history
+from liqheat_pipeline.lib.heatmap.page import render_page
+from liqheat_pipeline.lib.heatmap.preview import render_preview
+with warehouse.connect(sys.argv[1], read_only=True) as conn:
+    info = queries.symbol_info(conn, sys.argv[2])
+    history = load_history(conn, info, day_end(date.fromisoformat(sys.argv[3])))
+print(hashlib.sha256(render_page(history).encode()).hexdigest())
+print(hashlib.sha256(render_preview(history)).hexdigest())
+"""
+
+
+def test_page_and_preview_do_not_depend_on_the_host_time_zone(history, database):
+    expected = [
+        hashlib.sha256(render_page(history).encode()).hexdigest(),
+        hashlib.sha256(render_preview(history)).hexdigest(),
+    ]
+    for zone in ("America/New_York", "Asia/Kolkata"):
+        output = subprocess.run(
+            [sys.executable, "-c", _RENDER_IN_SUBPROCESS, str(database), SYMBOL, str(DEMO_LAST)],
+            env={**os.environ, "TZ": zone},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split()
+        assert output == expected, zone
 
 
 def _materialize(database: Path, first: str, last: str | None = None) -> dg.ExecuteInProcessResult:

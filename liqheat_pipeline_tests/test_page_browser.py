@@ -186,6 +186,21 @@ def test_clicking_a_column_moves_the_liquidation_map(page):
     assert after != before
 
 
+def test_times_are_utc_whatever_the_browser_time_zone(browser, base_url):
+    context = browser.new_context(timezone_id="America/New_York")
+    try:
+        page = context.new_page()
+        page.goto(f"{base_url}/heatmap?symbol={SYMBOL}")
+        page.wait_for_selector('#liqheat-plot[data-ready="1"]', timeout=30_000)
+        title = page.evaluate("document.getElementById('liqheat-plot').layout.xaxis2.title.text")
+        end = page.evaluate("document.getElementById('liqheat-plot').layout.xaxis.range[1]")
+    finally:
+        context.close()
+    # The demo history ends at 2025-12-05 00:00 UTC: the map is drawn there, the axis ends there.
+    assert title == "USD per bin at 2025-12-05 00:00 UTC"
+    assert end == 1764892800000
+
+
 def test_screenshot_artefact(page):
     ARTIFACTS.mkdir(exist_ok=True)
     path = ARTIFACTS / "heatmap_page.png"
