@@ -46,7 +46,9 @@ def build_demo_database(directory: Path) -> Path:
     }
     command = [sys.executable, "-m", "liqheat_pipeline.cli", "demo", "--days", "3"]
     command += ["--start", DEMO_START.isoformat()]
-    subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL)
+    run = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    if run.returncode != 0:
+        sys.exit(f"building the demo database failed:\n{run.stdout}\n{run.stderr}")
     return db_path
 
 
