@@ -6,6 +6,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from liqheat_pipeline import cli
 from liqheat_pipeline.lib import warehouse
 from liqheat_pipeline.lib.demo_market import DEMO_SYMBOL
 from liqheat_pipeline.lib.heatmap import queries
@@ -266,6 +268,21 @@ def test_requests_do_not_starve_the_writer(api, database):
         reader.join()
     assert statuses and set(statuses) <= {200, 503}
     assert 200 in statuses
+
+
+def test_concurrent_requests_share_the_file_and_agree(api):
+    params = {"start_time": "2025-12-03T00:00:00", "end_time": "2025-12-03T12:00:00"}
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        responses = list(pool.map(lambda _: _timeseries(api, **params), range(24)))
+    assert {response.status_code for response in responses} == {200}
+    assert len({response.content for response in responses}) == 1
+
+
+def test_serve_rejects_a_port_out_of_range(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["serve", "--port", "70000"])
+    assert exit_info.value.code == 2
+    assert "--port 70000: must be at most 65535" in capsys.readouterr().err
 
 
 def test_missing_database_is_a_503_not_a_500(tmp_path):
