@@ -15,7 +15,7 @@ from matplotlib import image
 from liqheat_pipeline.lib import warehouse
 from liqheat_pipeline.lib.demo_market import DEMO_SYMBOL
 from liqheat_pipeline.lib.heatmap import queries, style
-from liqheat_pipeline_tests.api_server import running_server
+from liqheat_pipeline_tests.api_server import client, running_server
 from liqheat_pipeline_tests.conftest import REPO_ROOT
 from liqheat_pipeline_tests.demo_pipeline import demo_database
 
@@ -61,6 +61,13 @@ def database(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def base_url(database: Path):
     with running_server(database) as url:
         yield url
+
+
+@pytest.fixture(scope="module")
+def api_map(base_url):
+    """The API's liquidation map at the page's default map time (the last snapshot)."""
+    with client(base_url) as http:
+        return http.get("/liquidations/map", params={"symbol": SYMBOL}).json()
 
 
 @pytest.fixture
@@ -174,6 +181,22 @@ def test_tier_filter_and_log_scale_recolour(page, database):
     colour_axis = page.evaluate("document.getElementById('liqheat-plot').layout.coloraxis")
     assert colour_axis["colorbar"]["ticktext"][0].startswith("$")
     assert colour_axis["cmax"] < 10  # log10 of USD
+
+
+def test_page_map_is_the_api_map(page, api_map):
+    """The page's cumulative curves (computed in the browser) equal GET /liquidations/map."""
+    curves = page.evaluate(
+        """(() => { const d = document.getElementById('liqheat-plot').data;
+                    return [d[7].x, d[7].y, d[8].x, d[8].y]; })()"""
+    )
+    for side, (usd, reach) in (("long", curves[0:2]), ("short", curves[2:4])):
+        expected = sorted(api_map[side], key=lambda point: point["reach_price"])
+        got = sorted(zip(reach, usd, strict=True))
+        assert len(got) == len(expected) > 0
+        np.testing.assert_allclose([p for p, _ in got], [e["reach_price"] for e in expected])
+        np.testing.assert_allclose(
+            [u for _, u in got], [e["cumulative_usd"] for e in expected], rtol=1e-5
+        )
 
 
 def test_clicking_a_column_moves_the_liquidation_map(page):

@@ -7,7 +7,6 @@
   const HOUR = 3600e3;
   const RANGES = { "12h": 12 * HOUR, "24h": 24 * HOUR, "3d": 72 * HOUR, "7d": 168 * HOUR, "30d": 720 * HOUR };
   const FINE_LIMIT = RANGES["3d"]; // ranges up to this use the 5-minute grid
-  const SATURATION = 0.99;
   const TRACE = { heatLong: 0, heatShort: 1, liqLong: 2, liqShort: 3, price: 4,
                   barLong: 5, barShort: 6, cumLong: 7, cumShort: 8 };
 
@@ -54,8 +53,9 @@
     return state.tier === 0 || (key >> 1) === state.tier - 1;
   }
 
-  function matrices(grid, kind) {
-    const cells = grid[kind];
+  // Dense (rows x columns) matrices of the selected tier's active USD, null where empty.
+  function matrices(grid) {
+    const cells = grid.active;
     const long = [], short = [];
     for (let r = 0; r < DATA.rows; r++) {
       long.push(new Array(grid.n).fill(null));
@@ -157,7 +157,7 @@
   }
 
   function sizes(v) {
-    const max = Math.max(1, ...v);
+    const max = v.reduce((a, b) => Math.max(a, b), 1);
     return v.map((value) => 5 + 13 * Math.sqrt(value / max));
   }
 
@@ -165,11 +165,11 @@
     const span = RANGES[state.range];
     const grid = span <= FINE_LIMIT ? grids.fine : grids.coarse;
     const x1 = DATA.end, x0 = DATA.end - span;
-    const heat = matrices(grid, "active");
+    const heat = matrices(grid);
     const firstCol = Math.max(0, Math.floor((x0 - grid.t0) / grid.step));
     const values = visibleValues(heat, firstCol);
     const log = state.scale === "log";
-    const top = quantile(values, SATURATION);
+    const top = quantile(values, DATA.saturation_quantile);
     const cmin = log ? Math.log10(quantile(values, 0.02)) : 0;
     const cmax = log ? Math.log10(values.length ? values[values.length - 1] : 1) : top;
     const xs = Array.from({ length: grid.n }, (_, c) => grid.t0 + (c + 0.5) * grid.step);

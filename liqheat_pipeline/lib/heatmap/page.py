@@ -117,6 +117,7 @@ def page_data(history: HeatmapHistory) -> dict[str, Any]:
         "rows": rows,
         "tiers": _tier_labels(history),
         "default_range": DEFAULT_RANGE,
+        "saturation_quantile": style.SATURATION_QUANTILE,
         "map_time": None if history.map_ts is None else _epoch_ms(history.map_ts),
         "grids": {
             "fine": _encode_grid(history.fine, history, y0),
