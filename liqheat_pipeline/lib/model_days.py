@@ -46,11 +46,11 @@ def starting_state(
         resume = history_start if last_computed_day is None else last_computed_day + timedelta(1)
         raise PreviousStateError(
             f"{symbol}: no stored model state at the end of {previous_day}, which {first_day} "
-            f"must start from (the model never restarts empty after the first day of the "
-            f"history, {history_start}). Materialize the model for {resume}...{previous_day} "
-            f"first, or run a range that starts at {resume}, e.g. `dagster asset materialize "
-            f"-m liqheat_pipeline.definitions --select '{symbol.lower()}/*' "
-            f"--partition-range {resume}...{first_day}`."
+            f"must start from (after the first day of the history, {history_start}, the model "
+            f"never restarts empty). Materialize the days from {resume} on first, e.g. "
+            f"`dagster asset materialize -m liqheat_pipeline.definitions --select "
+            f"'group:{symbol.lower()}' --partition-range {resume}...{first_day}`, or select "
+            f"those partitions in the UI."
         )
     current = config.config_hash(symbol)
     if stored.config_hash != current:
@@ -60,7 +60,7 @@ def starting_state(
             f"one (LIQHEAT_MODEL_CONFIG or the defaults) is {current}; results of two "
             f"configurations cannot be chained. Re-materialize the model from the first day "
             f"of the history, e.g. `dagster asset materialize -m liqheat_pipeline.definitions "
-            f"--select '{symbol.lower()}/*' --partition-range {history_start}...{first_day}`."
+            f"--select 'group:{symbol.lower()}' --partition-range {history_start}...{first_day}`."
         )
     return ModelState.restore(stored.metadata, stored.levels)
 
