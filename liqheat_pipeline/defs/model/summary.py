@@ -78,7 +78,10 @@ def model_metadata(
     clusters = _largest_clusters(last.tables["heatmap_snapshots"])
 
     def rows(table: str) -> dict[str, dg.MetadataValue]:
-        return {"rows_written": dg.MetadataValue.int(int(written[table]))}
+        return {
+            "dagster/table_name": dg.MetadataValue.text(table),
+            "rows_written": dg.MetadataValue.int(int(written[table])),
+        }
 
     return {
         "model_state": {
