@@ -6,10 +6,12 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from typing import IO
 
 import httpx
 
@@ -28,27 +30,28 @@ def running_server(db_path: Path, extra_env: Mapping[str, str] | None = None) ->
     port = free_port()
     env = {**os.environ, "LIQHEAT_DB": str(db_path), **(extra_env or {})}
     command = [sys.executable, "-m", "liqheat_pipeline.cli", "serve", "--port", str(port)]
-    process = subprocess.Popen(
-        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_until_listening(base_url, process)
-        yield base_url
-    finally:
-        process.terminate()
+    # The server's log goes to a file: an unread pipe would fill up and stall the server.
+    with tempfile.TemporaryFile("w+") as log:
+        process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+        base_url = f"http://127.0.0.1:{port}"
         try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+            _wait_until_listening(base_url, process, log)
+            yield base_url
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
 
 
-def _wait_until_listening(base_url: str, process: subprocess.Popen) -> None:
+def _wait_until_listening(base_url: str, process: subprocess.Popen, log: IO[str]) -> None:
     deadline = time.monotonic() + START_TIMEOUT_SECONDS
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"liqheat serve exited early:\n{process.stdout.read()}")
+            log.seek(0)
+            raise RuntimeError(f"liqheat serve exited early:\n{log.read()}")
         try:
             httpx.get(f"{base_url}/openapi.json", timeout=2.0, trust_env=False)
             return
