@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from liqheat_pipeline.lib import model_store, warehouse
+from liqheat_pipeline.lib import warehouse
 
 
 @dataclass(frozen=True)
@@ -133,7 +133,7 @@ def write_fixture(fixture: Fixture, path: Path) -> None:
     ].sum()
     ledger = _ledger(fixture, ts, active, consumed)
     with warehouse.connect(path) as conn:
-        model_store.ensure_model_schema(conn)
+        warehouse.ensure_schema(conn)
         candles = fixture.candles.assign(symbol=fixture.symbol)
         for table, frame in (
             ("candles", candles),

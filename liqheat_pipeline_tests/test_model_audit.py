@@ -135,7 +135,7 @@ BRACKETS = pd.DataFrame(
 @pytest.fixture
 def conn(db_path):
     with warehouse.connect(db_path) as conn:
-        model_store.ensure_model_schema(conn)
+        warehouse.ensure_schema(conn)
         for table, frame in _history().items():
             columns = ", ".join(frame.columns)
             conn.register("_rows", frame)

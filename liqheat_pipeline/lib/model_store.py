@@ -17,27 +17,6 @@ import pandas as pd
 
 from liqheat_pipeline.lib import warehouse
 
-# Tables the model adds beside the SQL contract. `model_state` holds each day's end-of-day
-# active levels (what the next day starts from); `model_runs` one row per symbol and day with
-# the configuration that produced it; `margin_brackets` the shipped bracket tables, so the
-# liquidation-price check can recompute prices in SQL.
-MODEL_TABLE_DDL: dict[str, str] = {
-    "model_state": """
-        symbol VARCHAR NOT NULL, day DATE NOT NULL, state_position INTEGER NOT NULL,
-        level_id BIGINT NOT NULL, created_at TIMESTAMP NOT NULL, side VARCHAR NOT NULL,
-        leverage INTEGER NOT NULL, tier_index INTEGER NOT NULL, entry_price DOUBLE NOT NULL,
-        liq_price DOUBLE NOT NULL, price_bucket DOUBLE NOT NULL, notional_usd DOUBLE NOT NULL,
-        remaining_usd DOUBLE NOT NULL""",
-    "model_runs": """
-        symbol VARCHAR NOT NULL, day DATE NOT NULL, config_hash VARCHAR NOT NULL,
-        assumptions JSON NOT NULL, bucket_size DOUBLE, last_candle_time TIMESTAMP,
-        stats JSON NOT NULL, state_metadata JSON NOT NULL, computed_at TIMESTAMP NOT NULL""",
-    "margin_brackets": """
-        symbol VARCHAR NOT NULL, effective_from DATE NOT NULL, floor DOUBLE NOT NULL,
-        cap DOUBLE NOT NULL, max_leverage INTEGER NOT NULL, mmr DOUBLE NOT NULL,
-        maint_amount DOUBLE NOT NULL""",
-}
-
 # Output tables written per day, with the column that decides which day owns a row.
 OUTPUT_TIME_COLUMNS: dict[str, str] = {
     "level_openings": "created_at",
@@ -48,11 +27,6 @@ OUTPUT_TIME_COLUMNS: dict[str, str] = {
 }
 
 _CANDLE_COLUMNS = "open_time, open, high, low, close, volume, quote_volume, taker_buy_volume"
-
-
-def ensure_model_schema(conn: duckdb.DuckDBPyConnection) -> None:
-    """Create the contract tables plus the model's own tables."""
-    warehouse.ensure_schema(conn, extra_tables=MODEL_TABLE_DDL)
 
 
 def day_start(day: date) -> datetime:
@@ -169,7 +143,7 @@ def write_days(
     ``results`` must be consecutive days; rows are inserted in time order. Returns rows written
     per table.
     """
-    ensure_model_schema(conn)
+    warehouse.ensure_schema(conn)
     start = day_start(results[0].day)
     end = day_start(results[-1].day + timedelta(days=1))
     written: dict[str, int] = {}

@@ -47,6 +47,24 @@ TABLE_DDL: dict[str, str] = {
         symbol VARCHAR NOT NULL, ts TIMESTAMP NOT NULL, price_bucket DOUBLE NOT NULL,
         side VARCHAR NOT NULL, leverage INTEGER NOT NULL,
         active_usd DOUBLE NOT NULL, consumed_usd DOUBLE NOT NULL""",
+    # Tables the model adds beside the SQL contract. `model_state` holds each day's end-of-day
+    # active levels (what the next day starts from); `model_runs` one row per symbol and day with
+    # the configuration that produced it; `margin_brackets` the shipped bracket tables, so the
+    # liquidation-price check can recompute prices in SQL.
+    "model_state": """
+        symbol VARCHAR NOT NULL, day DATE NOT NULL, state_position INTEGER NOT NULL,
+        level_id BIGINT NOT NULL, created_at TIMESTAMP NOT NULL, side VARCHAR NOT NULL,
+        leverage INTEGER NOT NULL, tier_index INTEGER NOT NULL, entry_price DOUBLE NOT NULL,
+        liq_price DOUBLE NOT NULL, price_bucket DOUBLE NOT NULL, notional_usd DOUBLE NOT NULL,
+        remaining_usd DOUBLE NOT NULL""",
+    "model_runs": """
+        symbol VARCHAR NOT NULL, day DATE NOT NULL, config_hash VARCHAR NOT NULL,
+        assumptions JSON NOT NULL, bucket_size DOUBLE, last_candle_time TIMESTAMP,
+        stats JSON NOT NULL, state_metadata JSON NOT NULL, computed_at TIMESTAMP NOT NULL""",
+    "margin_brackets": """
+        symbol VARCHAR NOT NULL, effective_from DATE NOT NULL, floor DOUBLE NOT NULL,
+        cap DOUBLE NOT NULL, max_leverage INTEGER NOT NULL, mmr DOUBLE NOT NULL,
+        maint_amount DOUBLE NOT NULL""",
 }
 
 VIEW_DDL: dict[str, str] = {
@@ -61,11 +79,9 @@ class DatabaseLockedError(RuntimeError):
     """The DuckDB file stayed locked by another process for longer than we were willing to wait."""
 
 
-def ensure_schema(
-    conn: duckdb.DuckDBPyConnection, extra_tables: dict[str, str] | None = None
-) -> None:
+def ensure_schema(conn: duckdb.DuckDBPyConnection) -> None:
     """Create every contract table and view that does not exist yet."""
-    for name, columns in {**TABLE_DDL, **(extra_tables or {})}.items():
+    for name, columns in TABLE_DDL.items():
         conn.execute(f"CREATE TABLE IF NOT EXISTS {name} ({columns})")
     for name, query in VIEW_DDL.items():
         conn.execute(f"CREATE VIEW IF NOT EXISTS {name} AS {query}")

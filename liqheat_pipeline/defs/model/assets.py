@@ -12,7 +12,7 @@ import dagster as dg
 
 from liqheat_pipeline.defs.model.summary import model_metadata
 from liqheat_pipeline.defs.resources import LiqheatDatabase
-from liqheat_pipeline.lib import model_store
+from liqheat_pipeline.lib import model_store, warehouse
 from liqheat_pipeline.lib.model.brackets import bracket_table_frame
 from liqheat_pipeline.lib.model.config import ModelConfig
 from liqheat_pipeline.lib.model.engine import ModelInputError
@@ -87,7 +87,7 @@ def build_model_asset(
         days = [date.fromisoformat(key) for key in context.partition_keys]
         first_day, end_day = days[0], days[-1] + timedelta(days=1)
         with database.read() as conn:
-            model_store.ensure_model_schema(conn)
+            warehouse.ensure_schema(conn)
             market = model_store.load_market(conn, symbol, first_day, end_day)
             stored = model_store.load_state(conn, symbol, first_day - timedelta(days=1))
             last_stored = model_store.last_stored_day(conn, symbol, first_day)

@@ -12,7 +12,7 @@ import dagster as dg
 import duckdb
 
 from liqheat_pipeline.defs.resources import LiqheatDatabase
-from liqheat_pipeline.lib import model_audit, model_store
+from liqheat_pipeline.lib import model_audit, warehouse
 
 Audit = Callable[[duckdb.DuckDBPyConnection, model_audit.AuditWindow], model_audit.AuditResult]
 
@@ -114,7 +114,7 @@ def build_model_checks(
             history_start=history_start,
         )
         with database.read() as conn:
-            model_store.ensure_model_schema(conn)
+            warehouse.ensure_schema(conn)
             for key, (_, audit) in MODEL_CHECKS.items():
                 yield _check_result(specs[key], audit(conn, window))
 
