@@ -26,10 +26,9 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/dg check defs
 
-# Dagster UI + daemon (schedules, backfills); runs are kept in .dagster_home.
+# Dagster UI + daemon (schedules, backfills); runs are kept in dagster_home/ (one run at a time).
 dev: install
-	mkdir -p .dagster_home
-	DAGSTER_HOME=$(CURDIR)/.dagster_home $(BIN)/dagster dev -w workspace.yaml
+	DAGSTER_HOME=$(CURDIR)/dagster_home $(BIN)/dagster dev -w workspace.yaml
 
 # The real 30-day sample beside the checkout, both symbols, one run.
 backfill-real: install
