@@ -193,6 +193,11 @@ def _demo(arguments: argparse.Namespace) -> int:
     print(f"\nDuckDB file: {settings.db_path.resolve()}")
     for line in _summary_lines(settings.db_path):
         print(f"  {line}")
+    page = settings.db_path.parent / "heatmaps" / DEMO_SYMBOL / "latest.html"
+    print(f"Heatmap page (synthetic data): {page.resolve()}")
+    print(
+        f"Browse and query it: liqheat serve, then http://127.0.0.1:8000/heatmap?symbol={DEMO_SYMBOL}"
+    )
     return 0
 
 
