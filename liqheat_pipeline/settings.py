@@ -14,6 +14,7 @@ DEFAULT_DB = "data/liqheat.duckdb"
 DEFAULT_SYMBOLS = "BTCUSDT"
 # First day of the real sample in ../shared/data/binance and of the offline demo market.
 DEFAULT_START_DATE = "2025-12-01"
+DEFAULT_ARCHIVE_URL = "https://data.binance.vision/data/"
 
 _SYMBOL = re.compile(r"^[A-Z0-9]{2,20}$")
 _TRUE = {"1", "true", "yes", "on"}
@@ -32,6 +33,8 @@ class Settings:
     start_date: date
     download: bool
     model_config_path: Path | None
+    # Where LIQHEAT_DOWNLOAD fetches from: the public archive or a mirror (tests use loopback).
+    archive_url: str = DEFAULT_ARCHIVE_URL
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
@@ -48,6 +51,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         model_config_path=_parse_optional_file(
             "LIQHEAT_MODEL_CONFIG", env.get("LIQHEAT_MODEL_CONFIG", "")
         ),
+        archive_url=_parse_url("LIQHEAT_ARCHIVE_URL", env.get("LIQHEAT_ARCHIVE_URL", "")),
     )
 
 
@@ -81,6 +85,13 @@ def _parse_bool(name: str, raw: str) -> bool:
     if value in _FALSE:
         return False
     raise SettingsError(f"{name}={raw!r}: expected one of 1/0, true/false, yes/no, on/off")
+
+
+def _parse_url(name: str, raw: str) -> str:
+    url = raw.strip() or DEFAULT_ARCHIVE_URL
+    if not url.startswith(("http://", "https://")):
+        raise SettingsError(f"{name}={raw!r}: expected an http:// or https:// URL")
+    return url if url.endswith("/") else f"{url}/"
 
 
 def _parse_optional_file(name: str, raw: str) -> Path | None:

@@ -5,13 +5,9 @@ from __future__ import annotations
 import hashlib
 import io
 import socket
-import threading
 import zipfile
-from collections import Counter, defaultdict
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import date
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -23,6 +19,7 @@ from liqheat_pipeline.lib.archive.download import (
     fetch_daily_file,
 )
 from liqheat_pipeline.lib.archive.layout import daily_relative_path
+from liqheat_pipeline_tests.archive_mirror import ArchiveMirror, Fault, serve_mirror
 
 DAY = date(2025, 12, 1)
 SYMBOL = "BTCUSDT"
@@ -30,92 +27,10 @@ RELATIVE = daily_relative_path("klines", SYMBOL, DAY, interval="5m", suffix=".zi
 FAST = {"timeout_seconds": 0.2, "retries": 2, "backoff_seconds": 0.01}
 
 
-@dataclass(frozen=True)
-class Fault:
-    """One scripted misbehaviour, used once before the mirror answers normally."""
-
-    status: int | None = None  # send this HTTP status with an empty body
-    stall: bool = False  # accept the request and say nothing until the test ends
-    truncate_after: int | None = None  # send headers and this many body bytes, then stall
-
-
-class ArchiveMirror:
-    """Serves files under ``directory`` at ``/data/<relative path>``, after any scripted faults."""
-
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
-        self.faults: dict[str, list[Fault]] = defaultdict(list)
-        self.hits: Counter[str] = Counter()
-        self.release = threading.Event()
-        self.base_url = ""
-
-    def publish(self, relative: str, content: bytes, *, checksum_of: bytes | None = None) -> None:
-        """Put ``content`` and its CHECKSUM (of ``checksum_of`` when given) on the mirror."""
-        path = self.directory / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(content)
-        digest = hashlib.sha256(content if checksum_of is None else checksum_of).hexdigest()
-        Path(f"{path}.CHECKSUM").write_text(f"{digest}  {path.name}\n")
-
-    def fail(self, relative: str, *faults: Fault) -> None:
-        self.faults[f"/data/{relative}"].extend(faults)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: _MirrorServer
-
-    def do_GET(self) -> None:
-        mirror = self.server.mirror
-        mirror.hits[self.path] += 1
-        pending = mirror.faults[self.path]
-        fault = pending.pop(0) if pending else None
-        file = mirror.directory / self.path.removeprefix("/data/")
-        if fault is not None and fault.stall:
-            mirror.release.wait(10)
-            return
-        if fault is not None and fault.status is not None:
-            self._send_headers(fault.status, 0)
-            return
-        if not file.is_file():
-            self._send_headers(404, 0)
-            return
-        body = file.read_bytes()
-        self._send_headers(200, len(body))
-        if fault is not None and fault.truncate_after is not None:
-            self.wfile.write(body[: fault.truncate_after])
-            self.wfile.flush()
-            mirror.release.wait(10)
-            return
-        self.wfile.write(body)
-
-    def _send_headers(self, status: int, length: int) -> None:
-        self.send_response(status)
-        self.send_header("Content-Length", str(length))
-        self.end_headers()
-
-    def log_message(self, format: str, *args: object) -> None:  # keep test output quiet
-        pass
-
-
-class _MirrorServer(ThreadingHTTPServer):
-    daemon_threads = True
-    mirror: ArchiveMirror
-
-
 @pytest.fixture
 def mirror(tmp_path: Path) -> Iterator[ArchiveMirror]:
-    archive = ArchiveMirror(tmp_path / "remote")
-    server = _MirrorServer(("127.0.0.1", 0), _Handler)
-    server.mirror = archive
-    archive.base_url = f"http://127.0.0.1:{server.server_address[1]}/data/"
-    thread = threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-    )
-    thread.start()
-    yield archive
-    archive.release.set()
-    server.shutdown()
-    server.server_close()
+    with serve_mirror(tmp_path / "remote") as archive:
+        yield archive
 
 
 @pytest.fixture

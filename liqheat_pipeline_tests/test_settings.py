@@ -50,3 +50,11 @@ def test_values_are_parsed_and_normalised(tmp_path):
 def test_invalid_value_names_the_variable(name, value):
     with pytest.raises(SettingsError, match=name):
         load_settings({name: value})
+
+
+def test_archive_url_gets_a_trailing_slash_and_must_be_http():
+    assert load_settings({"LIQHEAT_ARCHIVE_URL": "http://127.0.0.1:9/data"}).archive_url == (
+        "http://127.0.0.1:9/data/"
+    )
+    with pytest.raises(SettingsError, match="LIQHEAT_ARCHIVE_URL"):
+        load_settings({"LIQHEAT_ARCHIVE_URL": "ftp://mirror/data/"})

@@ -171,7 +171,7 @@ def _read_day(settings: Settings, symbol: str, feed: Feed, day: date) -> DailyRe
             raise dg.Failure(
                 description=(
                     f"missing archive file {expected} (also looked for .csv.gz and .csv). "
-                    "Put it there, or set LIQHEAT_DOWNLOAD=1 to fetch it from data.binance.vision."
+                    "Put it there, or set LIQHEAT_DOWNLOAD=1 to fetch it from the archive."
                 )
             )
         # Imported here: only download mode needs the network code.
@@ -179,7 +179,12 @@ def _read_day(settings: Settings, symbol: str, feed: Feed, day: date) -> DailyRe
 
         try:
             path = fetch_daily_file(
-                settings.data_dir, feed.dataset, symbol, day, interval=CANDLE_INTERVAL
+                settings.data_dir,
+                feed.dataset,
+                symbol,
+                day,
+                interval=CANDLE_INTERVAL,
+                base_url=settings.archive_url,
             )
         except ArchiveFetchError as error:
             raise dg.Failure(description=f"cannot fetch {expected}: {error}") from error
