@@ -360,6 +360,18 @@ def test_one_minute_candles_work():
     ]
 
 
+def test_a_quiet_stretch_longer_than_a_snapshot_block_keeps_the_levels():
+    """1-minute candles: a level opened, then 300 candles (more than one 288-candle snapshot
+    block) in which nothing opens, closes or crosses; the level stays in every snapshot."""
+    config = ModelConfig(leverage_tiers=((10, 1.0),), entry_price="close", interval_minutes=1)
+    quiet = 300
+    output = run([BULL] + [FLAT] * quiet, [100.0, 101.0] + [101.0] * quiet, config)
+    snapshots = plain(output.heatmap_snapshots)
+    assert len(snapshots) == quiet + 1
+    assert snapshots["active_usd"].tolist() == pytest.approx([90_050.0] * (quiet + 1), rel=1e-12)
+    assert (snapshots["side"] == "long").all()
+
+
 def test_state_carries_levels_and_refuses_overlapping_or_foreign_runs():
     first = run([BULL], [100.0, 101.0])
     state = first.state

@@ -146,7 +146,9 @@ def _cells(times, scale_end, level_key, events: _Events, block_candles: int):
             np.concatenate([flat, flat + width]),
             np.concatenate([events.weight[here], events.count[here]]),
             minlength=2 * width * height,
-        ).reshape(height, 2 * width)
+        )
+        # With no event in the block bincount returns integers; the carried weights are floats.
+        grid = grid.astype(np.float64, copy=False).reshape(height, 2 * width)
         grid[0, :width] += carry_weight[live]
         grid[0, width:] += carry_count[live]
         # Running sums down the candles (row by row: much faster than cumsum along axis 0).
