@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import dagster as dg
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -28,3 +29,10 @@ def real_binance_dir() -> Path:
 @pytest.fixture
 def db_path(tmp_path: Path) -> Path:
     return tmp_path / "liqheat.duckdb"
+
+
+@pytest.fixture(scope="module")
+def instance():
+    """A temporary Dagster instance shared by the runs of one test module."""
+    with dg.instance_for_test() as test_instance:
+        yield test_instance

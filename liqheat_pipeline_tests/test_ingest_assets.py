@@ -34,12 +34,6 @@ CANDLES_NODE = "testusdt__candles"
 OI_NODE = "testusdt__open_interest"
 
 
-@pytest.fixture(scope="module")
-def instance():
-    with dg.instance_for_test() as test_instance:
-        yield test_instance
-
-
 @pytest.fixture
 def settings(tmp_path) -> Settings:
     root = tmp_path / "archive"

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import date
 
-import dagster as dg
 import pytest
 
 from liqheat_pipeline.lib.archive.layout import find_daily_file
@@ -17,12 +16,6 @@ from liqheat_pipeline_tests.test_ingest_assets import run
 
 SYMBOL = "TESTUSDT"
 DAY = date(2025, 12, 1)
-
-
-@pytest.fixture(scope="module")
-def instance():
-    with dg.instance_for_test() as test_instance:
-        yield test_instance
 
 
 @pytest.fixture
