@@ -15,53 +15,67 @@ import pandas as pd
 
 _PARAMETER = re.compile(r"\$([a-z_]+)")
 
-# Heatmap of [$start, $end) at a coarser interval of $interval_minutes: per interval, the
-# active notional of the state at the interval's end (its last candle) and the notional
-# consumed (modelled liquidations) summed within it. Price buckets may be merged into
-# $price_step-wide buckets (a multiple of the symbol's bucket size; NULL keeps them) and
-# limited to [$price_low, $price_high) (NULL = unbounded). `ts` labels the interval start;
-# cells with nothing active and nothing consumed are left out.
-HEATMAP = """
-WITH intervals AS (
-    SELECT time_bucket(to_minutes($interval_minutes), ts, $start) AS ts,
-           max(ts) AS last_candle
+# The heatmap cells of [$start, $end) at a coarser interval of $interval_minutes, in the relation
+# `interval_cells` (ts = interval start, on the grid anchored at $start): per interval, the active
+# notional of the state at the interval's end (its last candle) and the notional consumed
+# (modelled liquidations) within it, one row per stored row. The interval-end rows are picked
+# by a join on the few interval ends, so long windows at coarse intervals read the active rows
+# of one candle per interval, not of every candle. `{snapshots}` is heatmap_snapshots or its
+# by-leverage split, `{tier}` extra key columns (e.g. "s.leverage, "), `{where}` extra conditions
+# on the rows of `s`.
+_INTERVAL_CELLS = """interval_ends AS (
+    SELECT time_bucket(to_minutes($interval_minutes), ts, $start) AS ts, max(ts) AS last_candle
     FROM candle_ledger
     WHERE symbol = $symbol AND ts >= $start AND ts < $end AND side = 'long'
     GROUP BY 1
 ),
-cells AS (
-    SELECT * FROM heatmap_snapshots
-    WHERE symbol = $symbol AND ts >= $start AND ts < $end
-      AND ($price_low IS NULL OR price_bucket >= $price_low)
-      AND ($price_high IS NULL OR price_bucket < $price_high)
-),
-interval_end_state AS (
-    SELECT i.ts, c.price_bucket, c.side, c.active_usd, 0.0 AS consumed_usd
-    FROM cells c JOIN intervals i ON c.ts = i.last_candle
-    WHERE c.active_usd > 0
-),
-consumed_within AS (
-    SELECT time_bucket(to_minutes($interval_minutes), ts, $start) AS ts, price_bucket, side,
-           0.0 AS active_usd, consumed_usd
-    FROM cells
-    WHERE consumed_usd > 0
+interval_cells AS (
+    SELECT i.ts, {tier}s.price_bucket, s.side, s.active_usd, 0.0 AS consumed_usd
+    FROM {snapshots} s JOIN interval_ends i ON s.ts = i.last_candle
+    WHERE s.symbol = $symbol AND s.ts >= $start AND s.ts < $end AND s.active_usd > 0 {where}
+    UNION ALL
+    SELECT time_bucket(to_minutes($interval_minutes), s.ts, $start), {tier}s.price_bucket,
+           s.side, 0.0, s.consumed_usd
+    FROM {snapshots} s
+    WHERE s.symbol = $symbol AND s.ts >= $start AND s.ts < $end AND s.consumed_usd > 0 {where}
+)"""
+
+
+def interval_cells_sql(
+    snapshots: str = "heatmap_snapshots", *, tier: str = "", where: str = ""
+) -> str:
+    """The CTEs ``interval_ends`` (ts, last_candle) and ``interval_cells`` (ts, [tier,]
+    price_bucket, side, active_usd, consumed_usd) of the heatmap at $interval_minutes."""
+    return _INTERVAL_CELLS.format(snapshots=snapshots, tier=tier, where=where)
+
+
+# Heatmap of [$start, $end) at a coarser interval of $interval_minutes: the interval cells summed
+# per price bucket and side. Price buckets may be merged into $price_step-wide buckets (a
+# multiple of the symbol's bucket size; NULL keeps them) and limited to [$price_low,
+# $price_high) (NULL = unbounded). Cells with nothing active and nothing consumed are left out.
+_PRICE_RANGE = (
+    "AND ($price_low IS NULL OR s.price_bucket >= $price_low)"
+    " AND ($price_high IS NULL OR s.price_bucket < $price_high)"
 )
+HEATMAP = f"""
+WITH {interval_cells_sql(where=_PRICE_RANGE)}
 SELECT ts,
        CASE WHEN $price_step IS NULL THEN price_bucket
             ELSE round(floor(price_bucket / $price_step + 1e-9) * $price_step, 10)
        END AS price_bucket,
        side, sum(active_usd) AS active_usd, sum(consumed_usd) AS consumed_usd
-FROM (SELECT * FROM interval_end_state UNION ALL SELECT * FROM consumed_within)
+FROM interval_cells
 GROUP BY ALL
 ORDER BY ts, price_bucket, side
 """
 
+# The time of the state in force at $at: the last candle at or before it.
+STATE_TIME = "SELECT max(ts) AS ts FROM candle_ledger WHERE symbol = $symbol AND ts <= $at"
+
 # The $limit largest active clusters (bucket and side) in the state at time $at (the last
 # candle at or before it), with that candle's close for reference.
-LARGEST_CLUSTERS = """
-WITH moment AS (
-    SELECT max(ts) AS ts FROM candle_ledger WHERE symbol = $symbol AND ts <= $at
-)
+LARGEST_CLUSTERS = f"""
+WITH moment AS ({STATE_TIME})
 SELECT s.ts, s.price_bucket, s.side, s.active_usd, c.close AS reference_price
 FROM heatmap_snapshots s
 JOIN moment m ON s.ts = m.ts
@@ -71,27 +85,27 @@ ORDER BY s.active_usd DESC, s.price_bucket
 LIMIT $limit
 """
 
-# "USD liquidated if price reaches X" in the state at $at: longs accumulate from the highest
-# bucket down (a fall to a bucket's lower edge liquidates every long at or above it), shorts
-# from the lowest bucket up (a rise to a bucket's upper edge liquidates every short at or below).
-CUMULATIVE_LIQUIDATION_CURVE = """
-WITH moment AS (
-    SELECT max(ts) AS ts FROM candle_ledger WHERE symbol = $symbol AND ts <= $at
-),
+# "USD liquidated if price reaches X", over rows (side, price_bucket, active_usd) of one state:
+# longs accumulate from the highest bucket down (a fall to a bucket's lower edge liquidates every
+# long at or above it), shorts from the lowest bucket up (a rise to a bucket's upper edge
+# liquidates every short at or below it).
+CUMULATIVE_USD = """CASE side
+           WHEN 'long' THEN sum(active_usd) OVER (
+               PARTITION BY side ORDER BY price_bucket DESC ROWS UNBOUNDED PRECEDING)
+           ELSE sum(active_usd) OVER (
+               PARTITION BY side ORDER BY price_bucket ROWS UNBOUNDED PRECEDING)
+       END AS cumulative_usd"""
+
+# The cumulative liquidation curve (``CUMULATIVE_USD``) of the state at $at.
+CUMULATIVE_LIQUIDATION_CURVE = f"""
+WITH moment AS ({STATE_TIME}),
 state AS (
     SELECT s.ts, s.price_bucket, s.side, s.active_usd
     FROM heatmap_snapshots s JOIN moment m ON s.ts = m.ts
     WHERE s.symbol = $symbol AND s.active_usd > 0
 )
 SELECT ts, price_bucket, side, active_usd,
-       CASE side
-           WHEN 'long' THEN sum(active_usd) OVER (
-               PARTITION BY side ORDER BY price_bucket DESC
-               ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
-           ELSE sum(active_usd) OVER (
-               PARTITION BY side ORDER BY price_bucket
-               ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
-       END AS cumulative_usd
+       {CUMULATIVE_USD}
 FROM state
 ORDER BY side, price_bucket
 """
@@ -115,18 +129,21 @@ EXAMPLE_QUERIES: dict[str, str] = {
 }
 
 
-def execute(
-    conn: duckdb.DuckDBPyConnection, sql: str, parameters: Mapping[str, object]
-) -> pd.DataFrame:
-    """Run ``sql`` binding the named parameters it mentions (DuckDB rejects unused ones).
-
-    A parameter the query needs but ``parameters`` lacks raises KeyError naming it.
-    """
+def bind(sql: str, parameters: Mapping[str, object]) -> dict[str, object]:
+    """The named parameters ``sql`` mentions, taken from ``parameters`` (DuckDB rejects unused
+    ones); one the query needs but ``parameters`` lacks raises KeyError naming it."""
     wanted = sorted(set(_PARAMETER.findall(sql)))
     missing = [name for name in wanted if name not in parameters]
     if missing:
         raise KeyError(f"query parameters missing: {', '.join(missing)}")
-    return conn.execute(sql, {name: parameters[name] for name in wanted}).fetchdf()
+    return {name: parameters[name] for name in wanted}
+
+
+def execute(
+    conn: duckdb.DuckDBPyConnection, sql: str, parameters: Mapping[str, object]
+) -> pd.DataFrame:
+    """Run ``sql`` with the named parameters it mentions (see ``bind``)."""
+    return conn.execute(sql, bind(sql, parameters)).fetchdf()
 
 
 def heatmap(

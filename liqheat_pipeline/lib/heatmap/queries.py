@@ -15,6 +15,7 @@ import duckdb
 import pandas as pd
 
 from liqheat_pipeline.lib.heatmap.window import Window
+from liqheat_pipeline.lib.queries import CUMULATIVE_USD, STATE_TIME, bind, interval_cells_sql
 
 
 @dataclass(frozen=True)
@@ -88,61 +89,58 @@ def leverage_tiers(conn: duckdb.DuckDBPyConnection, symbol: str) -> list[int]:
     return [int(row[0]) for row in rows]
 
 
-# The state of each display interval is the snapshot at its last candle (``state_ts``): those
-# rows are picked by a join on the few interval ends, so long windows at coarse intervals read
-# the active rows of one candle per interval, not of every candle. Consumed USD is summed over
-# all candles of the interval (rows with consumed_usd > 0 only). Price buckets are merged by
-# integer index (round(bucket / size)), so float bucket edges never straddle a bin.
-_CELLS_SQL = """
-WITH slots AS (
-    SELECT time_bucket(to_minutes($minutes), ts) AS slot, max(ts) AS state_ts
-    FROM candle_ledger
-    WHERE symbol = $symbol AND ts >= $start AND ts < $end
-    GROUP BY slot
-),
-cell_rows AS (
-    SELECT s.slot, {tier_column} h.price_bucket, h.side, h.active_usd, 0.0 AS consumed_usd
-    FROM {table} h JOIN slots s ON h.ts = s.state_ts
-    WHERE h.symbol = $symbol AND h.ts >= $start AND h.ts < $end AND h.active_usd > 0
-          {tier_filter}
-    UNION ALL
-    SELECT time_bucket(to_minutes($minutes), h.ts), {tier_column} h.price_bucket, h.side,
-           0.0, h.consumed_usd
-    FROM {table} h
-    WHERE h.symbol = $symbol AND h.ts >= $start AND h.ts < $end AND h.consumed_usd > 0
-          {tier_filter}
-)
-SELECT slot AS ts, {tier_select}
-       round((CAST(round(price_bucket / $bucket) AS BIGINT) // $multiple) * $bin, 10) AS price,
+# The cells of ``lib.queries.interval_cells_sql``, binned and pivoted to one row per (interval,
+# [leverage,] bin). Price buckets are merged by integer index (round(bucket / size)), so float
+# bucket edges never straddle a bin.
+_BIN = "round((CAST(round(price_bucket / $bucket) AS BIGINT) // $multiple) * $bin, 10)"
+_BINNED_CELLS = f"""
+SELECT ts, {{tier}}{_BIN} AS price,
        sum(CASE WHEN side = 'long' THEN active_usd ELSE 0 END) AS long_active,
        sum(CASE WHEN side = 'short' THEN active_usd ELSE 0 END) AS short_active,
        sum(CASE WHEN side = 'long' THEN consumed_usd ELSE 0 END) AS long_consumed,
        sum(CASE WHEN side = 'short' THEN consumed_usd ELSE 0 END) AS short_consumed
-FROM cell_rows
+FROM interval_cells
 GROUP BY ALL
 """
 
 
-def _cells_sql(*, leverage: int | None, by_leverage: bool) -> str:
-    return _CELLS_SQL.format(
-        table=(
-            "heatmap_snapshots_by_leverage"
-            if leverage is not None or by_leverage
-            else "heatmap_snapshots"
-        ),
-        tier_column="h.leverage," if by_leverage else "",
-        tier_select="leverage," if by_leverage else "",
-        tier_filter="AND h.leverage = $leverage" if leverage is not None else "",
+def _snapshots(leverage: int | None, by_leverage: bool = False) -> str:
+    split = leverage is not None or by_leverage
+    return "heatmap_snapshots_by_leverage" if split else "heatmap_snapshots"
+
+
+def _leverage_filter(leverage: int | None) -> str:
+    return "" if leverage is None else "AND s.leverage = $leverage"
+
+
+def _cells_ctes(*, leverage: int | None, by_leverage: bool) -> str:
+    """``interval_ends``, ``interval_cells`` and ``cells`` (the binned pivot) as CTEs."""
+    interval_cells = interval_cells_sql(
+        _snapshots(leverage, by_leverage),
+        tier="s.leverage, " if by_leverage else "",
+        where=_leverage_filter(leverage),
     )
+    cells = _BINNED_CELLS.format(tier="leverage, " if by_leverage else "")
+    return f"{interval_cells},\ncells AS ({cells})"
 
 
-def _cells_params(
-    symbol: str, window: Window, bins: PriceBins, leverage: int | None
+def _parameters(
+    symbol: str, bins: PriceBins, leverage: int | None, window: Window | None = None
 ) -> dict[str, Any]:
-    params = {**_window_params(symbol, window), **_bin_params(bins)}
-    if leverage is not None:
-        params["leverage"] = leverage
-    return params
+    parameters = {
+        "symbol": symbol,
+        "leverage": leverage,
+        "bucket": bins.bucket_size,
+        "multiple": bins.multiple,
+        "bin": bins.size,
+    }
+    if window is not None:
+        parameters |= {
+            "start": window.start,
+            "end": window.end,
+            "interval_minutes": window.interval_minutes,
+        }
+    return parameters
 
 
 def heatmap_cells(
@@ -161,9 +159,10 @@ def heatmap_cells(
     ``leverage`` keeps one leverage tier; ``by_leverage`` splits every tier into its own rows.
     Bins with nothing active and nothing consumed are omitted.
     """
-    order = "ORDER BY ts, leverage, price" if by_leverage else "ORDER BY ts, price"
-    sql = f"{_cells_sql(leverage=leverage, by_leverage=by_leverage)} {order}"
-    return conn.execute(sql, _cells_params(symbol, window, bins, leverage)).df()
+    order = "ts, leverage, price" if by_leverage else "ts, price"
+    ctes = _cells_ctes(leverage=leverage, by_leverage=by_leverage)
+    sql = f"WITH {ctes} SELECT * FROM cells ORDER BY {order}"
+    return conn.execute(sql, bind(sql, _parameters(symbol, bins, leverage, window))).df()
 
 
 @dataclass(frozen=True)
@@ -185,12 +184,7 @@ class TimeseriesBody:
 # the query. Intervals without any active or consumed level still appear (empty levels) as long
 # as the model produced a candle in them.
 _TIMESERIES_SQL = """
-WITH cells AS ({cells}),
-slots AS (
-    SELECT time_bucket(to_minutes($minutes), ts) AS ts FROM candle_ledger
-    WHERE symbol = $symbol AND ts >= $start AND ts < $end
-    GROUP BY 1
-),
+WITH {cells},
 points AS (
     SELECT s.ts,
            coalesce(
@@ -204,7 +198,7 @@ points AS (
            coalesce(sum(c.short_active), 0) AS short_active,
            min(c.price) FILTER (WHERE c.long_active > 0 OR c.short_active > 0) AS price_min,
            max(c.price) FILTER (WHERE c.long_active > 0 OR c.short_active > 0) AS price_max
-    FROM slots s LEFT JOIN cells c USING (ts)
+    FROM interval_ends s LEFT JOIN cells c USING (ts)
     GROUP BY s.ts
 )
 SELECT coalesce(to_json(list({{'timestamp': strftime(ts, '%Y-%m-%dT%H:%M:%SZ'),
@@ -226,17 +220,14 @@ def timeseries_body(
     leverage: int | None = None,
 ) -> TimeseriesBody:
     """The heatmap cells of ``heatmap_cells`` grouped per interval, as the API's JSON array."""
-    sql = _TIMESERIES_SQL.format(cells=_cells_sql(leverage=leverage, by_leverage=False))
-    row = conn.execute(sql, _cells_params(symbol, window, bins, leverage)).fetchone()
+    sql = _TIMESERIES_SQL.format(cells=_cells_ctes(leverage=leverage, by_leverage=False))
+    row = conn.execute(sql, bind(sql, _parameters(symbol, bins, leverage, window))).fetchone()
     return TimeseriesBody(*row)
 
 
 def snapshot_at(conn: duckdb.DuckDBPyConnection, symbol: str, moment: datetime) -> datetime | None:
     """The last snapshot time at or before ``moment`` (the state in force then), if any."""
-    row = conn.execute(
-        "SELECT max(ts) FROM candle_ledger WHERE symbol = ? AND ts <= ?", [symbol, moment]
-    ).fetchone()
-    return row[0]
+    return conn.execute(STATE_TIME, {"symbol": symbol, "at": moment}).fetchone()[0]
 
 
 def close_price(conn: duckdb.DuckDBPyConnection, symbol: str, open_time: datetime) -> float | None:
@@ -260,26 +251,18 @@ def price_path(
     ).df()
 
 
-# "How much is liquidated if price reaches X": longs are liquidated by a fall, so a long bin's
-# cumulative sums every long bin at or above it and is reached at the bin's lower edge; shorts
-# by a rise, so a short bin sums every short bin at or below it, reached at its upper edge.
-_MAP_SQL = """
+# The cumulative curve of ``lib.queries.CUMULATIVE_USD`` over display bins; ``reach_price`` is the
+# edge whose reaching liquidates a bin's cumulative: a long bin's lower edge, a short bin's upper.
+_MAP_SQL = f"""
 WITH bins AS (
-    SELECT side,
-           round((CAST(round(price_bucket / $bucket) AS BIGINT) // $multiple) * $bin, 10) AS price,
-           sum(active_usd) AS active_usd
-    FROM {table}
-    WHERE symbol = $symbol AND ts = $ts AND active_usd > 0 {tier_filter}
+    SELECT side, {_BIN} AS price_bucket, sum(active_usd) AS active_usd
+    FROM {{table}} s
+    WHERE s.symbol = $symbol AND s.ts = $ts AND s.active_usd > 0 {{tier_filter}}
     GROUP BY ALL
 )
-SELECT side, price, active_usd,
-       CASE side
-           WHEN 'long' THEN sum(active_usd) OVER (
-               PARTITION BY side ORDER BY price DESC ROWS UNBOUNDED PRECEDING)
-           ELSE sum(active_usd) OVER (
-               PARTITION BY side ORDER BY price ROWS UNBOUNDED PRECEDING)
-       END AS cumulative_usd,
-       CASE side WHEN 'long' THEN price ELSE round(price + $bin, 10) END AS reach_price
+SELECT side, price_bucket AS price, active_usd, {CUMULATIVE_USD},
+       CASE side WHEN 'long' THEN price_bucket ELSE round(price_bucket + $bin, 10)
+       END AS reach_price
 FROM bins
 ORDER BY side, price
 """
@@ -299,24 +282,5 @@ def liquidation_map_rows(
     Columns: side, price (bin lower edge), active_usd, cumulative_usd, reach_price (the price
     whose reaching liquidates ``cumulative_usd``).
     """
-    sql = _MAP_SQL.format(
-        table="heatmap_snapshots" if leverage is None else "heatmap_snapshots_by_leverage",
-        tier_filter="" if leverage is None else "AND leverage = $leverage",
-    )
-    params: dict[str, Any] = {"symbol": symbol, "ts": ts, **_bin_params(bins)}
-    if leverage is not None:
-        params["leverage"] = leverage
-    return conn.execute(sql, params).df()
-
-
-def _window_params(symbol: str, window: Window) -> dict[str, Any]:
-    return {
-        "symbol": symbol,
-        "start": window.start,
-        "end": window.end,
-        "minutes": window.interval_minutes,
-    }
-
-
-def _bin_params(bins: PriceBins) -> dict[str, Any]:
-    return {"bucket": bins.bucket_size, "multiple": bins.multiple, "bin": bins.size}
+    sql = _MAP_SQL.format(table=_snapshots(leverage), tier_filter=_leverage_filter(leverage))
+    return conn.execute(sql, bind(sql, {**_parameters(symbol, bins, leverage), "ts": ts})).df()
