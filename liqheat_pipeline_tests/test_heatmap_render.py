@@ -27,9 +27,20 @@ from liqheat_pipeline.defs.resources import LiqheatDatabase
 from liqheat_pipeline.lib import warehouse
 from liqheat_pipeline.lib.demo_market import DEMO_SYMBOL
 from liqheat_pipeline.lib.heatmap import queries
-from liqheat_pipeline.lib.heatmap.history import HeatmapHistory, day_end, load_history
+from liqheat_pipeline.lib.heatmap.history import (
+    HeatmapHistory,
+    HistoryReader,
+    day_end,
+    load_history,
+)
 from liqheat_pipeline.lib.heatmap.labels import SYNTHETIC_LABEL, chart_title
-from liqheat_pipeline.lib.heatmap.page import page_data, render_page
+from liqheat_pipeline.lib.heatmap.page import (
+    PLOTLY_FILE,
+    page_data,
+    plotly_bundle,
+    render_page,
+    self_contained,
+)
 from liqheat_pipeline.lib.heatmap.preview import render_preview
 from liqheat_pipeline_tests.demo_pipeline import DEMO_DAYS, DEMO_LAST, demo_database
 
@@ -209,10 +220,41 @@ def _materialize(database: Path, first: str, last: str | None = None) -> dg.Exec
 
 
 def test_pipeline_run_wrote_every_page(database):
+    """Each day's page (one range run, cells shared between days) is the page of that day read
+    alone, loading Plotly from the shared sibling file; latest.html inlines it."""
     directory = page_directory(database, SYMBOL)
-    days = [f"2025-12-0{day}.html" for day in range(1, DEMO_DAYS + 1)]
-    assert sorted(path.name for path in directory.iterdir()) == [*days, "latest.html"]
-    assert (directory / "latest.html").read_bytes() == (directory / days[-1]).read_bytes()
+    days = [DEMO_LAST - timedelta(days=back) for back in reversed(range(DEMO_DAYS))]
+    names = [f"{day.isoformat()}.html" for day in days]
+    assert sorted(path.name for path in directory.iterdir()) == sorted(
+        [*names, "latest.html", PLOTLY_FILE]
+    )
+    assert (directory / PLOTLY_FILE).read_text("utf-8") == plotly_bundle()
+    with warehouse.connect(database, read_only=True) as conn:
+        info = queries.symbol_info(conn, SYMBOL)
+        for day, name in zip(days, names, strict=True):
+            page = (directory / name).read_text("utf-8")
+            assert "plotly.js v" not in page
+            assert f'<script src="{PLOTLY_FILE}"></script>' in page
+            alone = render_page(load_history(conn, info, day_end(day)))
+            assert self_contained(page) == alone, day
+    latest = (directory / "latest.html").read_text("utf-8")
+    assert latest == self_contained((directory / names[-1]).read_text("utf-8"))
+    assert "plotly.js v" in latest and PLOTLY_FILE not in latest
+
+
+def test_history_reader_in_any_order_equals_reading_alone(database):
+    """Reusing cells between pages (forwards, backwards, repeated) changes no history."""
+    days = [DEMO_LAST - timedelta(days=back) for back in (0, 3, 2, 1, 0, 0, 3)]
+    with warehouse.connect(database, read_only=True) as conn:
+        info = queries.symbol_info(conn, SYMBOL)
+        reader = HistoryReader(conn, info)
+        for day in days:
+            shared, alone = reader.history(day_end(day)), load_history(conn, info, day_end(day))
+            for grid in ("fine", "coarse"):
+                pd.testing.assert_frame_equal(
+                    getattr(shared, grid).cells, getattr(alone, grid).cells, check_exact=True
+                )
+            assert render_page(shared) == render_page(alone), day
 
 
 def test_asset_writes_a_page_per_day_and_a_preview(database_copy):
@@ -221,8 +263,14 @@ def test_asset_writes_a_page_per_day_and_a_preview(database_copy):
     assert result.success
     directory = page_directory(database, SYMBOL)
     pages = sorted(path.name for path in directory.iterdir())
-    assert pages == ["2025-12-02.html", "2025-12-03.html", "2025-12-04.html", "latest.html"]
-    assert (directory / "latest.html").read_bytes() == (directory / "2025-12-04.html").read_bytes()
+    assert pages == [
+        "2025-12-02.html",
+        "2025-12-03.html",
+        "2025-12-04.html",
+        "latest.html",
+        PLOTLY_FILE,
+    ]
+    assert _latest_is_inlined(directory, "2025-12-04.html")
     assert "up to 2025-12-03 00:00 UTC" in (directory / "2025-12-02.html").read_text()
     events = result.get_asset_materialization_events()
     assert sorted(event.partition for event in events) == ["2025-12-02", "2025-12-03", "2025-12-04"]
@@ -232,9 +280,17 @@ def test_asset_writes_a_page_per_day_and_a_preview(database_copy):
     assert metadata["page"].value == str(directory / "2025-12-04.html")
     assert metadata["pages_written"].value == 3
 
-    # Re-drawing an older day leaves latest.html on the newest day.
+    # Re-drawing an older day leaves latest.html on the newest day; a plotly.min.js that is
+    # not this plotly's bundle is replaced.
+    (directory / PLOTLY_FILE).write_text("stale", "utf-8")
     assert _materialize(database, "2025-12-01").success
-    assert (directory / "latest.html").read_bytes() == (directory / "2025-12-04.html").read_bytes()
+    assert _latest_is_inlined(directory, "2025-12-04.html")
+    assert (directory / PLOTLY_FILE).read_text("utf-8") == plotly_bundle()
+
+
+def _latest_is_inlined(directory: Path, newest: str) -> bool:
+    page = (directory / newest).read_text("utf-8")
+    return (directory / "latest.html").read_text("utf-8") == self_contained(page) != page
 
 
 def test_asset_fails_clearly_without_model_output(database_copy):
@@ -243,3 +299,11 @@ def test_asset_fails_clearly_without_model_output(database_copy):
     failure = next(event for event in result.all_events if event.is_step_failure)
     message = failure.step_failure_data.error.message
     assert f"{SYMBOL} has no heatmap snapshots on 2025-12-09" in message
+
+
+def test_asset_range_with_a_missing_day_writes_nothing(database_copy):
+    result = _materialize(database_copy, "2025-12-03", "2025-12-09")
+    assert not result.success
+    failure = next(event for event in result.all_events if event.is_step_failure)
+    assert "no heatmap snapshots on 2025-12-05" in failure.step_failure_data.error.message
+    assert not page_directory(database_copy, SYMBOL).exists()

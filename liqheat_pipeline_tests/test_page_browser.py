@@ -6,12 +6,14 @@ from __future__ import annotations
 import io
 import os
 import re
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 from matplotlib import image
 
+from liqheat_pipeline.defs.heatmap.assets import page_directory
 from liqheat_pipeline.lib import warehouse
 from liqheat_pipeline.lib.demo_market import DEMO_SYMBOL
 from liqheat_pipeline.lib.heatmap import queries, style
@@ -70,23 +72,30 @@ def api_map(base_url):
         return http.get("/liquidations/map", params={"symbol": SYMBOL}).json()
 
 
-@pytest.fixture
-def page(browser, base_url):
+def _open_offline(browser, url: str, allowed: str) -> tuple:
+    """A browser page showing ``url`` once drawn, and the problems it reports (console errors,
+    script errors, any request not starting with ``allowed``, which is refused: the page must
+    work offline)."""
     page = browser.new_page(viewport={"width": 1400, "height": 800})
     problems: list[str] = []
     page.on("console", lambda message: message.type == "error" and problems.append(message.text))
     page.on("pageerror", lambda error: problems.append(str(error)))
-    # The page must work offline: anything not served by our loopback server is refused.
     page.route(
         "**/*",
         lambda route: (
             route.continue_()
-            if route.request.url.startswith(base_url)
+            if route.request.url.startswith(allowed)
             else (problems.append(f"external request {route.request.url}"), route.abort())
         ),
     )
-    page.goto(f"{base_url}/heatmap?symbol={SYMBOL}")
+    page.goto(url)
     page.wait_for_selector('#liqheat-plot[data-ready="1"]', timeout=30_000)
+    return page, problems
+
+
+@pytest.fixture
+def page(browser, base_url):
+    page, problems = _open_offline(browser, f"{base_url}/heatmap?symbol={SYMBOL}", base_url)
     yield page
     assert problems == []
     page.close()
@@ -222,6 +231,30 @@ def test_times_are_utc_whatever_the_browser_time_zone(browser, base_url):
     # The demo history ends at 2025-12-05 00:00 UTC: the map is drawn there, the axis ends there.
     assert title == "USD per bin at 2025-12-05 00:00 UTC"
     assert end == 1764892800000
+
+
+def _file_page_problems(browser, path: Path) -> list[str]:
+    page, problems = _open_offline(browser, path.as_uri(), "file://")
+    try:
+        assert page.evaluate("document.getElementById('liqheat-plot').data.length") == 9
+        # A click on a column redraws the map: the page's script runs against the library.
+        box = page.locator("#liqheat-plot .nsewdrag").first.bounding_box()
+        page.mouse.click(box["x"] + box["width"] * 0.6, box["y"] + box["height"] * 0.5)
+        page.wait_for_timeout(300)
+    finally:
+        page.close()
+    return problems
+
+
+def test_day_page_and_latest_work_offline_from_files(browser, database, tmp_path):
+    """A day's page loads Plotly from the plotly.min.js beside it; latest.html needs nothing
+    beside it (opened from a folder of its own)."""
+    directory = page_directory(database, SYMBOL)
+    day_page = max(directory.glob("????-??-??.html"))
+    assert _file_page_problems(browser, day_page) == []
+    alone = Path(shutil.copy(directory / "latest.html", tmp_path / "latest.html"))
+    assert sorted(tmp_path.iterdir()) == [alone]
+    assert _file_page_problems(browser, alone) == []
 
 
 def test_screenshot_artefact(page):

@@ -1,22 +1,28 @@
 """The heatmap page asset: per symbol and UTC day, an interactive HTML page and a PNG preview.
 
 Partition D renders the history up to D+1 00:00 (at most 30 days back) into
-``<db dir>/heatmaps/<SYMBOL>/<D>.html``; ``latest.html`` is a copy of the newest day's page.
+``<db dir>/heatmaps/<SYMBOL>/<D>.html``, which loads Plotly from ``plotly.min.js`` in the same
+folder (written once, shared by every day's page); ``latest.html`` is the newest day's page with
+Plotly inlined, a single file that works anywhere offline.
 """
 
 import base64
-import shutil
 from datetime import date, timedelta
 from pathlib import Path
 
 import dagster as dg
+import duckdb
 
 from liqheat_pipeline.defs.resources import LiqheatDatabase
 from liqheat_pipeline.lib.heatmap import queries
-from liqheat_pipeline.lib.heatmap.history import HeatmapHistory, day_end, load_history
+from liqheat_pipeline.lib.heatmap.history import HeatmapHistory, HistoryReader, day_end
 from liqheat_pipeline.lib.heatmap.labels import is_synthetic
-from liqheat_pipeline.lib.heatmap.page import render_page
-from liqheat_pipeline.lib.heatmap.preview import render_preview
+from liqheat_pipeline.lib.heatmap.page import (
+    PLOTLY_FILE,
+    plotly_bundle,
+    render_page,
+    self_contained,
+)
 from liqheat_pipeline.partitions import daily_partitions
 from liqheat_pipeline.settings import load_settings
 
@@ -42,42 +48,46 @@ def build_heatmap_page(symbol: str, partitions: dg.PartitionsDefinition) -> dg.A
         ],
         kinds={"html"},
         description=(
-            f"Interactive liquidation heatmap page of {symbol} (self-contained HTML, up to 30 "
-            "days before the end of the day) with a PNG preview in the metadata."
+            f"Interactive liquidation heatmap page of {symbol} per day (HTML loading Plotly "
+            "from plotly.min.js beside it, up to 30 days before the end of the day), "
+            "latest.html (the newest page, self-contained) and a PNG preview in the metadata."
         ),
     )
     def heatmap_page(
         context: dg.AssetExecutionContext, database: LiqheatDatabase
     ) -> dg.MaterializeResult:
         directory = page_directory(database.path, symbol)
-        directory.mkdir(parents=True, exist_ok=True)
         days = [date.fromisoformat(key) for key in context.partition_keys]
-        history = None
-        for day in days:
-            history = _load_day(database, symbol, day)
-            path = directory / f"{day.isoformat()}.html"
-            _write_atomically(path, render_page(history).encode("utf-8"))
-            context.log.info(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
+        # One read connection and one reader for the whole range: the reader reuses the cells
+        # that consecutive days' 30-day windows share.
+        with database.read() as conn:
+            info = queries.symbol_info(conn, symbol)
+            for day in days:  # all checked first: a missing day fails before any page changes
+                _check_modelled(conn, symbol, info, day)
+            directory.mkdir(parents=True, exist_ok=True)
+            _write_plotly(directory)
+            reader = HistoryReader(conn, info)
+            for day in days:
+                history = reader.history(day_end(day))
+                path = directory / f"{day.isoformat()}.html"
+                _write_atomically(path, render_page(history, inline_plotly=False).encode("utf-8"))
+                context.log.info(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
         latest = _refresh_latest(directory)
         return dg.MaterializeResult(metadata=_metadata(history, directory, days, latest))
 
     return heatmap_page
 
 
-def _load_day(database: LiqheatDatabase, symbol: str, day: date) -> HeatmapHistory:
+def _check_modelled(
+    conn: duckdb.DuckDBPyConnection, symbol: str, info: queries.SymbolInfo | None, day: date
+) -> None:
     end = day_end(day)
-    start = end - timedelta(days=1)
-    with database.read() as conn:
-        info = queries.symbol_info(conn, symbol)
-        last = (
-            None if info is None else queries.snapshot_at(conn, symbol, end - timedelta.resolution)
+    last = queries.snapshot_at(conn, symbol, end - timedelta.resolution)
+    if info is None or last is None or last < end - timedelta(days=1):
+        raise dg.Failure(
+            description=f"{symbol} has no heatmap snapshots on {day}: materialize "
+            f"{symbol.lower()}/heatmap_snapshots for {day} first"
         )
-        if info is None or last is None or last < start:
-            raise dg.Failure(
-                description=f"{symbol} has no heatmap snapshots on {day}: materialize "
-                f"{symbol.lower()}/heatmap_snapshots for {day} first"
-            )
-        return load_history(conn, info, end)
 
 
 def _write_atomically(path: Path, content: bytes) -> None:
@@ -87,19 +97,31 @@ def _write_atomically(path: Path, content: bytes) -> None:
     partial.replace(path)
 
 
+def _write_plotly(directory: Path) -> None:
+    """The Plotly library the day pages load; rewritten only when missing or different (another
+    plotly version), so a daily run does not rewrite 4.8 MB."""
+    path = directory / PLOTLY_FILE
+    bundle = plotly_bundle().encode("utf-8")
+    if not path.exists() or path.read_bytes() != bundle:
+        _write_atomically(path, bundle)
+
+
 def _refresh_latest(directory: Path) -> Path:
-    """Point ``latest.html`` at the newest day's page (a backfill of old days leaves it alone)."""
+    """``latest.html``: the newest day's page with Plotly inlined (a backfill of old days leaves
+    it on the newest day)."""
     newest = max(directory.glob("????-??-??.html"))
     latest = directory / LATEST_PAGE
-    partial = latest.with_name(LATEST_PAGE + ".partial")
-    shutil.copyfile(newest, partial)
-    partial.replace(latest)
+    _write_atomically(latest, self_contained(newest.read_text("utf-8")).encode("utf-8"))
     return latest
 
 
 def _metadata(
     history: HeatmapHistory, directory: Path, days: list[date], latest: Path
 ) -> dict[str, dg.MetadataValue]:
+    # Imported here: matplotlib costs ~0.4 s to import, which every process loading the
+    # definitions (each run, the daemon, the webserver) would otherwise pay.
+    from liqheat_pipeline.lib.heatmap.preview import render_preview
+
     last_page = directory / f"{days[-1].isoformat()}.html"
     png = base64.b64encode(render_preview(history)).decode("ascii")
     return {

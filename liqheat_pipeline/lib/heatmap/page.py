@@ -1,4 +1,7 @@
-"""The interactive heatmap page: one self-contained HTML file (Plotly's JS embedded, no network).
+"""The interactive heatmap page: one HTML file that needs no network.
+
+Plotly's JS is either inlined (a self-contained file) or loaded from ``plotly.min.js`` beside
+the page (pages of one folder share one copy of the ~4.8 MB library).
 
 The figure's layout and trace styles are built here with plotly's graph objects; the cells are
 embedded as sparse little-endian arrays (gzip, base64) that ``page.js`` inflates and expands
@@ -15,6 +18,7 @@ import html
 import json
 import string
 from datetime import datetime
+from functools import cache
 from importlib import resources
 from typing import Any
 
@@ -29,10 +33,13 @@ from liqheat_pipeline.lib.heatmap.labels import SYNTHETIC_LABEL, chart_title, is
 RANGES = ("12h", "24h", "3d", "7d", "30d")
 DEFAULT_RANGE = "3d"
 PLOT_ID = "liqheat-plot"
+PLOTLY_FILE = "plotly.min.js"
+_SIBLING_PLOTLY = f'<script src="{PLOTLY_FILE}"></script>'
 
 
-def render_page(history: HeatmapHistory) -> str:
-    """The complete HTML document for ``history``."""
+def render_page(history: HeatmapHistory, *, inline_plotly: bool = True) -> str:
+    """The complete HTML document for ``history``; with ``inline_plotly=False`` it loads Plotly
+    from ``PLOTLY_FILE`` in the same folder."""
     package = resources.files(__package__)
     template = string.Template(package.joinpath("page_template.html").read_text("utf-8"))
     title = page_title(history)
@@ -46,7 +53,7 @@ def render_page(history: HeatmapHistory) -> str:
         heading=heading,
         background=style.BACKGROUND,
         text=style.TEXT,
-        plotlyjs=get_plotlyjs(),
+        plotly_script=_inline_plotly_script() if inline_plotly else _SIBLING_PLOTLY,
         range_buttons="".join(
             f'<button type="button" data-range="{name}"'
             f"{' class=active' if name == DEFAULT_RANGE else ''}>{name}</button>"
@@ -58,9 +65,24 @@ def render_page(history: HeatmapHistory) -> str:
         ),
         footer=html.escape(_footer(history)),
         data=_script_json(page_data(history)),
-        figure=_script_safe(page_figure(history).to_json()),
+        figure=_figure_json(is_synthetic(history.symbol)),
         script=package.joinpath("page.js").read_text("utf-8"),
     )
+
+
+def self_contained(page: str) -> str:
+    """``page`` with its sibling ``PLOTLY_FILE`` reference replaced by the inlined library
+    (a page that already inlines it comes back unchanged)."""
+    return page.replace(_SIBLING_PLOTLY, _inline_plotly_script(), 1)
+
+
+def plotly_bundle() -> str:
+    """The minified Plotly library that pages inline or load as ``PLOTLY_FILE``."""
+    return get_plotlyjs()
+
+
+def _inline_plotly_script() -> str:
+    return f"<script>{plotly_bundle()}</script>"
 
 
 def page_title(history: HeatmapHistory) -> str:
@@ -161,7 +183,14 @@ def _encode_grid(grid: Grid, history: HeatmapHistory, y0: float) -> dict[str, An
     return encoded
 
 
-def page_figure(history: HeatmapHistory) -> go.Figure:
+@cache
+def _figure_json(synthetic: bool) -> str:
+    """The figure depends only on the synthetic label; building it with plotly's validators
+    costs ~0.1 s, so a range run builds it once, not once per page."""
+    return _script_safe(_page_figure(synthetic).to_json())
+
+
+def _page_figure(synthetic: bool) -> go.Figure:
     """Layout and trace styles; ``page.js`` fills in the data for the chosen view."""
     long_scale = [[stop, colour] for stop, colour in style.LONG_STOPS]
     short_scale = [[stop, colour] for stop, colour in style.SHORT_STOPS]
@@ -234,7 +263,7 @@ def page_figure(history: HeatmapHistory) -> go.Figure:
             "colorbar": {**colorbar, "y": 1.0, "yanchor": "top", "title": "short"},
         },
     )
-    if is_synthetic(history.symbol):
+    if synthetic:
         figure.add_annotation(
             text=SYNTHETIC_LABEL,
             xref="x domain",
