@@ -100,7 +100,9 @@ def _draw_heat(axes: plt.Axes, grid: Grid, history: HeatmapHistory) -> None:
             shading="flat",
             rasterized=True,
         )
-    centres = grid.window.start + (grid.column() + 0.5) * grid.window.interval
+    # Column centres in datetime64 (times of Python timedeltas would box every cell).
+    half_intervals = (grid.column() * 2 + 1) * grid.window.interval_minutes * 30
+    centres = np.datetime64(grid.window.start, "s") + half_intervals.astype("timedelta64[s]")
     for side, colour, marker in (
         ("long", style.LONG_ACCENT, "v"),
         ("short", style.SHORT_ACCENT, "^"),
@@ -109,7 +111,7 @@ def _draw_heat(axes: plt.Axes, grid: Grid, history: HeatmapHistory) -> None:
         keep = consumed > 0
         if keep.any():
             axes.scatter(
-                pd.DatetimeIndex(centres)[keep],
+                centres[keep],
                 grid.cells["price"].to_numpy()[keep] + bins.size / 2,
                 s=6 + 60 * np.sqrt(consumed[keep] / consumed[keep].max()),
                 c=colour,
@@ -148,16 +150,21 @@ def _draw_map(axes: plt.Axes, history: HeatmapHistory) -> None:
         ],
         ignore_index=True,
     )
-    curve = cumulative_liquidation_map(bins, history.bins.size)
+    size = history.bins.size
+    curve = cumulative_liquidation_map(bins, size)
     for side, colour in (("long", style.LONG_ACCENT), ("short", style.SHORT_ACCENT)):
         frame = curve[curve["side"] == side]
-        axes.barh(
-            frame["price"] + history.bins.size / 2,
-            frame["active_usd"],
-            height=history.bins.size,
-            color=colour,
-            alpha=0.45,
-        )
+        if not frame.empty:
+            # One step outline over every bin (zero where empty) draws what a bar per bin
+            # would, without a patch per bin (300 patches cost ~0.3 s).
+            low = float(frame["price"].min())
+            row = np.rint((frame["price"].to_numpy() - low) / size).astype(np.int64)
+            usd = np.zeros(row.max() + 1)
+            usd[row] = frame["active_usd"].to_numpy()
+            edges = low + np.arange(len(usd) + 1) * size
+            axes.stairs(
+                usd, edges, orientation="horizontal", fill=True, color=colour, alpha=0.45, lw=0
+            )
         axes.plot(frame["cumulative_usd"], frame["reach_price"], color=colour, linewidth=1.4)
     if history.map_price is not None:
         axes.axhline(history.map_price, color=style.PRICE_LINE, linewidth=0.8)
