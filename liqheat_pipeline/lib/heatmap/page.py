@@ -315,7 +315,7 @@ def _map_curve(name: str, colour: str, move: str) -> go.Scatter:
 def _packed(array: np.ndarray) -> str:
     """gzip (fixed mtime: identical input, identical page) then base64."""
     raw = np.ascontiguousarray(array).tobytes()
-    return base64.b64encode(gzip.compress(raw, compresslevel=6, mtime=0)).decode("ascii")
+    return base64.b64encode(gzip.compress(raw, compresslevel=3, mtime=0)).decode("ascii")
 
 
 def _epoch_ms(moment: datetime) -> int:
