@@ -196,7 +196,8 @@ def _demo(arguments: argparse.Namespace) -> int:
     page = settings.db_path.parent / "heatmaps" / DEMO_SYMBOL / "latest.html"
     print(f"Heatmap page (synthetic data): {page.resolve()}")
     print(
-        f"Browse and query it: liqheat serve, then http://127.0.0.1:8000/heatmap?symbol={DEMO_SYMBOL}"
+        "Browse and query it: `liqheat serve` (`make serve` in a checkout), then "
+        f"http://127.0.0.1:8000/heatmap?symbol={DEMO_SYMBOL}"
     )
     return 0
 
