@@ -159,15 +159,13 @@ def read_klines(
     )
     trades = table.integers("count", required=False).astype(np.float64)
     columns["trades"] = np.where(table.is_empty("count"), np.nan, trades)
-    columns, dropped = _sorted_without_duplicates(table, columns, "open_time")
     grid = start_ns + step_ns * np.arange(_ns(_DAY) // step_ns)
-    missing = _missing(grid, columns["open_time"])
-    columns["open_time"] = columns["open_time"].view("datetime64[ns]")
-    columns["trades"] = pd.array(columns["trades"], dtype="Int64")
+    frame, dropped, missing = _day_frame(table, columns, "open_time", grid, KLINE_FRAME_COLUMNS)
+    frame["trades"] = frame["trades"].astype("Int64")
     return DailyRead(
         path=path,
         day=day,
-        frame=pd.DataFrame({name: columns[name] for name in KLINE_FRAME_COLUMNS}),
+        frame=frame,
         rows_read=table.rows,
         duplicates_dropped=dropped,
         expected_slots=len(grid),
@@ -236,14 +234,12 @@ def read_metrics(path: str | Path, day: date | None = None) -> MetricsRead:
     columns.update(
         {name: table.numbers(source, positive=True) for source, name in _METRICS_VALUES.items()}
     )
-    columns, dropped = _sorted_without_duplicates(table, columns, "ts")
     grid = start_ns + step_ns * np.arange(1, _ns(_DAY) // step_ns + 1)
-    missing = _missing(grid, columns["ts"])
-    columns["ts"] = columns["ts"].view("datetime64[ns]")
+    frame, dropped, missing = _day_frame(table, columns, "ts", grid, METRICS_FRAME_COLUMNS)
     return MetricsRead(
         path=path,
         day=day,
-        frame=pd.DataFrame({name: columns[name] for name in METRICS_FRAME_COLUMNS}),
+        frame=frame,
         rows_read=table.rows,
         duplicates_dropped=dropped,
         expected_slots=len(grid),
@@ -412,6 +408,20 @@ def _label_convention(
     if at_end.size:
         return LABEL_AT_SNAPSHOT, True
     return (LABEL_BEFORE_SNAPSHOT if day >= LABEL_SWITCH_DAY else LABEL_AT_SNAPSHOT), False
+
+
+def _day_frame(
+    table: _Table,
+    columns: dict[str, np.ndarray],
+    time_column: str,
+    grid_ns: np.ndarray,
+    frame_columns: tuple[str, ...],
+) -> tuple[pd.DataFrame, int, tuple[datetime, ...]]:
+    """Sort and de-duplicate a day's rows, list the grid slots it lacks, build its frame."""
+    columns, dropped = _sorted_without_duplicates(table, columns, time_column)
+    missing = _missing(grid_ns, columns[time_column])
+    columns[time_column] = columns[time_column].view("datetime64[ns]")
+    return pd.DataFrame({name: columns[name] for name in frame_columns}), dropped, missing
 
 
 def _sorted_without_duplicates(
