@@ -39,7 +39,8 @@ TABLE_DDL: dict[str, str] = {
     "candle_ledger": """
         symbol VARCHAR NOT NULL, ts TIMESTAMP NOT NULL, side VARCHAR NOT NULL,
         opened_usd DOUBLE NOT NULL, consumed_usd DOUBLE NOT NULL,
-        closed_usd DOUBLE NOT NULL, active_usd DOUBLE NOT NULL""",
+        closed_usd DOUBLE NOT NULL, active_usd DOUBLE NOT NULL,
+        open_interest_usd DOUBLE, coverage DOUBLE""",
     "heatmap_snapshots": """
         symbol VARCHAR NOT NULL, ts TIMESTAMP NOT NULL, price_bucket DOUBLE NOT NULL,
         side VARCHAR NOT NULL, active_usd DOUBLE NOT NULL, consumed_usd DOUBLE NOT NULL""",
@@ -47,6 +48,18 @@ TABLE_DDL: dict[str, str] = {
         symbol VARCHAR NOT NULL, ts TIMESTAMP NOT NULL, price_bucket DOUBLE NOT NULL,
         side VARCHAR NOT NULL, leverage INTEGER NOT NULL,
         active_usd DOUBLE NOT NULL, consumed_usd DOUBLE NOT NULL""",
+    # Observed liquidations (not modelled): one row per bucket of the source; a bucket the
+    # source lacks is absent, never 0.
+    "realized_liquidations": """
+        symbol VARCHAR NOT NULL, bucket_start TIMESTAMP NOT NULL, bucket_minutes INTEGER NOT NULL,
+        long_usd DOUBLE NOT NULL, short_usd DOUBLE NOT NULL, source VARCHAR NOT NULL,
+        scope VARCHAR NOT NULL""",
+    # The model's skill against realized_liquidations over a window (docs/validation.md).
+    "model_skill": """
+        symbol VARCHAR NOT NULL, window_start TIMESTAMP NOT NULL, window_end TIMESTAMP NOT NULL,
+        bucket_minutes INTEGER NOT NULL, side VARCHAR NOT NULL, predictor VARCHAR NOT NULL,
+        metric VARCHAR NOT NULL, value DOUBLE, n_buckets INTEGER NOT NULL, config_hash VARCHAR,
+        computed_at TIMESTAMP NOT NULL""",
     # Tables the model adds beside the SQL contract. `model_state` holds each day's end-of-day
     # active levels (what the next day starts from); `model_runs` one row per symbol and day with
     # the configuration that produced it; `margin_brackets` the shipped bracket tables, so the
@@ -75,6 +88,13 @@ VIEW_DDL: dict[str, str] = {
 }
 
 
+# Columns added to a table after its first release: files created earlier gain them (NULL for
+# the old rows, which a recompute under the new model fills).
+ADDED_COLUMNS: dict[str, tuple[str, ...]] = {
+    "candle_ledger": ("open_interest_usd DOUBLE", "coverage DOUBLE"),
+}
+
+
 class DatabaseLockedError(RuntimeError):
     """The DuckDB file stayed locked by another process for longer than we were willing to wait."""
 
@@ -83,6 +103,9 @@ def ensure_schema(conn: duckdb.DuckDBPyConnection) -> None:
     """Create every contract table and view that does not exist yet."""
     for name, columns in TABLE_DDL.items():
         conn.execute(f"CREATE TABLE IF NOT EXISTS {name} ({columns})")
+    for name, added in ADDED_COLUMNS.items():
+        for column in added:
+            conn.execute(f"ALTER TABLE {name} ADD COLUMN IF NOT EXISTS {column}")
     for name, query in VIEW_DDL.items():
         conn.execute(f"CREATE VIEW IF NOT EXISTS {name} AS {query}")
 
