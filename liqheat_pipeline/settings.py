@@ -15,6 +15,7 @@ DEFAULT_SYMBOLS = "BTCUSDT"
 # First day of the real sample in ../shared/data/binance and of the offline demo market.
 DEFAULT_START_DATE = "2025-12-01"
 DEFAULT_ARCHIVE_URL = "https://data.binance.vision/data/"
+DEFAULT_LIQUIDATIONS_DIR = "data/liquidations"
 
 _SYMBOL = re.compile(r"^[A-Z0-9]{2,20}$")
 _TRUE = {"1", "true", "yes", "on"}
@@ -35,6 +36,8 @@ class Settings:
     model_config_path: Path | None
     # Where LIQHEAT_DOWNLOAD fetches from: the public archive or a mirror (tests use loopback).
     archive_url: str = DEFAULT_ARCHIVE_URL
+    # Observed liquidation exports (coinglass/<BASE>/*.csv); absent means no realized data.
+    liquidations_dir: Path = Path(DEFAULT_LIQUIDATIONS_DIR)
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
@@ -52,6 +55,10 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             "LIQHEAT_MODEL_CONFIG", env.get("LIQHEAT_MODEL_CONFIG", "")
         ),
         archive_url=_parse_url("LIQHEAT_ARCHIVE_URL", env.get("LIQHEAT_ARCHIVE_URL", "")),
+        liquidations_dir=_parse_optional_directory(
+            "LIQHEAT_LIQUIDATIONS_DIR",
+            env.get("LIQHEAT_LIQUIDATIONS_DIR") or DEFAULT_LIQUIDATIONS_DIR,
+        ),
     )
 
 
@@ -100,4 +107,12 @@ def _parse_optional_file(name: str, raw: str) -> Path | None:
     path = Path(raw.strip())
     if not path.is_file():
         raise SettingsError(f"{name}={raw!r}: no such file")
+    return path
+
+
+def _parse_optional_directory(name: str, raw: str) -> Path:
+    """A folder that may not exist yet (then it holds nothing), but is not some other file."""
+    path = Path(raw.strip())
+    if path.exists() and not path.is_dir():
+        raise SettingsError(f"{name}={raw!r}: exists but is not a directory")
     return path

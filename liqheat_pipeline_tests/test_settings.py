@@ -14,6 +14,7 @@ def test_defaults_when_nothing_is_set():
     assert settings.start_date == date(2025, 12, 1)
     assert settings.download is False
     assert settings.model_config_path is None
+    assert settings.liquidations_dir == Path("data/liquidations")
 
 
 def test_values_are_parsed_and_normalised(tmp_path):
@@ -58,3 +59,13 @@ def test_archive_url_gets_a_trailing_slash_and_must_be_http():
     )
     with pytest.raises(SettingsError, match="LIQHEAT_ARCHIVE_URL"):
         load_settings({"LIQHEAT_ARCHIVE_URL": "ftp://mirror/data/"})
+
+
+def test_liquidations_dir_may_be_absent_but_not_a_file(tmp_path):
+    absent = tmp_path / "not-yet"
+    assert load_settings({"LIQHEAT_LIQUIDATIONS_DIR": str(absent)}).liquidations_dir == absent
+    assert load_settings({"LIQHEAT_LIQUIDATIONS_DIR": str(tmp_path)}).liquidations_dir == tmp_path
+    a_file = tmp_path / "liquidations.csv"
+    a_file.write_text("timestamp\n")
+    with pytest.raises(SettingsError, match=r"LIQHEAT_LIQUIDATIONS_DIR.*not a directory"):
+        load_settings({"LIQHEAT_LIQUIDATIONS_DIR": str(a_file)})
