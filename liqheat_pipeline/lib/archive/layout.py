@@ -5,6 +5,7 @@ The layout is the archive's own (``data.binance.vision/data/<relative path>``)::
     futures/um/daily/klines/<SYM>/<interval>/<SYM>-<interval>-<YYYY-MM-DD>.zip
     futures/um/daily/markPriceKlines/<SYM>/<interval>/<SYM>-<interval>-<YYYY-MM-DD>.zip
     futures/um/daily/metrics/<SYM>/<SYM>-metrics-<YYYY-MM-DD>.zip
+    futures/um/daily/liquidationSnapshot/<SYM>/<SYM>-liquidationSnapshot-<YYYY-MM-DD>.zip
 
 A local mirror may hold the same files unzipped (``.csv``) or gzipped (``.csv.gz``).
 """
@@ -18,7 +19,8 @@ from pathlib import Path
 KLINES = "klines"
 MARK_PRICE_KLINES = "markPriceKlines"
 METRICS = "metrics"
-DATASETS = (KLINES, MARK_PRICE_KLINES, METRICS)
+LIQUIDATION_SNAPSHOT = "liquidationSnapshot"
+DATASETS = (KLINES, MARK_PRICE_KLINES, METRICS, LIQUIDATION_SNAPSHOT)
 # Kline-shaped datasets are split by interval; metrics has one fixed 5-minute cadence.
 INTERVAL_DATASETS = (KLINES, MARK_PRICE_KLINES)
 # Preference order when several encodings of one file exist: the archive's own zip first.
@@ -52,7 +54,7 @@ def daily_relative_path(
     """The POSIX path of one daily file relative to the mirror root (and to the archive's URL)."""
     if suffix not in SUFFIXES:
         raise ValueError(f"suffix={suffix!r}: expected one of {', '.join(SUFFIXES)}")
-    tag = interval if dataset in INTERVAL_DATASETS else METRICS
+    tag = interval if dataset in INTERVAL_DATASETS else dataset
     directory = dataset_directory(dataset, symbol, interval)
     return f"{directory}/{symbol}-{tag}-{day.isoformat()}{suffix}"
 
