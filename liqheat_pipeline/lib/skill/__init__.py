@@ -1,0 +1,1 @@
+"""Skill of the model against realized liquidations: rank metrics, bucket predictors, storage."""
