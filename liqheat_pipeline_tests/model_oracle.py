@@ -145,14 +145,16 @@ def run_oracle(
                     openings.append(level)
                     opened[side] += notional
 
-        # 6. Close proportionally.
+        # 6. Close: every active level loses the closed share of open interest (oi_share*) or
+        # of the modelled book (modelled_share*).
         if delta is not None and delta < 0:
             to_close = -delta * price
-            if config.closure_model == "proportional_net":
+            if config.closure_model.endswith("_net"):
                 to_close = max(0.0, to_close - consumed["long"] - consumed["short"])
             total = sum(level.remaining for level in active)
+            base = start_oi * price if config.closure_model.startswith("oi_share") else total
             if total > 0 and to_close > 0:
-                factor = 1 - min(to_close / total, 1)
+                factor = 1 - min(to_close / base, 1)
                 still = []
                 for level in active:
                     before = level.remaining
@@ -165,7 +167,10 @@ def run_oracle(
                         still.append(level)
                 active = still
 
+        # 7. Coverage: the modelled active notional over the open interest after the candle.
+        oi_usd = math.nan if end_oi is None else end_oi * float(candle["close"])
         for side in SIDES:
+            side_active = sum(lv.remaining for lv in active if lv.side == side)
             ledger.append(
                 (
                     t,
@@ -173,7 +178,9 @@ def run_oracle(
                     opened[side],
                     consumed[side],
                     closed[side],
-                    sum(lv.remaining for lv in active if lv.side == side),
+                    side_active,
+                    oi_usd,
+                    side_active / oi_usd if oi_usd > 0 else math.nan,
                 )
             )
         cells: dict[tuple, float] = {}
@@ -227,7 +234,16 @@ def run_oracle(
         ),
         candle_ledger=pd.DataFrame(
             ledger,
-            columns=["ts", "side", "opened_usd", "consumed_usd", "closed_usd", "active_usd"],
+            columns=[
+                "ts",
+                "side",
+                "opened_usd",
+                "consumed_usd",
+                "closed_usd",
+                "active_usd",
+                "open_interest_usd",
+                "coverage",
+            ],
         ),
         heatmap_snapshots=pd.DataFrame(
             snapshots, columns=["ts", "price_bucket", "side", "active_usd", "consumed_usd"]

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from liqheat_pipeline.lib.model.config import ModelConfig
+from liqheat_pipeline.lib.model.config import CLOSURE_MODELS, ModelConfig
 from liqheat_pipeline_tests.model_builders import (
     OUTPUT_TABLES,
     candle_frame,
@@ -106,7 +106,7 @@ def markets(draw, *, max_candles: int = 40):
         leverage_tiers=tuple(zip(chosen, (p / sum(parts) for p in parts), strict=True)),
         side_model=draw(st.sampled_from(["candle", "taker", "symmetric"])),
         entry_price=draw(st.sampled_from(["vwap", "hlc3", "close"])),
-        closure_model=draw(st.sampled_from(["proportional_net", "proportional"])),
+        closure_model=draw(st.sampled_from(list(CLOSURE_MODELS))),
         bucket_sizes=draw(
             st.sampled_from([(("BTCUSDT", 100.0), ("ETHUSDT", 5.0)), (("BTCUSDT", 37.5),), ()])
         ),
@@ -156,6 +156,18 @@ def assert_matches_oracle(frames, oracle) -> None:
         for column in expected.columns:
             if column.endswith("_usd"):
                 _close(engine[column], expected[column], scale)
+    # Coverage = active / OI notional: the ledger's absolute tolerance, relative to that notional.
+    engine = _sorted(frames["candle_ledger"], ["ts", "side"])
+    expected = _sorted(oracle.candle_ledger, ["ts", "side"])
+    oi_usd = expected["open_interest_usd"].to_numpy(float)
+    positive = oi_usd[oi_usd > 0]
+    smallest = float(positive.min()) if len(positive) else 1.0
+    np.testing.assert_allclose(
+        engine["coverage"].to_numpy(float),
+        expected["coverage"].to_numpy(float),
+        rtol=RTOL,
+        atol=RTOL * scale / smallest,
+    )
 
 
 @SETTINGS
@@ -262,10 +274,11 @@ def test_ledger_identity_and_snapshot_sums(case):
     _close(per_bucket["consumed_usd"], aligned["consumed_usd"], scale)
 
 
-@pytest.mark.parametrize("closure_model", ["proportional", "proportional_net"])
+@pytest.mark.parametrize("closure_model", CLOSURE_MODELS)
 def test_scale_renormalisation_keeps_matching_the_oracle(closure_model):
-    """Opening 20 units and then closing 99.9 % of everything, 60 times over, pushes the
-    closure scale below 1e-150 within one run; the engine cuts and continues the run."""
+    """Opening and then closing 99.9 % (of the modelled book, or of open interest for the
+    oi_share rules), 60 times over, pushes the closure scale below 1e-150 within one run; the
+    engine cuts and continues the run."""
     n = 120
     ohlc = np.tile([90_000.0, 90_010.0, 89_990.0, 90_000.0], (n, 1))
     oi, active_units = [1e6], 0.0
@@ -273,6 +286,8 @@ def test_scale_renormalisation_keeps_matching_the_oracle(closure_model):
         if k % 2 == 0:
             oi.append(oi[-1] + 10.0)
             active_units += 20.0  # symmetric: both sides
+        elif closure_model.startswith("oi_share"):
+            oi.append(oi[-1] * 0.001)
         else:
             oi.append(oi[-1] - 0.999 * active_units)
             active_units *= 0.001

@@ -20,6 +20,11 @@ from liqheat_pipeline.lib.model.state import ModelState
 from liqheat_pipeline_tests.model_builders import START, candle_frame, oi_frame, plain
 
 TEN_X = ModelConfig(leverage_tiers=((10, 1.0),), entry_price="close")
+# The v1 closure rule (share of the modelled book), for the rules it alone can reach in a few
+# candles: a full wipe-out and dust.
+TEN_X_V1 = ModelConfig(
+    leverage_tiers=((10, 1.0),), entry_price="close", closure_model="modelled_share_net"
+)
 MMR = 0.004  # BTCUSDT first bracket in December 2025
 BULL = (90_000.0, 90_100.0, 89_950.0, 90_050.0)  # opens longs (candle model), entry 90,050
 BEAR = (90_000.0, 90_050.0, 89_900.0, 89_950.0)  # opens shorts, entry 89,950
@@ -254,9 +259,44 @@ def test_missing_mark_candle_falls_back_to_last_price_and_counts():
 # -- Step 6: closures --------------------------------------------------------------------------
 
 
-def test_proportional_closure_scales_every_active_level():
+def test_oi_share_closure_scales_every_level_by_the_closed_share_of_open_interest():
+    # 0.5 BTC of 103 BTC open interest closes: every level, long or short, loses 0.5 / 103,
+    # however small the modelled book is (entry = close = 90,000 in the closing candle).
+    config = ModelConfig(leverage_tiers=((10, 1.0),), entry_price="close", closure_model="oi_share")
+    output = run([BULL, BEAR, FLAT], [100.0, 102.0, 103.0, 102.5], config)
+    long_notional, short_notional = 2 * 90_050.0, 89_950.0
+    share = (0.5 * 90_000.0) / (103.0 * 90_000.0)
+    remaining = sorted(output.state.remaining_usd)
+    assert remaining == pytest.approx(
+        sorted([long_notional * (1 - share), short_notional * (1 - share)]), rel=1e-14
+    )
+    assert ledger(output, "long")["closed_usd"][2] == pytest.approx(long_notional * share)
+    assert ledger(output, "short")["closed_usd"][2] == pytest.approx(short_notional * share)
+
+
+def test_oi_share_net_subtracts_this_candles_consumption_first():
+    output = _consume_and_close("oi_share_net", 1.5)
+    consumed = 90_050.0  # the 100x half of 2 BTC at 90,050
+    share = (1.5 * 90_000.0 - consumed) / (102.0 * 90_000.0)
+    assert ledger(output, "long")["consumed_usd"][1] == consumed
+    assert ledger(output, "long")["closed_usd"][1] == pytest.approx(90_050.0 * share, rel=1e-14)
+    assert output.state.remaining_usd.tolist() == pytest.approx([90_050.0 * (1 - share)], rel=1e-14)
+
+
+def test_oi_share_closes_everything_only_when_open_interest_is_gone():
+    output = run([BULL, BEAR, FLAT], [100.0, 101.0, 102.0, 0.0])
+    assert len(output.state) == 0
+    almost = run([BULL, BEAR, FLAT], [100.0, 101.0, 102.0, 10.0])
+    assert output.stats["full_closures"] == 1
+    assert almost.stats["full_closures"] == 0
+    assert almost.state.remaining_usd.tolist() == pytest.approx(
+        [90_050.0 * 10 / 102, 89_950.0 * 10 / 102], rel=1e-12
+    )
+
+
+def test_modelled_share_closure_scales_every_active_level():
     config = ModelConfig(
-        leverage_tiers=((10, 1.0),), entry_price="close", closure_model="proportional"
+        leverage_tiers=((10, 1.0),), entry_price="close", closure_model="modelled_share"
     )
     output = run([BULL, BEAR, FLAT], [100.0, 102.0, 103.0, 102.5], config)
     long_notional, short_notional = 2 * 90_050.0, 89_950.0
@@ -281,8 +321,8 @@ def _consume_and_close(closure_model, close_units):
     return run([BULL, second], [100.0, 102.0, 102.0 - close_units], config)
 
 
-def test_proportional_net_subtracts_this_candles_consumption_first():
-    output = _consume_and_close("proportional_net", 1.5)
+def test_modelled_share_net_subtracts_this_candles_consumption_first():
+    output = _consume_and_close("modelled_share_net", 1.5)
     consumed = 90_050.0  # the 100x half of 2 BTC at 90,050
     closed = 1.5 * 90_000.0 - consumed
     assert ledger(output, "long")["consumed_usd"][1] == consumed
@@ -290,21 +330,22 @@ def test_proportional_net_subtracts_this_candles_consumption_first():
     assert output.state.remaining_usd.tolist() == pytest.approx([90_050.0 - closed], rel=1e-14)
 
 
-def test_proportional_without_net_closes_the_full_decrease_again():
-    output = _consume_and_close("proportional", 0.5)
+def test_modelled_share_without_net_closes_the_full_decrease_again():
+    output = _consume_and_close("modelled_share", 0.5)
     closed = 0.5 * 90_000.0
     assert ledger(output, "long")["closed_usd"][1] == pytest.approx(closed, rel=1e-14)
     assert output.state.remaining_usd.tolist() == pytest.approx([90_050.0 - closed], rel=1e-14)
 
 
-def test_net_closure_is_zero_when_consumption_explains_the_decrease():
-    output = _consume_and_close("proportional_net", 0.5)
+@pytest.mark.parametrize("closure_model", ["oi_share_net", "modelled_share_net"])
+def test_net_closure_is_zero_when_consumption_explains_the_decrease(closure_model):
+    output = _consume_and_close(closure_model, 0.5)
     assert ledger(output, "long")["closed_usd"][1] == 0.0
     assert output.state.remaining_usd.tolist() == [90_050.0]
 
 
 def test_full_wipe_out_closes_everything():
-    output = run([BULL, BEAR, FLAT], [100.0, 101.0, 102.0, 10.0])
+    output = run([BULL, BEAR, FLAT], [100.0, 101.0, 102.0, 10.0], TEN_X_V1)
     assert len(output.state) == 0
     assert ledger(output, "long")["closed_usd"][2] == 90_050.0
     assert ledger(output, "short")["closed_usd"][2] == 89_950.0
@@ -317,7 +358,7 @@ def test_full_wipe_out_closes_everything():
 def test_a_level_below_the_dust_share_is_closed_with_its_remnant(left_share, dust):
     # 1 BTC opened at 90,050, then open interest falls by almost 1 BTC, closing at 90,050 too.
     end_oi = 101.0 - (1.0 - left_share)
-    output = run([BULL, (90_050.0,) * 4], [100.0, 101.0, end_oi])
+    output = run([BULL, (90_050.0,) * 4], [100.0, 101.0, end_oi], TEN_X_V1)
     left = 90_050.0 - (101.0 - end_oi) * 90_050.0  # what the float OI values leave
     assert output.stats["levels_dust_closed"] == int(dust)
     assert len(output.state) == int(not dust)
@@ -329,7 +370,7 @@ def test_a_level_below_the_dust_share_is_closed_with_its_remnant(left_share, dus
 
 def test_consumed_notional_is_what_remains_after_earlier_closures():
     output = run([BULL, FLAT, candle_through(low=LONG_LP)], [100.0, 101.0, 100.75, 100.75])
-    remaining = 90_050.0 - 0.25 * 90_000.0
+    remaining = 90_050.0 * (1 - 0.25 / 101.0)
     assert plain(output.level_consumptions)["consumed_usd"][0] == pytest.approx(remaining)
 
 
@@ -469,7 +510,13 @@ def test_docs_worked_example_one_levels_life():
         quote_volume=[90_050_000.0, 107_880_000.0, 80_640_000.0, 425_000_000.0],
     )
     open_interest = oi_frame([85_000.0, 85_010.0, 85_004.0, 85_001.0, 85_001.0])
-    config = ModelConfig()  # the defaults
+    # The configuration the example states (the v2 spec's options), independent of the defaults.
+    config = ModelConfig(
+        leverage_tiers=((5, 0.15), (10, 0.30), (25, 0.25), (50, 0.20), (100, 0.10)),
+        side_model="candle",
+        entry_price="vwap",
+        closure_model="oi_share_net",
+    )
     level_id = 29_409_120 * 1000 + 0 * 100 + 1  # 2025-12-01 00:00, long, tier 1 (10x)
     state, remaining = None, []
     outputs = []
@@ -489,29 +536,48 @@ def test_docs_worked_example_one_levels_life():
     assert round(opened["liq_price"], 2) == 81_370.48  # 90,050 × 0.9 / 0.996
     assert opened["price_bucket"] == 81_300.0
 
-    # Candle B: nothing consumed, 6 BTC closed at VWAP 89,900 out of 900,500 active.
-    after_b = 270_150.0 * (1 - 6 * 89_900.0 / 900_500.0)
-    # Candle C: the 100x level (LP 89,507.53) is consumed with 90,050 × (1 - share B); the
-    # closure nets it out: X' = 3 × 89,600 - consumed, spread over the four levels left.
-    consumed_100x = 90_050.0 * (1 - 6 * 89_900.0 / 900_500.0)
+    # Candle B: nothing consumed; 6 BTC of the 85,010 BTC open interest closed (at VWAP 89,900),
+    # so every level keeps 1 - 6 / 85,010.
+    kept_b = 1 - (6 * 89_900.0) / (85_010.0 * 89_900.0)
+    after_b = 270_150.0 * kept_b
+    # Candle C: the 100x level (LP 89,507.53) is consumed with 90,050 × kept_b; the closure
+    # nets it out: X' = 3 × 89,600 - consumed, a share of OI(t_C) × p_C = 85,004 × 89,600.
+    consumed_100x = 90_050.0 * kept_b
     net = 3 * 89_600.0 - consumed_100x
-    left_active = (900_500.0 - 90_050.0) * (1 - 6 * 89_900.0 / 900_500.0)
-    after_c = after_b * (1 - net / left_active)
+    kept_c = 1 - net / (85_004.0 * 89_600.0)
+    after_c = after_b * kept_c
     assert remaining[0] == pytest.approx(270_150.0, rel=1e-15)
     assert remaining[1] == pytest.approx(after_b, rel=1e-12)
-    assert round(after_b, 2) == 108_330.00
+    assert round(after_b, 2) == 270_130.93
     assert remaining[2] == pytest.approx(after_c, rel=1e-12)
-    assert round(after_c, 2) == 30_766.67
+    assert round(after_c, 2) == 270_124.59
     assert remaining[3] is None  # consumed in candle D (low 81,000 <= 81,370.48)
     consumptions = plain(outputs[3].level_consumptions).set_index("level_id")
     assert consumptions.loc[level_id, "consumed_usd"] == pytest.approx(after_c, rel=1e-12)
     assert consumptions.loc[level_id, "consumed_at"] == START + pd.Timedelta(minutes=15)
     assert len(consumptions) == 3  # 10x, 25x and 50x; the 5x level (72,329.32) survives
-    kept_b = 1 - 6 * 89_900.0 / 900_500.0
-    kept_c = 1 - net / left_active
     long_ledger = ledger(outputs[3], "long")
     consumed_d = (180_100.0 + 225_125.0 + 270_150.0) * kept_b * kept_c
     assert long_ledger["consumed_usd"][0] == pytest.approx(consumed_d, rel=1e-12)
-    assert round(consumed_d, 2) == 76_916.67
+    assert round(consumed_d, 2) == 675_311.48
     assert state.remaining_usd.tolist() == pytest.approx([135_075.0 * kept_b * kept_c], rel=1e-12)
-    assert round(135_075.0 * kept_b * kept_c, 2) == 15_383.33
+    assert round(135_075.0 * kept_b * kept_c, 2) == 135_062.30
+    # Coverage after D: the 5x level over OI(t_D + 5 min) × close_D.
+    assert ledger(outputs[3], "long")["coverage"][0] == pytest.approx(
+        135_075.0 * kept_b * kept_c / (85_001.0 * 82_000.0), rel=1e-12
+    )
+
+
+# -- Step 7: coverage ------------------------------------------------------------------------
+
+
+def test_coverage_is_active_over_open_interest_after_the_candle():
+    output = run([BULL, BEAR, FLAT], [100.0, 101.0, 102.0, math.nan])
+    long, short = ledger(output, "long"), ledger(output, "short")
+    # After candle 0: 1 BTC long at 90,050 of 101 BTC × close 90,050.
+    assert long["open_interest_usd"][0] == 101.0 * 90_050.0
+    assert long["coverage"][0] == pytest.approx(1 / 101.0, rel=1e-14)
+    assert short["coverage"][0] == 0.0
+    assert short["coverage"][1] == pytest.approx(89_950.0 / (102.0 * 89_950.0), rel=1e-14)
+    # Open interest after the last candle is unknown: so is its coverage.
+    assert math.isnan(long["open_interest_usd"][2]) and math.isnan(long["coverage"][2])

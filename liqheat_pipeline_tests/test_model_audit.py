@@ -3,13 +3,15 @@
 Two days, three candles on the first: a 20x long opened at 00:00 (entry 100, generic bracket
 MMR 0.4 %, cum 0, N_rep 10,000 → LP 95.381…) is not crossed by the 00:05 low of 96 and is
 consumed by the 00:10 low of 94; a 10x short (LP 109.56…) stays active into day two.
+Open interest rises by 15 BTC in the first candle (the 1,500 USD opened at price 100) and
+falls by 10 BTC in the third, exactly the consumed long (so `oi_share_net` closes nothing).
 Every corruption below breaks one rule and must fail the audit that guards it.
 """
 
 from __future__ import annotations
 
 import json
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 import pandas as pd
 import pytest
@@ -30,10 +32,28 @@ def _frame(rows: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows).assign(symbol=SYMBOL)
 
 
+# Open interest (BTC) at each instant; the candles close at 100.
+OPEN_INTEREST = {
+    T0: 100.0,
+    T1: 115.0,
+    T2: 115.0,
+    datetime(2025, 12, 1, 0, 15): 105.0,
+    T3: 105.0,
+    datetime(2025, 12, 2, 0, 5): 105.0,
+}
+ASSUMPTIONS = {
+    "n_rep": 10_000.0,
+    "closure_model": "oi_share_net",
+    "entry_price": "close",
+    "interval_minutes": 5,
+}
+
+
 def _ledger(ts, side, opened=0.0, consumed=0.0, closed=0.0, active=0.0) -> dict:
+    oi_after = OPEN_INTEREST[ts + timedelta(minutes=5)] * 100.0
     return dict(
         ts=ts, side=side, opened_usd=opened, consumed_usd=consumed, closed_usd=closed,
-        active_usd=active,
+        active_usd=active, open_interest_usd=oi_after, coverage=active / oi_after,
     )  # fmt: skip
 
 
@@ -59,7 +79,7 @@ def _state(day, level_id=SHORT_ID) -> dict:
 
 def _run(day) -> dict:
     return dict(
-        day=day, config_hash="abc", assumptions=json.dumps({"n_rep": 10_000.0}),
+        day=day, config_hash="abc", assumptions=json.dumps(ASSUMPTIONS),
         bucket_size=1.0, last_candle_time=None, stats="{}", state_metadata="{}",
         computed_at=datetime(2026, 1, 1),
     )  # fmt: skip
@@ -107,6 +127,9 @@ def _history() -> dict[str, pd.DataFrame]:
                 _snapshot(T2, "short", 109.0, 500.0),
                 _snapshot(T3, "short", 109.0, 500.0),
             ]
+        ),
+        "open_interest": _frame(
+            [{"ts": ts, "open_interest": oi} for ts, oi in OPEN_INTEREST.items()]
         ),
         "model_state": _frame([_state(DAY_1), _state(DAY_2)]),
         "model_runs": _frame([_run(DAY_1), _run(DAY_2)]),
@@ -156,6 +179,7 @@ def _all_audits(conn, window) -> dict[str, model_audit.AuditResult]:
         "not_crossed": model_audit.active_levels_not_crossed(conn, window),
         "first_crossing": model_audit.consumed_at_first_crossing(conn, window),
         "ledger": model_audit.ledger_identity(conn, window),
+        "closures": model_audit.closures_follow_open_interest(conn, window),
         "snapshots": model_audit.snapshots_match_ledger(conn, window),
         "continuity": model_audit.continuity_with_previous_day(conn, window),
         "liq_prices": model_audit.liquidation_prices_match_brackets(conn, window),
@@ -196,6 +220,25 @@ CORRUPTIONS = {
         "UPDATE candle_ledger SET active_usd = active_usd + 1 "
         "WHERE side = 'short' AND ts = TIMESTAMP '2025-12-01 00:05:00'",
         "ledger",
+    ),
+    "closure rule changed without recomputing": (
+        "UPDATE model_runs SET assumptions = json_merge_patch(assumptions, "
+        '\'{"closure_model": "oi_share"}\')',
+        "closures",
+    ),
+    "closed USD not the share of open interest": (
+        "UPDATE candle_ledger SET closed_usd = 1, active_usd = active_usd - 1 "
+        "WHERE side = 'short' AND ts = TIMESTAMP '2025-12-01 00:05:00'",
+        "closures",
+    ),
+    "open interest falls but nothing closes": (
+        "UPDATE open_interest SET open_interest = 100 WHERE ts = TIMESTAMP '2025-12-02 00:05:00'",
+        "closures",
+    ),
+    "coverage off": (
+        "UPDATE candle_ledger SET coverage = coverage * 1.01 "
+        "WHERE side = 'short' AND ts = TIMESTAMP '2025-12-01 00:05:00'",
+        "closures",
     ),
     "snapshot bucket off by 1 USD": (
         "UPDATE heatmap_snapshots_by_leverage SET active_usd = active_usd - 1 "

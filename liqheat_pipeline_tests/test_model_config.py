@@ -20,7 +20,7 @@ def test_defaults_are_the_spec_defaults():
     assert (config.side_model, config.entry_price, config.closure_model) == (
         "candle",
         "vwap",
-        "proportional_net",
+        "oi_share_net",
     )
     assert config.bucket_size_for("BTCUSDT") == 100.0
     assert config.bucket_size_for("ETHUSDT") == 5.0
@@ -46,7 +46,10 @@ def test_defaults_are_the_spec_defaults():
         ({"leverage_tiers": ((5,),)}, r"leverage_tiers\[0\]: expected a \(leverage, weight\)"),
         ({"side_model": "colour"}, r"side_model: must be one of candle, taker, symmetric"),
         ({"entry_price": "open"}, r"entry_price: must be one of vwap, hlc3, close"),
-        ({"closure_model": "fifo"}, r"closure_model: must be one of proportional_net"),
+        (
+            {"closure_model": "fifo"},
+            r"closure_model: must be one of oi_share_net, oi_share, modelled_share_net, modelled_share",
+        ),
         ({"bracket_rule": "by_oi"}, r"bracket_rule: must be one of by_candle_date"),
         ({"bucket_sizes": (("BTCUSDT", 0.0),)}, r"bucket_sizes\[0\]: size for BTCUSDT must be > 0"),
         ({"bucket_sizes": (("BTCUSDT", -5),)}, r"bucket_sizes\[0\]: size for BTCUSDT must be > 0"),
@@ -125,7 +128,8 @@ def test_config_hash_changes_with_any_option_and_with_the_symbol():
     variants = [
         ModelConfig(side_model="symmetric"),
         ModelConfig(entry_price="close"),
-        ModelConfig(closure_model="proportional"),
+        ModelConfig(closure_model="oi_share"),
+        ModelConfig(closure_model="modelled_share_net"),
         ModelConfig(n_rep=20_000.0),
         ModelConfig(interval_minutes=1),
         ModelConfig(bucket_sizes=(("BTCUSDT", 50.0), ("ETHUSDT", 5.0))),
@@ -152,3 +156,16 @@ def test_auto_bucket_size_is_about_a_thousandth_on_a_125_step(price, size):
 def test_auto_bucket_size_refuses_a_non_positive_price():
     with pytest.raises(ValueError, match="first price"):
         auto_bucket_size(0.0)
+
+
+@pytest.mark.parametrize(
+    ("v1_name", "replacement"),
+    [("proportional_net", "modelled_share_net"), ("proportional", "modelled_share")],
+)
+def test_v1_closure_names_are_rejected_naming_their_replacement(v1_name, replacement):
+    with pytest.raises(
+        ModelConfigError,
+        match=rf"closure_model: '{v1_name}' is the model v1 name"
+        rf".*'{replacement}'.*'oi_share_net'",
+    ):
+        ModelConfig.from_mapping({"closure_model": v1_name})

@@ -69,8 +69,10 @@ class AuditWindow:
         }
 
 
-def _query(conn: duckdb.DuckDBPyConnection, sql: str, window: AuditWindow) -> pd.DataFrame:
-    return execute(conn, sql, window.parameters())
+def _query(
+    conn: duckdb.DuckDBPyConnection, sql: str, window: AuditWindow, **extra: object
+) -> pd.DataFrame:
+    return execute(conn, sql, window.parameters() | extra)
 
 
 def _count(conn: duckdb.DuckDBPyConnection, table: str, where: str, window: AuditWindow) -> int:
@@ -226,6 +228,104 @@ def ledger_identity(conn: duckdb.DuckDBPyConnection, window: AuditWindow) -> Aud
         "ledger identity per candle and side (previous active + opened - consumed - closed)",
         offending,
         ledger_rows=_count(conn, "candle_ledger", "ts >= $start AND ts < $end", window),
+    )
+
+
+# Closures carry dust remnants (levels below 1e-9 of their opening closed whole), so the
+# recomputed closed notional is compared with a looser relative tolerance.
+CLOSURE_RELATIVE_TOLERANCE = 1e-6
+
+
+def closures_follow_open_interest(
+    conn: duckdb.DuckDBPyConnection, window: AuditWindow
+) -> AuditResult:
+    """Each candle's closed notional per side equals ``f_k`` × that side's active notional
+    before the closure, with ``f_k`` recomputed from the stored candles and open interest under
+    the run's ``closure_model`` and ``entry_price`` (model.md step 6); and ``open_interest_usd``
+    and ``coverage`` equal OI(t_k + Δ) × close and active / that (step 7)."""
+    offending = _query(
+        conn,
+        """
+        WITH runs AS (
+            SELECT day,
+                   json_extract_string(assumptions, '$.closure_model') AS closure_model,
+                   json_extract_string(assumptions, '$.entry_price') AS entry_price,
+                   CAST(json_extract(assumptions, '$.interval_minutes') AS INTEGER) AS minutes
+            FROM model_runs WHERE symbol = $symbol AND day >= $first_day AND day <= $last_day
+        ),
+        ledger AS (
+            SELECT ts,
+                   sum(closed_usd) FILTER (WHERE side = 'long') AS closed_long,
+                   sum(closed_usd) FILTER (WHERE side = 'short') AS closed_short,
+                   -- by the ledger identity (audited separately): active before the closure
+                   sum(active_usd + closed_usd) FILTER (WHERE side = 'long') AS before_long,
+                   sum(active_usd + closed_usd) FILTER (WHERE side = 'short') AS before_short,
+                   sum(consumed_usd) AS consumed,
+                   max(open_interest_usd) AS open_interest_usd,
+                   max(abs(coverage - active_usd / open_interest_usd))
+                       FILTER (WHERE open_interest_usd > 0) AS coverage_error,
+                   bool_or(coverage IS NOT NULL AND NOT open_interest_usd > 0)
+                       OR bool_or(coverage IS NULL AND open_interest_usd > 0) AS coverage_misplaced
+            FROM candle_ledger WHERE symbol = $symbol AND ts >= $start AND ts < $end
+            GROUP BY ts
+        ),
+        inputs AS (
+            SELECT l.*, r.closure_model, c.close,
+                   CASE r.entry_price
+                       WHEN 'close' THEN c.close
+                       WHEN 'hlc3' THEN (c.high + c.low + c.close) / 3
+                       ELSE CASE WHEN c.volume > 0 AND c.quote_volume IS NOT NULL
+                                 THEN c.quote_volume / c.volume
+                                 ELSE (c.high + c.low + c.close) / 3 END
+                   END AS entry,
+                   o0.open_interest AS oi_start, o1.open_interest AS oi_end
+            FROM ledger l
+            JOIN runs r ON r.day = CAST(l.ts AS DATE)
+            JOIN candles c ON c.symbol = $symbol AND c.open_time = l.ts
+            LEFT JOIN open_interest o0 ON o0.symbol = $symbol AND o0.ts = l.ts
+            LEFT JOIN open_interest o1
+                ON o1.symbol = $symbol AND o1.ts = l.ts + to_minutes(r.minutes)
+        ),
+        shares AS (
+            SELECT *,
+                   CASE WHEN oi_end < oi_start THEN (oi_start - oi_end) * entry ELSE 0 END
+                       - CASE WHEN closure_model LIKE '%_net' THEN consumed ELSE 0 END
+                       AS to_close,
+                   CASE WHEN closure_model LIKE 'oi_share%' THEN oi_start * entry
+                        ELSE before_long + before_short END AS base
+            FROM inputs
+        ),
+        expected AS (
+            SELECT *,
+                   CASE WHEN to_close > 0 AND base > 0 THEN least(to_close / base, 1.0)
+                        ELSE 0.0 END AS closed_share
+            FROM shares
+        )
+        SELECT ts, closure_model, closed_share, closed_long,
+               closed_share * before_long AS expected_closed_long, closed_short,
+               closed_share * before_short AS expected_closed_short,
+               open_interest_usd, oi_end * close AS expected_open_interest_usd, coverage_error
+        FROM expected
+        WHERE abs(closed_long - closed_share * before_long)
+                > $closure_tolerance * before_long + $absolute_tolerance
+           OR abs(closed_short - closed_share * before_short)
+                > $closure_tolerance * before_short + $absolute_tolerance
+           OR (oi_end IS NULL) <> (open_interest_usd IS NULL)
+           OR abs(open_interest_usd - oi_end * close)
+                > $relative_tolerance * abs(oi_end * close) + $absolute_tolerance
+           OR coverage_error > $relative_tolerance OR coverage_misplaced
+        ORDER BY ts
+        """,
+        window,
+        closure_tolerance=CLOSURE_RELATIVE_TOLERANCE,
+    )
+    return _result(
+        "closed notional = f_k × active before the closure, f_k from open interest (step 6); "
+        "open_interest_usd and coverage (step 7)",
+        offending,
+        candles_checked=_count(
+            conn, "candle_ledger", "side = 'long' AND ts >= $start AND ts < $end", window
+        ),
     )
 
 

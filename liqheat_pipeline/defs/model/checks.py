@@ -47,6 +47,12 @@ MODEL_CHECKS: dict[tuple[str, str], tuple[str, Audit]] = {
         "day boundary; one row per candle and side.",
         model_audit.ledger_identity,
     ),
+    ("candle_ledger", "closures_follow_open_interest"): (
+        "Each candle's closed USD per side equals f_k × the side's active USD before the "
+        "closure, f_k recomputed from stored candles and open interest under the run's "
+        "closure_model (model.md step 6); open_interest_usd and coverage match step 7.",
+        model_audit.closures_follow_open_interest,
+    ),
     ("heatmap_snapshots", "snapshots_match_ledger"): (
         "Bucket sums of both snapshot tables equal the ledger's active and consumed USD.",
         model_audit.snapshots_match_ledger,

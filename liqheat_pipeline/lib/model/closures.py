@@ -1,6 +1,10 @@
 """Consumption bookkeeping and proportional closures with a cumulative scale (model.md steps 1, 2
 and 6), in one pass over the candles that touches each level O(1) times.
 
+A closure scales every active level by ``1 − f``: ``f`` is the closed share of the market's open
+interest (``oi_share*`` rules: ``X / (OI × p)``) or of the modelled book (``modelled_share*``,
+v1: ``X / A``), capped at 1.
+
 Every proportional closure multiplies *all* active levels by the same factor, so a level's
 remaining notional is ``w × S`` where ``S`` is the running product of the closure factors and
 ``w = opening / S_at_creation`` (carried-in levels start with ``w = remaining``, S = 1 at the start
@@ -46,6 +50,7 @@ def run_closures(
     candles: int,
     closure_usd: np.ndarray,
     subtract_consumed: bool,
+    market_notional: np.ndarray | None,
     opened_usd: np.ndarray,
     opened_levels: np.ndarray,
     side: np.ndarray,
@@ -56,10 +61,12 @@ def run_closures(
     dust_order: np.ndarray,
 ) -> ClosureResult:
     """Levels are indexed carried first (``len(carried_remaining)`` of them, created = -1), then
-    new ones in creation order. ``opened_usd`` and ``opened_levels`` are (2, candles): notional
-    and number of the levels opened per side and candle. ``crossing`` is each level's first
-    crossing candle (``candles`` when none); ``dust_order`` lists carried levels by falling
-    remaining share, then new ones."""
+    new ones in creation order. ``market_notional`` is the open interest's notional at each
+    candle's start (``OI(t_k) × p_k``), the denominator of the closed share; None divides by the
+    modelled active notional instead (v1). ``opened_usd`` and ``opened_levels`` are
+    (2, candles): notional and number of the levels opened per side and candle. ``crossing`` is
+    each level's first crossing candle (``candles`` when none); ``dust_order`` lists carried
+    levels by falling remaining share, then new ones."""
     n_levels = len(side)
     n_carried = len(carried_remaining)
     carried_totals = [float(carried_remaining[side[:n_carried] == s].sum()) for s in (0, 1)]
@@ -70,6 +77,7 @@ def run_closures(
     # Plain Python lists and floats: the loop below touches single elements only.
     carried_weight = carried_remaining.tolist()
     closure_usd = closure_usd.tolist()
+    market_notional = None if market_notional is None else market_notional.tolist()
     opened_long, opened_short = opened_usd.tolist()
     new_long, new_short = opened_levels.tolist()
     side, opening, created = side.tolist(), opening.tolist(), created.tolist()
@@ -140,12 +148,13 @@ def run_closures(
             to_close -= consumed_here
         if to_close > 0.0 and (count_long or count_short):
             total_active = scale * (total_long + total_short)
-            if to_close >= total_active:
+            base = total_active if market_notional is None else market_notional[k]
+            if to_close >= base:
                 closed_long, closed_short = scale * total_long, scale * total_short
                 full_closures += 1
                 share_left = -1.0  # closes every level created so far
             else:
-                share = to_close / total_active
+                share = to_close / base
                 closed_long = share * scale * total_long
                 closed_short = share * scale * total_short
                 scale *= 1.0 - share

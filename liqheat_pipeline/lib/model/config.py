@@ -22,12 +22,22 @@ from typing import Any
 from liqheat_pipeline.lib.model.brackets import shipped_tables, tables_for
 from liqheat_pipeline.lib.model.liquidation import FORMULA_NAME
 
-SPEC_VERSION = "model.md v1"
+SPEC_VERSION = "model.md v2"
 # Bumped whenever the engine's results change for the same inputs and options.
-ENGINE_VERSION = 1
+ENGINE_VERSION = 2
 SIDE_MODELS = ("candle", "taker", "symmetric")
 ENTRY_PRICES = ("vwap", "hlc3", "close")
-CLOSURE_MODELS = ("proportional_net", "proportional")
+# Step 6: the closed share of open interest (v2) or of the modelled book (v1, for comparison);
+# "_net" first subtracts the candle's consumed notional from the closed notional.
+CLOSURE_MODELS = ("oi_share_net", "oi_share", "modelled_share_net", "modelled_share")
+NET_CLOSURE_MODELS = ("oi_share_net", "modelled_share_net")
+MODELLED_CLOSURE_MODELS = ("modelled_share_net", "modelled_share")
+# v1 names, rejected with their replacement: accepting them would silently keep a rule that v2
+# replaced as the default, or silently change what an old configuration file means.
+RENAMED_CLOSURE_MODELS = {
+    "proportional_net": "modelled_share_net",
+    "proportional": "modelled_share",
+}
 BRACKET_RULES = ("by_candle_date",)
 INTERVALS_MINUTES = (1, 5)
 # level_id keeps two decimal digits for the tier index.
@@ -56,7 +66,7 @@ class ModelConfig:
     )
     side_model: str = "candle"
     entry_price: str = "vwap"
-    closure_model: str = "proportional_net"
+    closure_model: str = "oi_share_net"
     bucket_sizes: tuple[tuple[str, float], ...] = (("BTCUSDT", 100.0), ("ETHUSDT", 5.0))
     n_rep: float = 10_000.0
     interval_minutes: int = 5
@@ -68,6 +78,12 @@ class ModelConfig:
         object.__setattr__(self, "bucket_sizes", _bucket_sizes(self.bucket_sizes))
         _choice("side_model", self.side_model, SIDE_MODELS)
         _choice("entry_price", self.entry_price, ENTRY_PRICES)
+        if self.closure_model in RENAMED_CLOSURE_MODELS:
+            raise ModelConfigError(
+                f"closure_model: {self.closure_model!r} is the model v1 name; it is now "
+                f"{RENAMED_CLOSURE_MODELS[self.closure_model]!r} (the v1 rule, kept for "
+                "comparison). The v2 default is 'oi_share_net' (docs/model.md, step 6)"
+            )
         _choice("closure_model", self.closure_model, CLOSURE_MODELS)
         _choice("bracket_rule", self.bracket_rule, BRACKET_RULES)
         object.__setattr__(self, "n_rep", _n_rep(self.n_rep))

@@ -19,7 +19,12 @@ import pandas as pd
 
 from liqheat_pipeline.lib.model.brackets import bracket_for
 from liqheat_pipeline.lib.model.closures import run_closures
-from liqheat_pipeline.lib.model.config import ModelConfig, auto_bucket_size
+from liqheat_pipeline.lib.model.config import (
+    MODELLED_CLOSURE_MODELS,
+    NET_CLOSURE_MODELS,
+    ModelConfig,
+    auto_bucket_size,
+)
 from liqheat_pipeline.lib.model.crossing import first_crossings
 from liqheat_pipeline.lib.model.liquidation import liquidation_price_by_flag
 from liqheat_pipeline.lib.model.market import MarketSeries, ModelInputError
@@ -123,6 +128,10 @@ class _Candles:
 
     opened_usd: np.ndarray
     closure_usd: np.ndarray
+    # OI(t_k) × p_k: the market's open notional a closure takes its share of (step 6).
+    market_notional: np.ndarray
+    # OI(t_k + Δ) × close_k: what coverage (step 7) divides by; NaN where OI is missing.
+    open_interest_usd: np.ndarray
     entry: np.ndarray
     side_weight: np.ndarray  # (candles, 2): long, short share of the opened notional
     lows: np.ndarray  # consumption prices: mark where present, else last
@@ -133,7 +142,8 @@ class _Candles:
 def _candles(market: MarketSeries, config: ModelConfig) -> _Candles:
     step = config.interval_minutes * _NS_PER_MINUTE
     times = market.open_time.astype(np.int64)
-    delta_oi = _oi_at(market, times + step) - _oi_at(market, times)
+    oi_start, oi_end = _oi_at(market, times), _oi_at(market, times + step)
+    delta_oi = oi_end - oi_start
     known = ~np.isnan(delta_oi)
     moving = known & (delta_oi != 0)
 
@@ -177,6 +187,8 @@ def _candles(market: MarketSeries, config: ModelConfig) -> _Candles:
     return _Candles(
         opened_usd=np.where(opening, delta_oi * entry, 0.0),
         closure_usd=np.where(known & (delta_oi < 0), -delta_oi * entry, 0.0),
+        market_notional=oi_start * entry,
+        open_interest_usd=oi_end * market.close,
         entry=entry,
         side_weight=np.column_stack([long_share, short_share]),
         lows=lows,
@@ -277,7 +289,10 @@ def _run(symbol: str, market: MarketSeries, config: ModelConfig, state: ModelSta
     result = run_closures(
         candles=candles,
         closure_usd=inputs.closure_usd,
-        subtract_consumed=config.closure_model == "proportional_net",
+        subtract_consumed=config.closure_model in NET_CLOSURE_MODELS,
+        market_notional=(
+            None if config.closure_model in MODELLED_CLOSURE_MODELS else inputs.market_notional
+        ),
         opened_usd=np.vstack(
             [
                 np.bincount(new.candle[new.side == s], new.notional_usd[new.side == s], candles)
@@ -385,6 +400,15 @@ def _run(symbol: str, market: MarketSeries, config: ModelConfig, state: ModelSta
             },
         },
     }
+    ledger = columns["candle_ledger"]
+    ledger["open_interest_usd"] = np.repeat(inputs.open_interest_usd, 2)
+    # Undefined (NULL) where open interest is missing or zero.
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ledger["coverage"] = np.where(
+            ledger["open_interest_usd"] > 0,
+            ledger["active_usd"] / ledger["open_interest_usd"],
+            np.nan,
+        )
     return _Run(
         candles=candles,
         columns=columns,
