@@ -25,6 +25,7 @@ from liqheat_pipeline.api.models import (
     Health,
     HeatmapTimeseries,
     LiquidationMap,
+    RealizedLiquidations,
     utc,
 )
 from liqheat_pipeline.lib.heatmap import queries
@@ -42,6 +43,8 @@ from liqheat_pipeline.lib.heatmap.window import (
 
 # A response carries at most this many intervals (7 days of 5-minute intervals).
 MAX_INTERVALS = 2016
+# A realized-liquidations response spans at most this long (a year of hourly buckets).
+MAX_REALIZED_SPAN = timedelta(days=366)
 # Bins may merge at most this many stored buckets (keeps the SQL's integer maths small).
 MAX_BIN_MULTIPLE = 100_000
 SYMBOL_PATTERN = r"^[A-Za-z0-9]{2,20}$"
@@ -142,6 +145,8 @@ def create_app(db_path: str | Path) -> FastAPI:
             bins = _price_bins(info, price_bin_size)
             _check_tier(conn, info, leverage)
             body = queries.timeseries_body(conn, info.symbol, window, bins, leverage=leverage)
+            coverage = queries.coverage_series(conn, info.symbol, window)
+            skill = queries.skill_window(conn, info.symbol)
         meta = {
             "symbol": info.symbol,
             "start_time": utc(window.start),
@@ -154,6 +159,8 @@ def create_app(db_path: str | Path) -> FastAPI:
             "active_long_usd_at_end": body.long_at_end,
             "active_short_usd_at_end": body.short_at_end,
             "consumed_usd_total": body.consumed_total,
+            "coverage": _coverage_at_end(coverage),
+            "skill": _skill(skill),
             **_provenance(info),
         }
         content = b"".join(
@@ -224,6 +231,44 @@ def create_app(db_path: str | Path) -> FastAPI:
         }
 
     @app.get(
+        "/liquidations/realized",
+        response_model=RealizedLiquidations,
+        responses=ERROR_RESPONSES,
+    )
+    def realized_liquidations(
+        symbol: SymbolParam,
+        start: Annotated[datetime, Query(description="Window start, ISO 8601 (no offset = UTC).")],
+        end: Annotated[datetime, Query(description="Window end (exclusive), ISO 8601.")],
+    ) -> dict[str, Any]:
+        """Observed liquidations (not modelled) of buckets starting in [start, end), with the
+        source and scope of each: they may cover more than the symbol's Binance contract."""
+        with _parameter_errors():
+            start, end = _realized_window(start, end)
+        with reader.connection() as conn:
+            name = symbol.upper()
+            rows = queries.realized_buckets(conn, name, start, end)
+            if rows.empty:
+                known = sorted({*queries.known_symbols(conn), *queries.observed_symbols(conn)})
+                if name not in known:
+                    raise HTTPException(
+                        404,
+                        f"symbol: {symbol!r} has neither model output nor observed liquidations "
+                        f"(known: {', '.join(known) or 'none yet'})",
+                    )
+        return {
+            "symbol": name,
+            "start": utc(start),
+            "end": utc(end),
+            "scopes": list(dict.fromkeys(rows["scope"])),
+            "long_usd_total": float(rows["long_usd"].sum()),
+            "short_usd_total": float(rows["short_usd"].sum()),
+            "data": [
+                {**row, "bucket_start": utc(row["bucket_start"].to_pydatetime())}
+                for row in rows.to_dict("records")
+            ],
+        }
+
+    @app.get(
         "/heatmap",
         response_class=HTMLResponse,
         responses=JSON_ERROR_RESPONSES,
@@ -280,6 +325,44 @@ def _parameter_errors() -> Iterator[None]:
         raise HTTPException(400, str(error)) from None
     except WindowError as error:
         raise invalid_parameter(error.parameter, error.message) from None
+
+
+def _realized_window(start: datetime, end: datetime) -> tuple[datetime, datetime]:
+    """[start, end) as naive UTC, ordered and at most MAX_REALIZED_SPAN long."""
+    start, end = checked_moment("start", start), checked_moment("end", end)
+    if end <= start:
+        raise WindowError("end", f"{end.isoformat()} must be after start {start.isoformat()}")
+    if end - start > MAX_REALIZED_SPAN:
+        raise WindowTooLargeError(
+            "end", f"the window spans more than {MAX_REALIZED_SPAN.days} days; ask in parts"
+        )
+    return start, end
+
+
+_SIDES = ("long", "short", "total")
+
+
+def _coverage_at_end(coverage: pd.DataFrame) -> dict[str, float | None] | None:
+    """Coverage of the last interval, None when no side of it is known."""
+    if coverage.empty:
+        return None
+    last = coverage.iloc[-1]
+    values = {side: None if pd.isna(last[side]) else float(last[side]) for side in _SIDES}
+    return None if values["long"] is None and values["short"] is None else values
+
+
+def _skill(skill: queries.SkillWindow | None) -> dict[str, Any] | None:
+    if skill is None:
+        return None
+    return {
+        "window_start": utc(skill.window_start),
+        "window_end": utc(skill.window_end),
+        "bucket_minutes": skill.bucket_minutes,
+        "n_buckets": skill.n_buckets,
+        "config_hash": skill.config_hash,
+        "computed_at": utc(skill.computed_at),
+        "values": skill.values,
+    }
 
 
 def _symbol_info(conn: duckdb.DuckDBPyConnection, symbol: str) -> queries.SymbolInfo:

@@ -56,6 +56,34 @@ class PriceRange(TypedDict):
     max: Annotated[float | None, Field(description="Highest bin edge returned (null when none).")]
 
 
+class Coverage(TypedDict):
+    long: Annotated[
+        float | None,
+        Field(description="Active long USD of the model / open-interest USD (null if unknown)."),
+    ]
+    short: Annotated[float | None, Field(description="The same for short levels.")]
+    total: Annotated[
+        float | None,
+        Field(description="Mean of the two sides (open interest is as long as it is short)."),
+    ]
+
+
+class Skill(TypedDict):
+    window_start: AwareDatetime
+    window_end: Annotated[AwareDatetime, Field(description="Exclusive end of the window.")]
+    bucket_minutes: Annotated[int, Field(description="Bucket length of the scored series.")]
+    n_buckets: Annotated[int, Field(description="Buckets scored.")]
+    config_hash: Annotated[str | None, Field(description="Model configuration scored.")]
+    computed_at: AwareDatetime
+    values: Annotated[
+        dict[str, dict[str, dict[str, float | None]]],
+        Field(
+            description="side (long/short/total) -> predictor (model, baseline_range, "
+            "baseline_return) -> metric (spearman, ...) -> value (null when undefined)."
+        ),
+    ]
+
+
 class HeatmapMeta(TypedDict):
     symbol: str
     start_time: Annotated[
@@ -77,6 +105,20 @@ class HeatmapMeta(TypedDict):
     ]
     consumed_usd_total: Annotated[
         float, Field(description="USD liquidated (both sides) in the window.")
+    ]
+    coverage: Annotated[
+        Coverage | None,
+        Field(
+            description="Share of open interest the modelled levels (all tiers) cover at the "
+            "last interval returned; null when unknown."
+        ),
+    ]
+    skill: Annotated[
+        Skill | None,
+        Field(
+            description="The symbol's latest model_skill window (model vs observed "
+            "liquidations); null when none."
+        ),
     ]
     synthetic: Annotated[bool, Field(description="True for the synthetic demo market (DEMOUSDT).")]
     config_hash: str | None
@@ -122,6 +164,28 @@ class LiquidationMap(BaseModel):
     synthetic: bool
     config_hash: str | None
     assumptions: dict[str, Any]
+
+
+class RealizedBucket(BaseModel):
+    bucket_start: AwareDatetime = Field(description="Start of the bucket (UTC).")
+    bucket_minutes: int
+    long_usd: float = Field(description="Observed USD of long positions liquidated.")
+    short_usd: float = Field(description="Observed USD of short positions liquidated.")
+    source: str = Field(description="Where the figures come from (file).")
+    scope: str = Field(description="What the figures cover (exchanges, contracts).")
+
+
+class RealizedLiquidations(BaseModel):
+    symbol: str
+    start: AwareDatetime
+    end: AwareDatetime = Field(description="Exclusive end.")
+    scopes: list[str] = Field(description="Distinct scopes of the buckets returned.")
+    long_usd_total: float
+    short_usd_total: float
+    data: list[RealizedBucket] = Field(
+        description="Observed (not modelled) buckets starting in [start, end), by time; a "
+        "bucket the source lacks is absent, never 0."
+    )
 
 
 def utc(moment: datetime) -> datetime:

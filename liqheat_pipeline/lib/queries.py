@@ -22,13 +22,17 @@ _PARAMETER = re.compile(r"\$([a-z_]+)")
 # by a join on the few interval ends, so long windows at coarse intervals read the active rows
 # of one candle per interval, not of every candle. `{snapshots}` is heatmap_snapshots or its
 # by-leverage split, `{tier}` extra key columns (e.g. "s.leverage, "), `{where}` extra conditions
-# on the rows of `s`.
-_INTERVAL_CELLS = """interval_ends AS (
+# on the rows of `s`. Its first CTE, `interval_ends` (ts = interval start, last_candle = the
+# interval's last modelled candle), is ``INTERVAL_ENDS``.
+INTERVAL_ENDS = """interval_ends AS (
     SELECT time_bucket(to_minutes($interval_minutes), ts, $start) AS ts, max(ts) AS last_candle
     FROM candle_ledger
     WHERE symbol = $symbol AND ts >= $start AND ts < $end AND side = 'long'
     GROUP BY 1
-),
+)"""
+_INTERVAL_CELLS = (
+    INTERVAL_ENDS
+    + """,
 interval_cells AS (
     SELECT i.ts, {tier}s.price_bucket, s.side, s.active_usd, 0.0 AS consumed_usd
     FROM {snapshots} s JOIN interval_ends i ON s.ts = i.last_candle
@@ -39,6 +43,7 @@ interval_cells AS (
     FROM {snapshots} s
     WHERE s.symbol = $symbol AND s.ts >= $start AND s.ts < $end AND s.consumed_usd > 0 {where}
 )"""
+)
 
 
 def interval_cells_sql(

@@ -57,6 +57,9 @@ class HeatmapHistory:
     candles: pd.DataFrame  # open_time, open, high, low, close of [start, end)
     map_ts: datetime | None  # last snapshot before end: where the liquidation map is drawn
     map_price: float | None  # its candle's close
+    observed: pd.DataFrame  # realized_buckets of [start, end): observed, not modelled
+    coverage: pd.DataFrame  # coverage_series at the hourly grid
+    skill: queries.SkillWindow | None  # the model_skill window ending at ``end``, if any
 
     @property
     def symbol(self) -> str:
@@ -115,6 +118,9 @@ class HistoryReader:
             candles=queries.price_path(conn, info.symbol, start, end),
             map_ts=map_ts,
             map_price=None if map_ts is None else queries.close_price(conn, info.symbol, map_ts),
+            observed=queries.realized_buckets(conn, info.symbol, start, end),
+            coverage=queries.coverage_series(conn, info.symbol, coarse_window),
+            skill=queries.skill_window(conn, info.symbol, window_end=end),
         )
 
 

@@ -8,7 +8,8 @@
   const RANGES = { "12h": 12 * HOUR, "24h": 24 * HOUR, "3d": 72 * HOUR, "7d": 168 * HOUR, "30d": 720 * HOUR };
   const FINE_LIMIT = RANGES["3d"]; // ranges up to this use the 5-minute grid
   const TRACE = { heatLong: 0, heatShort: 1, liqLong: 2, liqShort: 3, price: 4,
-                  barLong: 5, barShort: 6, cumLong: 7, cumShort: 8 };
+                  barLong: 5, barShort: 6, cumLong: 7, cumShort: 8,
+                  observedLong: 9, observedShort: 10, coverage: 11 };
 
   // Arrays arrive gzip-compressed and base64-encoded; the browser inflates them natively.
   async function unpack(b64, Type) {
@@ -43,6 +44,9 @@
     }
     candleTime = Array.from(candles.minute, (m) => DATA.start + m * 60e3);
   }
+  const atMinute = (m) => DATA.start + m * 60e3;
+  const observedStart = DATA.observed.minute.map(atMinute);
+  const observedWidth = DATA.observed.minutes.map((m) => m * 60e3);
   const rowPrice = (r) => DATA.y0 + r * DATA.bin_size;
 
   const state = { range: DATA.default_range, tier: 0, scale: "linear", mapTime: DATA.map_time };
@@ -161,6 +165,24 @@
     return v.map((value) => 5 + 13 * Math.sqrt(value / max));
   }
 
+  // The observed panel's axis: longs drawn below zero, shorts above, scaled to the buckets in
+  // view; tick labels show USD without the sign.
+  function observedAxis(axis, x0, x1) {
+    let top = 0;
+    for (let i = 0; i < observedStart.length; i++) {
+      if (observedStart[i] + observedWidth[i] <= x0 || observedStart[i] >= x1) continue;
+      top = Math.max(top, DATA.observed.long[i], DATA.observed.short[i]);
+    }
+    if (top === 0) {
+      axis.range = [-1, 1];
+      axis.showticklabels = false;
+      return;
+    }
+    axis.range = [-1.1 * top, 1.1 * top];
+    axis.tickvals = [-top, 0, top];
+    axis.ticktext = [usd(top), "0", usd(top)];
+  }
+
   function render() {
     const span = RANGES[state.range];
     const grid = span <= FINE_LIMIT ? grids.fine : grids.coarse;
@@ -189,6 +211,13 @@
     Object.assign(data[TRACE.barShort], { x: map.shortBar, y: map.price });
     Object.assign(data[TRACE.cumLong], { x: map.cumLong.x, y: map.cumLong.y });
     Object.assign(data[TRACE.cumShort], { x: map.cumShort.x, y: map.cumShort.y });
+    Object.assign(data[TRACE.observedLong], { x: observedStart, width: observedWidth,
+      y: DATA.observed.long.map((v) => -v), customdata: DATA.observed.long });
+    Object.assign(data[TRACE.observedShort], { x: observedStart, width: observedWidth,
+      y: DATA.observed.short, customdata: DATA.observed.short });
+    Object.assign(data[TRACE.coverage], { x: DATA.coverage.minute.map(atMinute),
+      y: DATA.coverage.total,
+      customdata: DATA.coverage.long.map((v, i) => [v, DATA.coverage.short[i]]) });
 
     const layout = JSON.parse(JSON.stringify(FIGURE.layout));
     layout.xaxis.range = [x0, x1];
@@ -198,6 +227,10 @@
     layout.coloraxis.cmax = cmax;
     layout.coloraxis2.cmin = cmin;
     layout.coloraxis2.cmax = cmax;
+    observedAxis(layout.yaxis3, x0, x1);
+    layout.annotations = (layout.annotations || []).concat([{
+      text: DATA.observed_label, xref: "x domain", yref: "y3 domain", x: 0.005, y: 1,
+      xanchor: "left", yanchor: "bottom", showarrow: false, font: { size: 11 } }]);
     if (log) {
       for (const axis of [layout.coloraxis, layout.coloraxis2]) {
         const ticks = [];

@@ -8,6 +8,11 @@ embedded as sparse little-endian arrays (gzip, base64) that ``page.js`` inflates
 for the selected range, leverage tier and intensity scale. Storing cells sparsely, per tier,
 compressed, and letting the browser sum "all tiers" keeps 30 days of BTCUSDT to about 2 MB of
 data beside Plotly's own ~4.8 MB.
+
+A panel under the heatmap (same time axis) shows observed liquidations from
+``realized_liquidations`` where the symbol has them, as bars labelled with their scope, and the
+share of open interest the modelled levels cover; a caption gives the model's skill against the
+observed series when a ``model_skill`` window ends with the page.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import base64
 import gzip
 import html
 import json
+import math
 import string
 from datetime import datetime
 from functools import cache
@@ -33,6 +39,9 @@ from liqheat_pipeline.lib.heatmap.labels import SYNTHETIC_LABEL, chart_title, is
 RANGES = ("12h", "24h", "3d", "7d", "30d")
 DEFAULT_RANGE = "3d"
 PLOT_ID = "liqheat-plot"
+# The observed panel's share of the plot height, under the heatmap's price axis.
+PANEL_HEIGHT = 0.17
+PANEL_GAP = 0.05
 PLOTLY_FILE = "plotly.min.js"
 _SIBLING_PLOTLY = f'<script src="{PLOTLY_FILE}"></script>'
 
@@ -63,6 +72,8 @@ def render_page(history: HeatmapHistory, *, inline_plotly: bool = True) -> str:
             f'<option value="{index}">{label}</option>'
             for index, label in enumerate(_tier_labels(history))
         ),
+        coverage=html.escape(coverage_text(history)),
+        skill=_skill_element(history),
         footer=html.escape(_footer(history)),
         data=_script_json(page_data(history)),
         figure=_figure_json(is_synthetic(history.symbol)),
@@ -98,6 +109,67 @@ def _tier_labels(history: HeatmapHistory) -> list[str]:
     return ["all tiers", *(f"{tier}x" for tier in history.tiers)]
 
 
+def coverage_text(history: HeatmapHistory) -> str:
+    """How much of open interest the modelled levels cover at the page's last state."""
+    coverage = history.coverage
+    last = coverage.iloc[-1] if not coverage.empty else None
+    if last is None or all(_missing(last[side]) for side in ("long", "short")):
+        return "coverage of open interest: unknown (no open interest in the model's ledger)"
+    return (
+        f"modelled levels cover {_percent(last['total'])} of open interest "
+        f"(long {_percent(last['long'])}, short {_percent(last['short'])}) "
+        f"as of the {last['last_candle']:%Y-%m-%d %H:%M} UTC candle"
+    )
+
+
+def observed_label(history: HeatmapHistory) -> str:
+    """The observed panel's label: what the bars are and what they cover."""
+    observed = history.observed
+    if observed.empty:
+        return f"no observed liquidations of {history.symbol} in this period"
+    scopes = " | ".join(dict.fromkeys(observed["scope"]))
+    minutes = " / ".join(f"{m:g}" for m in dict.fromkeys(observed["bucket_minutes"]))
+    return (
+        f"observed liquidations ({scopes}) per {minutes} min: "
+        "long below the line, short above (not modelled)"
+    )
+
+
+def skill_caption(history: HeatmapHistory) -> str | None:
+    """The headline of the ``model_skill`` window ending with the page, if there is one."""
+    skill = history.skill
+    if skill is None:
+        return None
+    sides = ", ".join(
+        f"{side} {_score(skill.value(side, 'model', 'spearman'))} vs "
+        f"{_score(skill.value(side, 'baseline_range', 'spearman'))}"
+        for side in ("long", "short")
+    )
+    return (
+        f"Skill against observed liquidations ({skill.n_buckets} buckets of "
+        f"{skill.bucket_minutes} min, {skill.window_start:%Y-%m-%d %H:%M} to "
+        f"{skill.window_end:%Y-%m-%d %H:%M} UTC): Spearman rank correlation, model vs "
+        f"price-range baseline: {sides}. Config {skill.config_hash or 'unknown'}."
+    )
+
+
+def _skill_element(history: HeatmapHistory) -> str:
+    caption = skill_caption(history)
+    return "" if caption is None else f'<p id="liqheat-skill">{html.escape(caption)}</p>'
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _percent(fraction: Any) -> str:
+    return "n/a" if _missing(fraction) else f"{100 * fraction:.0f} %"
+
+
+def _score(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f}"
+
+
 def _footer(history: HeatmapHistory) -> str:
     assumptions = history.info.assumptions
     described = ", ".join(
@@ -109,8 +181,11 @@ def _footer(history: HeatmapHistory) -> str:
         "Model estimate of where leveraged positions would be liquidated, not observed "
         f"liquidations. Colour: USD of active long (below price) and short (above price) "
         f"liquidation levels per {history.bins.size:g} USDT bin; markers: modelled liquidations "
-        "(consumed USD). Columns are 5-minute states up to 3 days, hourly beyond (state at the "
-        "hour's end, liquidations summed). Click a column to move the liquidation map. "
+        "(consumed USD); bars under the heatmap: observed liquidations where a source exists "
+        "(their scope may differ from this one contract); line: share of open interest the "
+        "modelled levels cover. Columns are 5-minute states up to 3 days, hourly beyond "
+        "(state at the hour's end, liquidations summed). Click a column to move the liquidation "
+        "map. "
         f"Config {history.info.config_hash or 'unknown'}"
         + (f" ({described})" if described else "")
         + "."
@@ -151,7 +226,29 @@ def page_data(history: HeatmapHistory) -> dict[str, Any]:
             "high": _packed(candles["high"].to_numpy("<f4")),
             "close": _packed(candles["close"].to_numpy("<f4")),
         },
+        # Plain JSON: a few hundred hourly values, exact in the browser.
+        "observed_label": observed_label(history),
+        "observed": {
+            "minute": _minutes_since(history.start, history.observed["bucket_start"]),
+            "minutes": history.observed["bucket_minutes"].astype(int).tolist(),
+            "long": history.observed["long_usd"].astype(float).tolist(),
+            "short": history.observed["short_usd"].astype(float).tolist(),
+        },
+        "coverage": {
+            "minute": _minutes_since(history.start, history.coverage["last_candle"]),
+            **{side: _nullable(history.coverage[side]) for side in ("long", "short", "total")},
+        },
     }
+
+
+def _minutes_since(start: datetime, times: Any) -> list[int]:
+    offsets = times.to_numpy("datetime64[ns]") - np.datetime64(start)
+    return (offsets // np.timedelta64(1, "m")).astype(int).tolist()
+
+
+def _nullable(values: Any) -> list[float | None]:
+    """Floats with NaN as None (JSON has no NaN)."""
+    return [None if math.isnan(value) else value for value in values.astype(float).tolist()]
 
 
 def _encode_grid(grid: Grid, history: HeatmapHistory, y0: float) -> dict[str, Any]:
@@ -223,11 +320,24 @@ def _page_figure(synthetic: bool) -> go.Figure:
             _map_bars("short levels at the map time", style.SHORT_ACCENT),
             _map_curve("cumulative long liquidations", style.LONG_ACCENT, "falls"),
             _map_curve("cumulative short liquidations", style.SHORT_ACCENT, "rises"),
+            _observed_bars("observed long liquidations", style.LONG_ACCENT),
+            _observed_bars("observed short liquidations", style.SHORT_ACCENT),
+            go.Scatter(
+                name="coverage of open interest (modelled)",
+                mode="lines",
+                yaxis="y4",
+                connectgaps=False,
+                line={"color": style.COVERAGE_LINE, "width": 1.2},
+                hovertemplate="%{x|%Y-%m-%d %H:%M} UTC · modelled levels cover %{y:.0%} of "
+                "open interest (long %{customdata[0]:.0%}, short %{customdata[1]:.0%})"
+                "<extra></extra>",
+            ),
         ]
     )
     axis = {"gridcolor": style.GRID, "zeroline": False, "color": style.TEXT}
     usd_ticks = {"tickprefix": "$", "tickformat": ".3~s", "nticks": 4}
-    colorbar = {"thickness": 10, "len": 0.45, "x": 1.0, "xpad": 4, **usd_ticks}
+    colorbar = {"thickness": 10, "len": 0.36, "x": 1.0, "xpad": 4, **usd_ticks}
+    heat_bottom = PANEL_HEIGHT + PANEL_GAP
     figure.update_layout(
         template="plotly_dark",
         paper_bgcolor=style.BACKGROUND,
@@ -237,8 +347,38 @@ def _page_figure(synthetic: bool) -> go.Figure:
         showlegend=False,
         hovermode="closest",
         bargap=0,
-        xaxis={**axis, "domain": [0.0, 0.74], "type": "date", "title": "time (UTC)"},
-        yaxis={**axis, "title": "price (USDT)", "tickformat": ",~r"},
+        # The time axis is drawn under the observed panel and shared with the heatmap.
+        xaxis={
+            **axis,
+            "domain": [0.0, 0.74],
+            "type": "date",
+            "title": "time (UTC)",
+            "anchor": "y3",
+        },
+        yaxis={
+            **axis,
+            "title": "price (USDT)",
+            "tickformat": ",~r",
+            "domain": [heat_bottom, 1.0],
+        },
+        yaxis3={
+            **axis,
+            "domain": [0.0, PANEL_HEIGHT],
+            "anchor": "x",
+            "title": {"text": "observed", "font": {"size": 11}},
+        },
+        yaxis4={
+            **axis,
+            "overlaying": "y3",
+            "side": "right",
+            "anchor": "x",
+            "rangemode": "tozero",
+            "tickformat": ".0%",
+            "ticklabelposition": "inside",
+            "nticks": 3,
+            "showgrid": False,
+            "color": style.COVERAGE_LINE,
+        },
         xaxis2={
             **axis,
             "domain": [0.77, 0.93],
@@ -256,12 +396,35 @@ def _page_figure(synthetic: bool) -> go.Figure:
         },
         coloraxis={
             "colorscale": long_scale,
-            "colorbar": {**colorbar, "y": 0.0, "yanchor": "bottom", "title": "long"},
+            "colorbar": {**colorbar, "y": heat_bottom, "yanchor": "bottom", "title": "long"},
         },
         coloraxis2={
             "colorscale": short_scale,
             "colorbar": {**colorbar, "y": 1.0, "yanchor": "top", "title": "short"},
         },
+    )
+    figure.add_annotation(
+        text="▼ ▲ modelled liquidations (consumed USD)",
+        xref="x domain",
+        yref="y domain",
+        x=0.005,
+        y=0.995,
+        xanchor="left",
+        yanchor="top",
+        showarrow=False,
+        font={"size": 11, "color": style.TEXT},
+        bgcolor="rgba(11, 14, 20, 0.6)",
+    )
+    figure.add_annotation(
+        text="line: modelled levels' coverage of open interest (right scale)",
+        xref="x domain",
+        yref="y3 domain",
+        x=1.0,
+        y=1.0,
+        xanchor="right",
+        yanchor="bottom",
+        showarrow=False,
+        font={"size": 11, "color": style.COVERAGE_LINE},
     )
     if synthetic:
         figure.add_annotation(
@@ -289,6 +452,18 @@ def _consumed_markers(name: str, colour: str, symbol: str) -> go.Scatter:
         hovertemplate="%{x|%Y-%m-%d %H:%M} UTC · price ≈ %{y:,.6~g}<br>"
         + name
         + ": %{customdata:$,.0f}<extra></extra>",
+    )
+
+
+def _observed_bars(name: str, colour: str) -> go.Bar:
+    """Bars of observed buckets on the panel's axis; each spans its bucket from its start
+    (an explicit offset also keeps them out of the map bars' grouping)."""
+    return go.Bar(
+        name=name,
+        yaxis="y3",
+        offset=0,
+        marker={"color": colour, "opacity": 0.8, "line": {"width": 0}},
+        hovertemplate="%{x|%Y-%m-%d %H:%M} UTC · " + name + ": %{customdata:$,.0f}<extra></extra>",
     )
 
 

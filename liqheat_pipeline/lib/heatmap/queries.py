@@ -15,7 +15,13 @@ import duckdb
 import pandas as pd
 
 from liqheat_pipeline.lib.heatmap.window import Window
-from liqheat_pipeline.lib.queries import CUMULATIVE_USD, STATE_TIME, bind, interval_cells_sql
+from liqheat_pipeline.lib.queries import (
+    CUMULATIVE_USD,
+    INTERVAL_ENDS,
+    STATE_TIME,
+    bind,
+    interval_cells_sql,
+)
 
 
 @dataclass(frozen=True)
@@ -284,3 +290,111 @@ def liquidation_map_rows(
     """
     sql = _MAP_SQL.format(table=_snapshots(leverage), tier_filter=_leverage_filter(leverage))
     return conn.execute(sql, bind(sql, {**_parameters(symbol, bins, leverage), "ts": ts})).df()
+
+
+def observed_symbols(conn: duckdb.DuckDBPyConnection) -> list[str]:
+    """Symbols that have observed (realized) liquidations."""
+    rows = conn.execute(
+        "SELECT DISTINCT symbol FROM realized_liquidations ORDER BY symbol"
+    ).fetchall()
+    return [row[0] for row in rows]
+
+
+def realized_buckets(
+    conn: duckdb.DuckDBPyConnection, symbol: str, start: datetime, end: datetime
+) -> pd.DataFrame:
+    """Observed liquidation buckets starting in [start, end): bucket_start, bucket_minutes,
+    long_usd, short_usd, source, scope (a bucket the source lacks is absent)."""
+    return conn.execute(
+        """
+        SELECT bucket_start, bucket_minutes, long_usd, short_usd, source, scope
+        FROM realized_liquidations
+        WHERE symbol = ? AND bucket_start >= ? AND bucket_start < ?
+        ORDER BY bucket_start
+        """,
+        [symbol, start, end],
+    ).df()
+
+
+# Per interval, each side's coverage in the state at the interval's end (its last candle).
+# Open interest has a long and a short side of equal size, so the whole market's coverage is the
+# mean of the two sides'.
+_COVERAGE_SQL = f"""
+WITH {INTERVAL_ENDS}
+SELECT i.ts, i.last_candle,
+       any_value(l.coverage) FILTER (WHERE l.side = 'long') AS long,
+       any_value(l.coverage) FILTER (WHERE l.side = 'short') AS short,
+       (long + short) / 2 AS total
+FROM interval_ends i JOIN candle_ledger l ON l.symbol = $symbol AND l.ts = i.last_candle
+GROUP BY ALL
+ORDER BY i.ts
+"""
+
+
+def coverage_series(conn: duckdb.DuckDBPyConnection, symbol: str, window: Window) -> pd.DataFrame:
+    """Share of open interest the modelled levels account for, per interval of ``window`` with
+    model output: ts (interval start), last_candle (the state's time), long, short, total
+    (fractions; NaN where the ledger has no coverage, e.g. open interest missing)."""
+    parameters = {
+        "symbol": symbol,
+        "start": window.start,
+        "end": window.end,
+        "interval_minutes": window.interval_minutes,
+    }
+    return conn.execute(_COVERAGE_SQL, bind(_COVERAGE_SQL, parameters)).df()
+
+
+@dataclass(frozen=True)
+class SkillWindow:
+    """One ``model_skill`` window of a symbol: every side's predictors scored against the
+    observed liquidations of [window_start, window_end)."""
+
+    window_start: datetime
+    window_end: datetime
+    bucket_minutes: int
+    n_buckets: int  # buckets scored (the largest over the window's rows)
+    config_hash: str | None
+    computed_at: datetime
+    values: dict[str, dict[str, dict[str, float | None]]]  # side -> predictor -> metric -> value
+
+    def value(self, side: str, predictor: str, metric: str) -> float | None:
+        return self.values.get(side, {}).get(predictor, {}).get(metric)
+
+
+_SKILL_SQL = """
+WITH chosen AS (
+    SELECT window_start, window_end, bucket_minutes FROM model_skill
+    WHERE symbol = $symbol AND ($window_end IS NULL OR window_end = $window_end)
+    ORDER BY window_end DESC, computed_at DESC, window_start, bucket_minutes
+    LIMIT 1
+)
+SELECT m.window_start, m.window_end, m.bucket_minutes, m.side, m.predictor, m.metric,
+       CASE WHEN isnan(m.value) THEN NULL ELSE m.value END AS value, m.n_buckets,
+       m.config_hash, m.computed_at
+FROM model_skill m JOIN chosen USING (window_start, window_end, bucket_minutes)
+WHERE m.symbol = $symbol
+ORDER BY m.side, m.predictor, m.metric
+"""
+
+
+def skill_window(
+    conn: duckdb.DuckDBPyConnection, symbol: str, *, window_end: datetime | None = None
+) -> SkillWindow | None:
+    """The symbol's latest ``model_skill`` window (the one ending at ``window_end`` if given;
+    of several, the latest computed); None if there is none. NaN values become None."""
+    rows = conn.execute(_SKILL_SQL, {"symbol": symbol, "window_end": window_end}).fetchall()
+    if not rows:
+        return None
+    values: dict[str, dict[str, dict[str, float | None]]] = {}
+    for _, _, _, side, predictor, metric, value, *_ in rows:
+        values.setdefault(side, {}).setdefault(predictor, {})[metric] = value
+    first = rows[0]
+    return SkillWindow(
+        window_start=first[0],
+        window_end=first[1],
+        bucket_minutes=int(first[2]),
+        n_buckets=max(int(row[7]) for row in rows),
+        config_hash=first[8],
+        computed_at=first[9],
+        values=values,
+    )

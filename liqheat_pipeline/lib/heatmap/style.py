@@ -24,6 +24,8 @@ SHORT_STOPS: tuple[tuple[float, str], ...] = (
 )
 LONG_ACCENT = "#35e0d0"
 SHORT_ACCENT = "#ff8a4c"
+# The share of open interest the modelled levels cover: a colour no side or price line uses.
+COVERAGE_LINE = "#b49cff"
 # Colour saturates at this quantile of the non-empty cells in view, so one huge cell does not
 # leave everything else dark.
 SATURATION_QUANTILE = 0.99
