@@ -5,8 +5,6 @@ Partition D scores the cumulative window [history start 00:00, D+1 00:00) per re
 replaces the rows whose ``window_end`` lies in the run's (S 00:00, E 00:00] in one transaction.
 """
 
-from __future__ import annotations
-
 import base64
 from datetime import UTC, date, datetime, timedelta
 
