@@ -8,6 +8,7 @@ is one entry and its two functions.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shlex
 import subprocess
@@ -248,6 +249,82 @@ def _serve(arguments: argparse.Namespace) -> int:
     return 0
 
 
+# --- evaluate ----------------------------------------------------------------------------------
+
+
+def _evaluate_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--symbol", default="BTCUSDT", help="symbol to score (default BTCUSDT)")
+    parser.add_argument(
+        "--history-start",
+        type=_iso_date,
+        help="first day the engine runs from, empty (default: $LIQHEAT_START_DATE)",
+    )
+    parser.add_argument(
+        "--start", type=_iso_date, required=True, help="first day of the scored buckets"
+    )
+    parser.add_argument(
+        "--end", type=_iso_date, required=True, help="last day of the scored buckets (included)"
+    )
+    parser.add_argument(
+        "--config",
+        type=Path,
+        action="append",
+        default=[],
+        help='JSON file of model options, or {"configurations": {name: options}} (repeatable)',
+    )
+    parser.add_argument(
+        "--vary",
+        action="append",
+        default=[],
+        metavar="OPTION=V1,V2",
+        help="cross every configuration with these values of one option (repeatable)",
+    )
+    parser.add_argument("--json", type=Path, help="also write every metric row to this file")
+
+
+def _evaluate(arguments: argparse.Namespace) -> int:
+    # Imported here: the engine and pandas are not needed by the other commands' start-up.
+    from liqheat_pipeline.lib import evaluation
+
+    try:
+        settings = load_settings()
+        window = evaluation.Window(
+            arguments.history_start or settings.start_date,
+            arguments.start,
+            arguments.end + timedelta(days=1),
+        )
+        configs = evaluation.configurations(arguments.config, arguments.vary)
+        market = evaluation.load_market(settings.data_dir, arguments.symbol, window.days)
+        realized = evaluation.load_realized(
+            settings.liquidations_dir, settings.data_dir, arguments.symbol, window
+        )
+    except (SettingsError, evaluation.EvaluationError) as error:
+        raise UsageError(str(error)) from None
+    rows = evaluation.evaluate(arguments.symbol, market, realized, configs, window)
+    table = evaluation.summary(rows)
+    print(
+        f"{arguments.symbol}: {len(configs)} configuration(s), engine from {window.history_start}, "
+        f"scored {window.start}…{arguments.end}, {realized.frame['scope'].iloc[0]}"
+    )
+    print(f"criterion: {evaluation.CRITERION}")
+    for line in evaluation.text_table(table):
+        print(line)
+    if arguments.json:
+        arguments.json.write_text(
+            json.dumps(
+                {
+                    "criterion": evaluation.CRITERION,
+                    "summary": json.loads(table.reset_index().to_json(orient="records")),
+                    "rows": json.loads(rows.to_json(orient="records", date_format="iso")),
+                },
+                indent=1,
+            ),
+            encoding="utf-8",
+        )
+        print(f"wrote {arguments.json}")
+    return 0
+
+
 SUBCOMMANDS: dict[str, Subcommand] = {
     "demo-data": Subcommand(
         help=f"write the seeded SYNTHETIC {DEMO_SYMBOL} market in the Binance archive layout",
@@ -261,6 +338,14 @@ SUBCOMMANDS: dict[str, Subcommand] = {
         ),
         add_arguments=_add_demo_range_arguments,
         run=_demo,
+    ),
+    "evaluate": Subcommand(
+        help=(
+            "run the engine in memory for model configurations and score them against realized "
+            "liquidations (writes nothing to the warehouse)"
+        ),
+        add_arguments=_evaluate_arguments,
+        run=_evaluate,
     ),
     "serve": Subcommand(
         help="serve the read-only HTTP API and heatmap page over $LIQHEAT_DB (uvicorn)",
