@@ -21,7 +21,11 @@ from liqheat_pipeline.lib.heatmap import queries
 from liqheat_pipeline.lib.heatmap.labels import SYNTHETIC_LABEL
 from liqheat_pipeline.lib.heatmap.window import Window
 from liqheat_pipeline_tests.api_server import client, running_server
-from liqheat_pipeline_tests.demo_pipeline import demo_database
+from liqheat_pipeline_tests.demo_pipeline import (
+    OBSERVED_ROWS,
+    SKILL_ROWS,
+    demo_database,
+)
 
 SYMBOL = DEMO_SYMBOL
 START = datetime(2025, 12, 1)
@@ -103,6 +107,146 @@ def test_timeseries_is_the_sql_heatmap_reshaped(api, database, info):
     assert meta["config_hash"] == info.config_hash
     assert meta["assumptions"]["leverage_tiers"]
     assert meta["start_time"] == start.isoformat() + "Z"
+
+
+def _stored_coverage(database: Path, start: datetime, end: datetime) -> dict | None:
+    """candle_ledger.coverage at the last candle of [start, end), read directly."""
+    with warehouse.connect(database, read_only=True) as conn:
+        rows = conn.execute(
+            """
+            SELECT side, coverage FROM candle_ledger
+            WHERE symbol = ? AND ts = (
+                SELECT max(ts) FROM candle_ledger WHERE symbol = ? AND ts >= ? AND ts < ?)
+            """,
+            [SYMBOL, SYMBOL, start, end],
+        ).fetchall()
+    if not rows:
+        return None
+    sides = dict(rows)
+    return {**sides, "total": (sides["long"] + sides["short"]) / 2}
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "interval"),
+    [
+        (datetime(2025, 12, 2, 7), datetime(2025, 12, 2, 19), "1h"),
+        (datetime(2025, 12, 4, 20), datetime(2025, 12, 5), "5m"),
+        (datetime(2025, 12, 1), datetime(2025, 12, 1, 0, 30), "15m"),  # warm-up: near 0
+    ],
+)
+def test_timeseries_meta_coverage_is_the_ledger_at_the_last_interval(
+    api, database, start, end, interval
+):
+    response = _timeseries(
+        api, start_time=start.isoformat(), end_time=end.isoformat(), interval=interval
+    )
+    assert response.status_code == 200, response.text
+    expected = _stored_coverage(database, start, end)
+    assert expected is not None and expected["long"] is not None, "the model stores coverage"
+    assert response.json()["meta"]["coverage"] == pytest.approx(expected, rel=1e-12)
+
+
+def test_timeseries_meta_coverage_is_null_without_model_output(api):
+    body = _timeseries(api, start_time="2025-11-20T00:00:00", end_time="2025-11-20T06:00:00")
+    assert body.status_code == 200, body.text
+    assert body.json()["data"] == []
+    assert body.json()["meta"]["coverage"] is None
+
+
+def test_timeseries_meta_skill_is_the_latest_window(api):
+    meta = _timeseries(
+        api, start_time="2025-12-01T00:00:00", end_time="2025-12-01T01:00:00"
+    ).json()["meta"]
+    latest = SKILL_ROWS[SKILL_ROWS["window_end"] == SKILL_ROWS["window_end"].max()]
+    expected_values: dict = {}
+    for row in latest.itertuples():
+        expected_values.setdefault(row.side, {}).setdefault(row.predictor, {})[row.metric] = (
+            pytest.approx(row.value)
+        )
+    assert meta["skill"] == {
+        "window_start": "2025-12-01T00:00:00Z",
+        "window_end": "2025-12-05T00:00:00Z",
+        "bucket_minutes": 60,
+        "n_buckets": 48,
+        "config_hash": "handmade0hash",
+        "computed_at": "2025-12-06T00:00:00Z",
+        "values": expected_values,
+    }
+
+
+def test_realized_returns_the_observed_buckets_of_the_window(api):
+    response = api.get(
+        "/liquidations/realized",
+        params={
+            "symbol": SYMBOL.lower(),
+            "start": "2025-12-03T01:00:00-02:00",  # 03:00 UTC
+            "end": "2025-12-03T12:00:00Z",
+        },
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    start, end = datetime(2025, 12, 3, 3), datetime(2025, 12, 3, 12)
+    rows = OBSERVED_ROWS[
+        (OBSERVED_ROWS["bucket_start"] >= start) & (OBSERVED_ROWS["bucket_start"] < end)
+    ]
+    assert len(rows) == 8  # 9 hours, 05:00 missing in the source: absent, not 0
+    assert body["data"] == [
+        {
+            "bucket_start": row.bucket_start.isoformat() + "Z",
+            "bucket_minutes": 60,
+            "long_usd": row.long_usd,
+            "short_usd": row.short_usd,
+            "source": row.source,
+            "scope": row.scope,
+        }
+        for row in rows.itertuples()
+    ]
+    assert "2025-12-03T05:00:00Z" not in {bucket["bucket_start"] for bucket in body["data"]}
+    assert body["symbol"] == SYMBOL
+    assert (body["start"], body["end"]) == ("2025-12-03T03:00:00Z", "2025-12-03T12:00:00Z")
+    assert body["scopes"] == [rows["scope"].iloc[0]]
+    assert body["long_usd_total"] == pytest.approx(rows["long_usd"].sum())
+    assert body["short_usd_total"] == pytest.approx(rows["short_usd"].sum())
+
+
+def test_realized_of_a_window_without_observations_is_empty(api):
+    response = api.get(
+        "/liquidations/realized",
+        params={"symbol": SYMBOL, "start": "2025-12-01T00:00:00", "end": "2025-12-02T00:00:00"},
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["data"], body["scopes"], body["long_usd_total"]) == ([], [], 0.0)
+
+
+@pytest.mark.parametrize(
+    ("params", "status", "parameter"),
+    [
+        ({"symbol": "NOPEUSDT"}, 404, "symbol"),
+        ({"symbol": "no-such!"}, 422, "symbol"),
+        ({"start": "yesterday"}, 422, "start"),
+        ({"start": None}, 422, "start"),
+        ({"end": "2025-12-02T00:00:00"}, 422, "end"),  # not after start
+        ({"start": "1800-01-01T00:00:00"}, 422, "start"),
+        ({"start": "2024-12-01T00:00:00"}, 400, "end"),  # more than a year
+    ],
+)
+def test_realized_bad_parameters_get_a_4xx_naming_them(api, params, status, parameter):
+    query = {
+        "symbol": SYMBOL,
+        "start": "2025-12-02T00:00:00",
+        "end": "2025-12-03T00:00:00",
+        **params,
+    }
+    response = api.get(
+        "/liquidations/realized", params={k: v for k, v in query.items() if v is not None}
+    )
+    assert response.status_code == status, response.text
+    detail = response.json()["detail"]
+    if status == 422:
+        assert any(error["loc"] == ["query", parameter] for error in detail)
+    else:
+        assert detail.startswith(f"{parameter}:")
 
 
 def test_offsets_and_unaligned_times_mean_the_same_utc_window(api):

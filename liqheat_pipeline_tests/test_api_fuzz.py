@@ -51,6 +51,8 @@ def flatmap_query(context, query):
         variants.append(
             {**modelled, "start_time": "2025-12-01T03:00:00", "end_time": "2025-12-01T09:10:00"}
         )
+    if "start" in query:  # the observed liquidations' window
+        variants.append({**modelled, "start": "2025-12-02T00:00:00", "end": "2025-12-03T00:00:00"})
     return st.sampled_from(variants)
 
 
