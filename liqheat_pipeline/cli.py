@@ -307,15 +307,18 @@ def _evaluate(arguments: argparse.Namespace) -> int:
         f"scored {window.start}…{arguments.end}, {realized.frame['scope'].iloc[0]}"
     )
     print(f"criterion: {evaluation.CRITERION}")
-    for line in evaluation.text_table(table):
-        print(line)
+    print(evaluation.text_table(table))
     if arguments.json:
         arguments.json.write_text(
             json.dumps(
                 {
                     "criterion": evaluation.CRITERION,
                     "summary": json.loads(table.reset_index().to_json(orient="records")),
-                    "rows": json.loads(rows.to_json(orient="records", date_format="iso")),
+                    "rows": json.loads(
+                        rows.drop(columns="computed_at").to_json(
+                            orient="records", date_format="iso"
+                        )
+                    ),
                 },
                 indent=1,
             ),

@@ -10,9 +10,9 @@ from __future__ import annotations
 import itertools
 import json
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,17 @@ from liqheat_pipeline.lib.realized.readers import RealizedRead, read_realized
 from liqheat_pipeline.lib.skill.predictors import SkillInputs, bucket_series, skill_rows
 
 CANDLE_INTERVAL = "5m"
+# The candle columns the engine reads (as model_store.load_market returns them).
+MARKET_CANDLE_COLUMNS = (
+    "open_time",
+    "open",
+    "high",
+    "low",
+    "close",
+    "volume",
+    "quote_volume",
+    "taker_buy_volume",
+)
 # What `liqheat evaluate` ranks configurations by (docs/validation.md, declared in advance).
 CRITERION = "mean over long and short of partial_spearman (model vs realized | baseline_range)"
 
@@ -80,8 +91,7 @@ def load_market(data_dir: Path, symbol: str, days: Sequence[date]) -> MarketWind
     )
     return MarketWindow(
         candles=pd.concat([read.frame for read in candles], ignore_index=True)[
-            ["open_time", "open", "high", "low", "close", "volume", "quote_volume"]
-            + ["taker_buy_volume"]
+            list(MARKET_CANDLE_COLUMNS)
         ],
         open_interest=pd.concat([read.frame for read in metrics], ignore_index=True)[
             ["ts", "open_interest"]
@@ -133,8 +143,8 @@ def evaluate(
             window_start=start,
             window_end=end,
             config_hash=config.config_hash(symbol),
-            computed_at=datetime(1970, 1, 1),
-        ).drop(columns="computed_at")
+            computed_at=datetime.now(UTC).replace(tzinfo=None),
+        )
         frames.append(rows.assign(config=name, engine_seconds=seconds))
     return pd.concat(frames, ignore_index=True)
 
@@ -229,7 +239,6 @@ def _value(raw: str) -> Any:
         return raw
 
 
-def text_table(frame: pd.DataFrame) -> Iterator[str]:
+def text_table(frame: pd.DataFrame) -> str:
     """The summary as aligned text, three decimals."""
-    shown = frame.reset_index()
-    yield shown.to_string(index=False, float_format=lambda value: f"{value:.3f}")
+    return frame.reset_index().to_string(index=False, float_format=lambda value: f"{value:.3f}")
