@@ -222,7 +222,8 @@ def read_coinglass_file(path: str | Path, base: str) -> RealizedRead:
             atol=TOTAL_ABSOLUTE_TOLERANCE_USD,
         ),
         lambda i: (
-            f"totalUsd {total_usd[i]!r} is not longUsd + shortUsd = {long_usd[i] + short_usd[i]!r}"
+            f"totalUsd {float(total_usd[i])!r} is not longUsd + shortUsd = "
+            f"{float(long_usd[i] + short_usd[i])!r}"
         ),
     )
     bucket_ns = _bucket_length(table, start_ns)
@@ -350,7 +351,7 @@ def _require_header(path: Path, expected: tuple[str, ...]) -> None:
 def _require_stated_times(table: _Table, start_ns: np.ndarray) -> None:
     """datetime_utc repeats timestamp in ISO 8601; a disagreement means a corrupted row."""
     table.require(~table.is_empty("datetime_utc"), lambda i: "datetime_utc is empty")
-    text = table.column("datetime_utc").astype(str)
+    text = [str(value) for value in table.column("datetime_utc")]
     stated = pd.to_datetime(pd.Series(text), format="ISO8601", utc=True, errors="coerce")
     table.require(
         stated.notna().to_numpy(),
