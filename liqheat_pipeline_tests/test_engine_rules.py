@@ -1,5 +1,8 @@
 """One test (or a few) per rule of docs/model.md, on hand-made markets with numbers worked out
-independently of the engine."""
+independently of the engine.
+
+Configurations name the side model and entry price they assume (the v2 spec's `candle` and
+`vwap`), so the numbers do not move with the validated defaults."""
 
 from __future__ import annotations
 
@@ -19,11 +22,14 @@ from liqheat_pipeline.lib.model.liquidation import liquidation_price
 from liqheat_pipeline.lib.model.state import ModelState
 from liqheat_pipeline_tests.model_builders import START, candle_frame, oi_frame, plain
 
-TEN_X = ModelConfig(leverage_tiers=((10, 1.0),), entry_price="close")
+TEN_X = ModelConfig(leverage_tiers=((10, 1.0),), side_model="candle", entry_price="close")
 # The v1 closure rule (share of the modelled book), for the rules it alone can reach in a few
 # candles: a full wipe-out and dust.
 TEN_X_V1 = ModelConfig(
-    leverage_tiers=((10, 1.0),), entry_price="close", closure_model="modelled_share_net"
+    side_model="candle",
+    leverage_tiers=((10, 1.0),),
+    entry_price="close",
+    closure_model="modelled_share_net",
 )
 MMR = 0.004  # BTCUSDT first bracket in December 2025
 BULL = (90_000.0, 90_100.0, 89_950.0, 90_050.0)  # opens longs (candle model), entry 90,050
@@ -118,7 +124,7 @@ def test_symmetric_side_model_opens_both_sides_in_full():
 
 
 def test_vwap_entry_is_quote_volume_over_volume():
-    config = ModelConfig(leverage_tiers=((10, 1.0),))
+    config = ModelConfig(side_model="candle", entry_price="vwap", leverage_tiers=((10, 1.0),))
     output = run([BULL], [100.0, 101.0], config, volume=4.0, quote_volume=360_100.0)
     assert plain(output.level_openings)["entry_price"][0] == 90_025.0
     assert output.stats["entry_price_fallbacks"] == 0
@@ -128,7 +134,7 @@ def test_vwap_entry_is_quote_volume_over_volume():
     ("volume", "quote_volume"), [(math.nan, 1e6), (4.0, math.nan), (0.0, 0.0)], ids=str
 )
 def test_vwap_falls_back_to_hlc3(volume, quote_volume):
-    config = ModelConfig(leverage_tiers=((10, 1.0),))
+    config = ModelConfig(side_model="candle", entry_price="vwap", leverage_tiers=((10, 1.0),))
     output = run([BULL], [100.0, 101.0], config, volume=volume, quote_volume=quote_volume)
     hlc3 = (90_100.0 + 89_950.0 + 90_050.0) / 3
     assert plain(output.level_openings)["entry_price"][0] == pytest.approx(hlc3, rel=1e-15)
@@ -137,7 +143,7 @@ def test_vwap_falls_back_to_hlc3(volume, quote_volume):
 
 @pytest.mark.parametrize(("model", "expected"), [("hlc3", 90_033.333333333), ("close", 90_050.0)])
 def test_hlc3_and_close_entries(model, expected):
-    config = ModelConfig(leverage_tiers=((10, 1.0),), entry_price=model)
+    config = ModelConfig(side_model="candle", leverage_tiers=((10, 1.0),), entry_price=model)
     output = run([BULL], [100.0, 101.0], config, volume=4.0, quote_volume=1.0)
     assert plain(output.level_openings)["entry_price"][0] == pytest.approx(expected, rel=1e-12)
 
@@ -146,7 +152,9 @@ def test_hlc3_and_close_entries(model, expected):
 
 
 def test_level_record_carries_binance_price_id_and_bucket():
-    config = ModelConfig(leverage_tiers=((5, 0.5), (10, 0.5)), entry_price="close")
+    config = ModelConfig(
+        side_model="candle", leverage_tiers=((5, 0.5), (10, 0.5)), entry_price="close"
+    )
     output = run([FLAT, BEAR], [100.0, 100.0, 102.0], config)
     openings = plain(output.level_openings)
     created = START + pd.Timedelta(minutes=5)
@@ -162,7 +170,9 @@ def test_level_record_carries_binance_price_id_and_bucket():
 
 def test_leverage_above_the_bracket_maximum_is_capped_and_counted():
     # DEMOUSDT uses the generic table: 75x at most for a 10,000 USDT position, MMR 0.65 %.
-    config = ModelConfig(leverage_tiers=((50, 0.5), (100, 0.5)), entry_price="close")
+    config = ModelConfig(
+        side_model="candle", leverage_tiers=((50, 0.5), (100, 0.5)), entry_price="close"
+    )
     output = run([(1.0, 1.1, 0.9, 1.05)], [1000.0, 1100.0], config, symbol="DEMOUSDT")
     openings = plain(output.level_openings)
     assert openings["tier_leverage"].tolist() == [50, 100]
@@ -262,7 +272,12 @@ def test_missing_mark_candle_falls_back_to_last_price_and_counts():
 def test_oi_share_closure_scales_every_level_by_the_closed_share_of_open_interest():
     # 0.5 BTC of 103 BTC open interest closes: every level, long or short, loses 0.5 / 103,
     # however small the modelled book is (entry = close = 90,000 in the closing candle).
-    config = ModelConfig(leverage_tiers=((10, 1.0),), entry_price="close", closure_model="oi_share")
+    config = ModelConfig(
+        side_model="candle",
+        leverage_tiers=((10, 1.0),),
+        entry_price="close",
+        closure_model="oi_share",
+    )
     output = run([BULL, BEAR, FLAT], [100.0, 102.0, 103.0, 102.5], config)
     long_notional, short_notional = 2 * 90_050.0, 89_950.0
     share = (0.5 * 90_000.0) / (103.0 * 90_000.0)
@@ -296,7 +311,10 @@ def test_oi_share_closes_everything_only_when_open_interest_is_gone():
 
 def test_modelled_share_closure_scales_every_active_level():
     config = ModelConfig(
-        leverage_tiers=((10, 1.0),), entry_price="close", closure_model="modelled_share"
+        side_model="candle",
+        leverage_tiers=((10, 1.0),),
+        entry_price="close",
+        closure_model="modelled_share",
     )
     output = run([BULL, BEAR, FLAT], [100.0, 102.0, 103.0, 102.5], config)
     long_notional, short_notional = 2 * 90_050.0, 89_950.0
@@ -314,7 +332,10 @@ def _consume_and_close(closure_model, close_units):
     """Two long levels (10x, 100x) open in candle 0; candle 1 crosses the 100x level only and
     open interest falls by ``close_units`` BTC (entry = close = 90,000)."""
     config = ModelConfig(
-        leverage_tiers=((10, 0.5), (100, 0.5)), entry_price="close", closure_model=closure_model
+        side_model="candle",
+        leverage_tiers=((10, 0.5), (100, 0.5)),
+        entry_price="close",
+        closure_model=closure_model,
     )
     lp_100x = float(liquidation_price(90_050.0, 100, "long", MMR, 0.0, 10_000.0))
     second = (90_000.0, 90_000.0, lp_100x - 1, 90_000.0)
@@ -394,7 +415,9 @@ def test_missing_oi_at_either_end_opens_and_closes_nothing():
 
 
 def test_one_minute_candles_work():
-    config = ModelConfig(leverage_tiers=((10, 1.0),), entry_price="close", interval_minutes=1)
+    config = ModelConfig(
+        side_model="candle", leverage_tiers=((10, 1.0),), entry_price="close", interval_minutes=1
+    )
     output = run([BULL, candle_through(low=LONG_LP)], [100.0, 101.0, 101.0], config)
     assert plain(output.level_consumptions)["consumed_at"].tolist() == [
         START + pd.Timedelta(minutes=1)
@@ -404,7 +427,9 @@ def test_one_minute_candles_work():
 def test_a_quiet_stretch_longer_than_a_snapshot_block_keeps_the_levels():
     """1-minute candles: a level opened, then 300 candles (more than one 288-candle snapshot
     block) in which nothing opens, closes or crosses; the level stays in every snapshot."""
-    config = ModelConfig(leverage_tiers=((10, 1.0),), entry_price="close", interval_minutes=1)
+    config = ModelConfig(
+        side_model="candle", leverage_tiers=((10, 1.0),), entry_price="close", interval_minutes=1
+    )
     quiet = 300
     output = run([BULL] + [FLAT] * quiet, [100.0, 101.0] + [101.0] * quiet, config)
     snapshots = plain(output.heatmap_snapshots)
@@ -426,7 +451,12 @@ def test_state_carries_levels_and_refuses_overlapping_or_foreign_runs():
     with pytest.raises(ModelInputError, match="overlaps or precedes"):
         run_model("BTCUSDT", same_day, TEN_X, state)
     with pytest.raises(ModelInputError, match="model configuration"):
-        run_model("BTCUSDT", MarketSeries.from_frames(later, oi), ModelConfig(), state)
+        run_model(
+            "BTCUSDT",
+            MarketSeries.from_frames(later, oi),
+            ModelConfig(side_model="candle", entry_price="vwap"),
+            state,
+        )
     with pytest.raises(ModelInputError, match="belongs to BTCUSDT"):
         run_model("ETHUSDT", MarketSeries.from_frames(later, oi), TEN_X, state)
 

@@ -14,12 +14,18 @@ from liqheat_pipeline.lib.model.config import (
 )
 
 
-def test_defaults_are_the_spec_defaults():
+def test_defaults_are_the_validated_defaults():
+    """docs/validation.md: tiers 1x…125x weighted by 1/L, symmetric sides, entry at the close,
+    closures as a share of open interest net of liquidations."""
     config = ModelConfig()
-    assert config.leverage_tiers == ((5, 0.15), (10, 0.30), (25, 0.25), (50, 0.20), (100, 0.10))
+    leverages = (1, 2, 3, 5, 10, 20, 25, 50, 75, 100, 125)
+    assert [leverage for leverage, _ in config.leverage_tiers] == list(leverages)
+    total = sum(1 / leverage for leverage in leverages)
+    for leverage, weight in config.leverage_tiers:
+        assert weight == pytest.approx(1 / leverage / total, rel=1e-12)
     assert (config.side_model, config.entry_price, config.closure_model) == (
-        "candle",
-        "vwap",
+        "symmetric",
+        "close",
         "oi_share_net",
     )
     assert config.bucket_size_for("BTCUSDT") == 100.0
@@ -72,8 +78,12 @@ def test_tiers_and_bucket_sizes_are_canonicalised():
         leverage_tiers=((100, 0.10), (5, 0.15), (50, 0.20), (10, 0.30), (25, 0.25)),
         bucket_sizes=(("ETHUSDT", 5.0), ("BTCUSDT", 100)),
     )
-    assert shuffled == ModelConfig()
-    assert shuffled.config_hash("BTCUSDT") == ModelConfig().config_hash("BTCUSDT")
+    ordered = ModelConfig(
+        leverage_tiers=((5, 0.15), (10, 0.30), (25, 0.25), (50, 0.20), (100, 0.10)),
+        bucket_sizes=(("BTCUSDT", 100.0), ("ETHUSDT", 5.0)),
+    )
+    assert shuffled == ordered
+    assert shuffled.config_hash("BTCUSDT") == ordered.config_hash("BTCUSDT")
 
 
 def test_from_mapping_accepts_json_shapes_and_defaults_the_rest():
@@ -82,7 +92,7 @@ def test_from_mapping_accepts_json_shapes_and_defaults_the_rest():
     )
     assert config.leverage_tiers == ((10, 0.5), (20, 0.5))
     assert config.bucket_sizes == (("SOLUSDT", 0.1),)
-    assert config.side_model == "candle"
+    assert config.side_model == ModelConfig().side_model
     pairs = ModelConfig.from_mapping({"leverage_tiers": [[10, 0.5], [20, 0.5]]})
     assert pairs.leverage_tiers == config.leverage_tiers
 
@@ -107,7 +117,10 @@ def test_from_json_file_names_the_file_and_line(tmp_path):
 
 
 def test_assumptions_record_every_option_and_the_bracket_tables():
-    config = ModelConfig(side_model="taker")
+    config = ModelConfig(
+        side_model="taker",
+        leverage_tiers=((5, 0.15), (10, 0.30), (25, 0.25), (50, 0.20), (100, 0.10)),
+    )
     assumptions = config.assumptions("BTCUSDT")
     assert assumptions["side_model"] == "taker"
     assert assumptions["bucket_size"] == 100.0
@@ -120,14 +133,16 @@ def test_assumptions_record_every_option_and_the_bracket_tables():
     # Stable, sorted, JSON round-trippable text.
     text = config.assumptions_json("BTCUSDT")
     assert json.loads(text) == assumptions
-    assert text == ModelConfig(side_model="taker").assumptions_json("BTCUSDT")
+    assert text == ModelConfig(
+        side_model="taker", leverage_tiers=config.leverage_tiers
+    ).assumptions_json("BTCUSDT")
 
 
 def test_config_hash_changes_with_any_option_and_with_the_symbol():
     base = ModelConfig()
     variants = [
-        ModelConfig(side_model="symmetric"),
-        ModelConfig(entry_price="close"),
+        ModelConfig(side_model="candle"),
+        ModelConfig(entry_price="vwap"),
         ModelConfig(closure_model="oi_share"),
         ModelConfig(closure_model="modelled_share_net"),
         ModelConfig(n_rep=20_000.0),

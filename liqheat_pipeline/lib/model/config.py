@@ -55,17 +55,23 @@ class ModelConfigError(ValueError):
     """An invalid model option; the message names the field and what is wrong."""
 
 
+# The default leverage mix: every tier from 1x to Binance's 125x maximum, weighted by 1/L (the
+# share of positions falls as leverage rises). Chosen with the side and entry defaults below by
+# the criterion declared in docs/validation.md, on 2025-12-01…15, confirmed on 12-16…30.
+DEFAULT_LEVERAGES = (1, 2, 3, 5, 10, 20, 25, 50, 75, 100, 125)
+
+
+def inverse_leverage_mix(leverages: tuple[int, ...]) -> tuple[tuple[int, float], ...]:
+    """Weights proportional to 1 / L over ``leverages``, summing to 1."""
+    total = math.fsum(1.0 / leverage for leverage in leverages)
+    return tuple((leverage, 1.0 / leverage / total) for leverage in leverages)
+
+
 @dataclass(frozen=True)
 class ModelConfig:
-    leverage_tiers: tuple[tuple[int, float], ...] = (
-        (5, 0.15),
-        (10, 0.30),
-        (25, 0.25),
-        (50, 0.20),
-        (100, 0.10),
-    )
-    side_model: str = "candle"
-    entry_price: str = "vwap"
+    leverage_tiers: tuple[tuple[int, float], ...] = inverse_leverage_mix(DEFAULT_LEVERAGES)
+    side_model: str = "symmetric"
+    entry_price: str = "close"
     closure_model: str = "oi_share_net"
     bucket_sizes: tuple[tuple[str, float], ...] = (("BTCUSDT", 100.0), ("ETHUSDT", 5.0))
     n_rep: float = 10_000.0
