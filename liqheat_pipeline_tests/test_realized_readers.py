@@ -188,23 +188,35 @@ def test_files_with_different_bucket_lengths_in_one_folder_are_an_error(tmp_path
     )
 
 
-def test_other_bucket_lengths_are_read_from_the_file(tmp_path):
+@pytest.mark.parametrize("name", ["BTC-4h.csv", "export.csv"])
+def test_other_bucket_lengths_come_from_the_name_or_the_steps(tmp_path, name):
     rows = [coinglass_row(MIDNIGHT + 4 * h * HOUR, 1.0, 2.0) for h in (0, 1, 3)]
-    read = read_coinglass_file(coinglass_file(tmp_path, rows), "BTC")
+    read = read_coinglass_file(coinglass_file(tmp_path, rows, name=name), "BTC")
     assert set(read.frame["bucket_minutes"]) == {240}
     assert read.missing_buckets == (MIDNIGHT + 8 * HOUR,)
 
 
-def test_a_bucket_length_that_changes_is_an_error(tmp_path):
+def test_the_named_interval_wins_over_sparse_steps(tmp_path):
+    """Hours 0, 1, 3, 5: the most common step is 2 h, but the name says 1 h buckets."""
+    read = read_coinglass_file(coinglass_file(tmp_path, hourly_rows([0, 1, 3, 5])), "BTC")
+    assert set(read.frame["bucket_minutes"]) == {60}
+    assert read.missing_buckets == (MIDNIGHT + 2 * HOUR, MIDNIGHT + 4 * HOUR)
+
+
+@pytest.mark.parametrize(
+    ("name", "origin"), [("BTC-1h.csv", "named in the file name"), ("x.csv", "most common step")]
+)
+def test_a_bucket_length_that_changes_is_an_error(tmp_path, name, origin):
     half_hour = coinglass_row(MIDNIGHT + 2.5 * HOUR, 1.0, 1.0)
     rows = [*hourly_rows(range(3)), half_hour, *hourly_rows(range(3, 6))]
-    path = coinglass_file(tmp_path, rows)
+    path = coinglass_file(tmp_path, rows, name=name)
     format_error(
         lambda: read_coinglass_file(path, "BTC"),
         path,
         5,
         "2025-12-01 02:30:00 is 30 minutes after the bucket 2025-12-01 02:00:00",
         "60 minutes grid",
+        origin,
     )
 
 
@@ -214,8 +226,9 @@ def test_a_timestamp_off_the_grid_is_an_error_even_after_a_gap(tmp_path):
     format_error(lambda: read_coinglass_file(path, "BTC"), path, 5, "181 minutes after")
 
 
-def test_a_single_bucket_cannot_tell_its_length(tmp_path):
-    path = coinglass_file(tmp_path, hourly_rows([0]))
+def test_a_single_bucket_needs_the_interval_in_the_name(tmp_path):
+    assert len(read_coinglass_file(coinglass_file(tmp_path, hourly_rows([0])), "BTC").frame) == 1
+    path = coinglass_file(tmp_path, hourly_rows([0]), name="export.csv")
     format_error(lambda: read_coinglass_file(path, "BTC"), path, None, "bucket length")
 
 
@@ -275,18 +288,15 @@ def test_an_empty_file_is_an_error(tmp_path, content, line, fragment):
 
 
 @given(
-    present=st.sets(st.integers(0, 95), min_size=2),
+    present=st.sets(st.integers(0, 95), min_size=1),
     noise=st.lists(st.floats(0, 1e9, allow_nan=False), min_size=96, max_size=96),
 )
 @settings(
     max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 def test_any_subset_of_hours_reads_back_exactly_with_the_rest_missing(tmp_path, present, noise):
-    """Oracle: the rows written are the rows read; the hours between them are the gaps.
-
-    The bucket length is the most common step, so the subset always holds two adjacent hours.
-    """
-    hours = sorted(present | {min(present) + 1})
+    """Oracle: the rows written are the rows read; the hours between them are the gaps."""
+    hours = sorted(present)
     rows = [coinglass_row(MIDNIGHT + h * HOUR, noise[h], noise[-1 - h]) for h in hours]
     read = read_coinglass_file(coinglass_file(tmp_path, rows), "BTC")
     assert list(read.frame["bucket_start"]) == [MIDNIGHT + h * HOUR for h in hours]
@@ -412,10 +422,10 @@ def test_a_coinglass_bucket_reaching_into_an_archive_day_is_left_out(tmp_path):
     liquidations, mirror = tmp_path / "liquidations", tmp_path / "binance"
     # 16:00-aligned daily buckets: each one straddles two UTC days.
     rows = [coinglass_row(datetime(2025, 11, 30, 16) + d * 24 * HOUR, 1.0, 2.0) for d in range(4)]
-    coinglass_file(liquidations, rows)
+    coinglass_file(liquidations, rows, name="BTC-1d.csv")
     snapshot_file(mirror, [], day=date(2025, 12, 2))
     read = read_realized(liquidations, mirror, "BTCUSDT", MIDNIGHT, datetime(2025, 12, 4))
-    coinglass = read.frame[read.frame["source"] == "BTC-1h.csv"]
+    coinglass = read.frame[read.frame["source"] == "BTC-1d.csv"]
     # Dec 1 16:00 reaches into Dec 2, Dec 2 16:00 starts in it: only Dec 3 16:00 is kept.
     assert coinglass["bucket_start"].tolist() == [pd.Timestamp("2025-12-03 16:00")]
     assert read.frame["bucket_start"].is_unique

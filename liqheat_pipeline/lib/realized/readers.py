@@ -15,6 +15,7 @@ anything else that is wrong raises :class:`ArchiveFormatError` naming the file, 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -25,6 +26,7 @@ import pandas as pd
 from liqheat_pipeline.lib.archive.layout import (
     LIQUIDATION_SNAPSHOT,
     find_daily_file,
+    interval_duration,
     parse_daily_file_name,
 )
 from liqheat_pipeline.lib.archive.readers import (
@@ -60,6 +62,8 @@ TOTAL_RELATIVE_TOLERANCE = 1e-9
 TOTAL_ABSOLUTE_TOLERANCE_USD = 1e-6
 # A liquidated long is a forced sell, a liquidated short a forced buy.
 LONG_SIDE, SHORT_SIDE = "SELL", "BUY"
+# An interval token in an export's name, e.g. the 1h of BTC-aggregated-1h-2025-11-23_….csv.
+_NAMED_INTERVAL = re.compile(r"(?:^|[-_])(\d+[mhd])(?=[-_.])")
 _MS_NS = 1_000_000
 _MINUTE_NS = 60 * 1_000_000_000
 _DAY = timedelta(days=1)
@@ -201,8 +205,9 @@ def read_coinglass_directory(directory: str | Path) -> RealizedRead:
 def read_coinglass_file(path: str | Path, base: str) -> RealizedRead:
     """One CoinGlass export of the ``base`` asset (e.g. BTC); ``source`` is the file name.
 
-    The bucket length is the file's most common step between consecutive buckets (the shorter
-    on a tie); every step must be a whole multiple of it (a gap), anything else is an error.
+    The bucket length is the interval in the file name when it has one (``BTC-aggregated-1h-…``),
+    else the file's most common step between consecutive buckets (the shorter on a tie). Every
+    step must be a whole multiple of it (a gap); anything else is an error.
     """
     path = Path(path)
     _require_header(path, COINGLASS_COLUMNS)
@@ -373,19 +378,27 @@ def _bucket_length(table: _Table, start_ns: np.ndarray) -> int:
     order = np.lexsort((table.lines, start_ns))
     ordered = start_ns[order]
     steps = np.diff(ordered)
-    positive = steps[steps > 0]
-    if not positive.size:
-        raise ArchiveFormatError(table.path, "a single bucket: cannot tell the bucket length")
-    lengths, counts = np.unique(positive, return_counts=True)
-    bucket_ns = int(lengths[np.argmax(counts)])
+    named = _NAMED_INTERVAL.search(table.path.name)
+    if named:
+        bucket_ns, origin = _ns(interval_duration(named.group(1))), "named in the file name"
+    else:
+        positive = steps[steps > 0]
+        if not positive.size:
+            raise ArchiveFormatError(
+                table.path,
+                "a single bucket and no interval in the file name (such as -1h-): "
+                "cannot tell the bucket length",
+            )
+        lengths, counts = np.unique(positive, return_counts=True)
+        bucket_ns, origin = int(lengths[np.argmax(counts)]), "its most common step"
     off_grid = np.flatnonzero(steps % bucket_ns != 0)
     if off_grid.size:
         i = int(off_grid[0])
         raise table.fail(
             int(order[i + 1]),
             f"timestamp {_when(ordered[i + 1])} is {_minutes(steps[i])} after the bucket "
-            f"{_when(ordered[i])}, off the file's {_minutes(bucket_ns)} grid (the bucket length "
-            "must be constant; a gap is a whole multiple of it)",
+            f"{_when(ordered[i])}, off the file's {_minutes(bucket_ns)} grid ({origin}; the "
+            "bucket length must be constant, a gap is a whole multiple of it)",
         )
     if bucket_ns % _MINUTE_NS:
         raise ArchiveFormatError(
