@@ -77,8 +77,8 @@ def build_model_skill_asset(
             )
         try:
             series = bucket_series(inputs)
-        except ValueError as error:  # an inconsistent realized series
-            raise dg.Failure(description=f"{symbol} realized_liquidations: {error}") from error
+        except ValueError as error:  # e.g. realized buckets of mixed lengths or overlapping
+            raise dg.Failure(description=f"{symbol} model_skill: {error}") from error
         computed_at = datetime.now(UTC).replace(tzinfo=None)
         windows = [
             (day, series.window(window_start, day_start(day + timedelta(days=1)))) for day in days
