@@ -190,8 +190,9 @@ def read_coinglass_directory(directory: str | Path) -> RealizedRead:
         raise ArchiveFormatError(
             directory / row["source"],
             f"conflicting rows for timestamp {row['bucket_start']} in {earlier['source']} "
-            f"(longUsd {earlier['long_usd']!r}, shortUsd {earlier['short_usd']!r}) and this file "
-            f"(longUsd {row['long_usd']!r}, shortUsd {row['short_usd']!r})",
+            f"(longUsd {float(earlier['long_usd'])!r}, shortUsd {float(earlier['short_usd'])!r}) "
+            f"and this file (longUsd {float(row['long_usd'])!r}, "
+            f"shortUsd {float(row['short_usd'])!r})",
         )
     kept = rows[~repeat].reset_index(drop=True)
     return RealizedRead(
