@@ -171,7 +171,15 @@ def test_materialization_metadata_matches_the_stored_rows(range_run):
             ).fetchall()
         )
         snapshot_rows = conn.execute("SELECT count(*) FROM heatmap_snapshots").fetchone()[0]
+        coverage = dict(
+            conn.execute(
+                "SELECT side, arg_max(coverage, ts) FROM candle_ledger "
+                "WHERE coverage IS NOT NULL GROUP BY side"
+            ).fetchall()
+        )
     state = metadata["model_state"]
+    for side in ("long", "short"):
+        assert metadata["candle_ledger"][f"coverage_{side}"].value == f"{coverage[side]:.1%}"
     assert state["active_long_usd"].value == pytest.approx(active["long"], rel=1e-9)
     assert state["active_short_usd"].value == pytest.approx(active["short"], rel=1e-9)
     consumptions = metadata["level_consumptions"]

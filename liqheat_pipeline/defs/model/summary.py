@@ -22,6 +22,16 @@ def _closing_active(ledger: pd.DataFrame, side: str) -> float:
     return float(rows["active_usd"].iloc[-1]) if len(rows) else 0.0
 
 
+def _closing_coverage(ledger: pd.DataFrame, side: str) -> float:
+    """The side's last known coverage of the day (NaN when open interest was never known)."""
+    known = ledger.loc[(ledger["side"] == side) & ledger["coverage"].notna(), "coverage"]
+    return float(known.iloc[-1]) if len(known) else float("nan")
+
+
+def _percent(value: float) -> dg.MetadataValue:
+    return dg.MetadataValue.text("unknown" if pd.isna(value) else f"{value:.1%}")
+
+
 def _per_day(results: Sequence[DayResult]) -> pd.DataFrame:
     rows = []
     for result in results:
@@ -35,10 +45,19 @@ def _per_day(results: Sequence[DayResult]) -> pd.DataFrame:
                 "closed USD": float(ledger["closed_usd"].sum()),
                 "active long USD (end)": _closing_active(ledger, "long"),
                 "active short USD (end)": _closing_active(ledger, "short"),
+                "coverage long (end)": _closing_coverage(ledger, "long"),
+                "coverage short (end)": _closing_coverage(ledger, "short"),
                 **{key: int(result.stats.get(key, 0)) for key in _STAT_KEYS},
             }
         )
     return pd.DataFrame(rows)
+
+
+def _per_day_markdown(per_day: pd.DataFrame) -> str:
+    shown = per_day.copy()
+    for column in ("coverage long (end)", "coverage short (end)"):
+        shown[column] = shown[column].map(lambda v: "" if pd.isna(v) else f"{v:.1%}")
+    return shown.to_markdown(index=False, floatfmt=",.0f")
 
 
 def _largest_clusters(snapshots: pd.DataFrame) -> pd.DataFrame:
@@ -70,6 +89,11 @@ def model_metadata(
             float(per_day["liquidated short USD"].sum())
         ),
     }
+    # Step 7: how much of the open interest the modelled levels account for (warm-up visible).
+    coverage = {
+        f"coverage_{side}": _percent(per_day[f"coverage {side} (end)"].iloc[-1])
+        for side in ("long", "short")
+    }
     counters = {key: dg.MetadataValue.int(int(per_day[key].sum())) for key in _STAT_KEYS}
     common = {
         "config_hash": dg.MetadataValue.text(last.config_hash),
@@ -88,11 +112,12 @@ def model_metadata(
             **common,
             **rows("model_state"),
             **closing,
+            **coverage,
             **liquidated,
             **counters,
             "active_levels": dg.MetadataValue.int(len(last.state_levels)),
             "largest_active_clusters": dg.MetadataValue.md(clusters.to_markdown(index=False)),
-            "per_day": dg.MetadataValue.md(per_day.to_markdown(index=False, floatfmt=",.0f")),
+            "per_day": dg.MetadataValue.md(_per_day_markdown(per_day)),
             "assumptions": dg.MetadataValue.text(last.assumptions_json),
         },
         "level_openings": {
@@ -109,6 +134,7 @@ def model_metadata(
             **common,
             **rows("candle_ledger"),
             **closing,
+            **coverage,
             **liquidated,
             "oi_gaps": counters["oi_gaps"],
         },
