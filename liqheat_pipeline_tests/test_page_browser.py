@@ -7,6 +7,7 @@ import io
 import os
 import re
 import shutil
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +20,12 @@ from liqheat_pipeline.lib.demo_market import DEMO_SYMBOL
 from liqheat_pipeline.lib.heatmap import queries, style
 from liqheat_pipeline_tests.api_server import client, running_server
 from liqheat_pipeline_tests.conftest import REPO_ROOT
-from liqheat_pipeline_tests.demo_pipeline import demo_database
+from liqheat_pipeline_tests.demo_pipeline import (
+    DEMO_LAST,
+    OBSERVED_SCOPE,
+    SKILL_WINDOWS,
+    demo_database,
+)
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -123,9 +129,11 @@ def _lit_fraction(page) -> float:
         """(() => {
             const plot = document.getElementById('liqheat-plot');
             const size = plot._fullLayout._size, domain = plot._fullLayout.xaxis.domain;
+            const rows = plot._fullLayout.yaxis.domain;  // the heatmap's, above the panel
             const origin = plot.getBoundingClientRect();
-            return {x: origin.left + size.l + domain[0] * size.w, y: origin.top + size.t,
-                    width: (domain[1] - domain[0]) * size.w, height: size.h};
+            return {x: origin.left + size.l + domain[0] * size.w,
+                    y: origin.top + size.t + (1 - rows[1]) * size.h,
+                    width: (domain[1] - domain[0]) * size.w, height: (rows[1] - rows[0]) * size.h};
         })()"""
     )
     pixels = image.imread(io.BytesIO(page.screenshot(clip=box)), format="png")[..., :3]
@@ -236,7 +244,7 @@ def test_times_are_utc_whatever_the_browser_time_zone(browser, base_url):
 def _file_page_problems(browser, path: Path) -> list[str]:
     page, problems = _open_offline(browser, path.as_uri(), "file://")
     try:
-        assert page.evaluate("document.getElementById('liqheat-plot').data.length") == 9
+        assert page.evaluate("document.getElementById('liqheat-plot').data.length") == 12
         # A click on a column redraws the map: the page's script runs against the library.
         box = page.locator("#liqheat-plot .nsewdrag").first.bounding_box()
         page.mouse.click(box["x"] + box["width"] * 0.6, box["y"] + box["height"] * 0.5)
@@ -255,6 +263,100 @@ def test_day_page_and_latest_work_offline_from_files(browser, database, tmp_path
     alone = Path(shutil.copy(directory / "latest.html", tmp_path / "latest.html"))
     assert sorted(tmp_path.iterdir()) == [alone]
     assert _file_page_problems(browser, alone) == []
+
+
+OBSERVED_LONG, OBSERVED_SHORT, COVERAGE = 9, 10, 11
+
+
+def _epoch_ms(moment: datetime) -> int:
+    return int(moment.replace(tzinfo=UTC).timestamp() * 1000)
+
+
+def _trace(page, index: int) -> dict:
+    return page.evaluate(
+        f"""(() => {{ const t = document.getElementById('liqheat-plot').data[{index}];
+                     return {{x: t.x, y: t.y, customdata: t.customdata, width: t.width}}; }})()"""
+    )
+
+
+def test_observed_panel_draws_the_table_rows_with_their_scope(page, database):
+    end = datetime.combine(DEMO_LAST, datetime.min.time()) + timedelta(days=1)
+    with warehouse.connect(database, read_only=True) as conn:
+        rows = conn.execute(
+            """
+            SELECT bucket_start, bucket_minutes, long_usd, short_usd FROM realized_liquidations
+            WHERE symbol = ? AND bucket_start >= ? AND bucket_start < ? ORDER BY bucket_start
+            """,
+            [SYMBOL, end - timedelta(days=30), end],
+        ).df()
+    assert len(rows) > 24
+    long, short = _trace(page, OBSERVED_LONG), _trace(page, OBSERVED_SHORT)
+    starts = [_epoch_ms(moment) for moment in rows["bucket_start"].dt.to_pydatetime()]
+    for trace, column, sign in ((long, "long_usd", -1), (short, "short_usd", 1)):
+        assert trace["x"] == starts
+        assert trace["width"] == [minutes * 60_000 for minutes in rows["bucket_minutes"]]
+        assert trace["customdata"] == rows[column].tolist()
+        assert trace["y"] == [sign * value for value in rows[column]]  # longs below the line
+    label = f"observed liquidations ({OBSERVED_SCOPE}) per 60 min"
+    annotations = page.locator("#liqheat-plot .annotation-text").all_text_contents()
+    assert any(text.startswith(label) for text in annotations), annotations
+    assert any("modelled liquidations" in text for text in annotations)
+    # Bars are drawn in the panel's subplot (x, y3): one per bucket and side.
+    assert page.locator("#liqheat-plot .subplot.xy3 .bars .point").count() == 2 * len(rows)
+    # The panel's scale follows the buckets in view.
+    _click_and_wait(page, 'button[data-range="12h"]', "12h")
+    in_view = rows[rows["bucket_start"] >= end - timedelta(hours=12)]
+    top = max(in_view["long_usd"].max(), in_view["short_usd"].max())
+    axis = page.evaluate("document.getElementById('liqheat-plot').layout.yaxis3")
+    assert axis["tickvals"] == [-top, 0, top]
+
+
+def test_coverage_and_skill_are_the_stored_values(page, database):
+    end = datetime.combine(DEMO_LAST, datetime.min.time()) + timedelta(days=1)
+    with warehouse.connect(database, read_only=True) as conn:
+        ledger = conn.execute(
+            "SELECT ts, side, coverage FROM candle_ledger WHERE symbol = ? AND ts < ?",
+            [SYMBOL, end],
+        ).df()
+    last = ledger[ledger["ts"] == ledger["ts"].max()].set_index("side")["coverage"]
+    total = (last["long"] + last["short"]) / 2
+    assert page.inner_text("#liqheat-coverage") == (
+        f"modelled levels cover {100 * total:.0f} % of open interest "
+        f"(long {100 * last['long']:.0f} %, short {100 * last['short']:.0f} %) "
+        f"as of the {ledger['ts'].max():%Y-%m-%d %H:%M} UTC candle"
+    )
+    # The line: each hour's last candle, long and short in its hover data.
+    line = _trace(page, COVERAGE)
+    hourly = ledger.assign(hour=ledger["ts"].dt.floor("h"))
+    ends = hourly[hourly["ts"] == hourly.groupby("hour")["ts"].transform("max")]
+    pivot = ends.pivot(index="ts", columns="side", values="coverage")
+    assert line["x"] == [_epoch_ms(moment) for moment in pivot.index.to_pydatetime()]
+    np.testing.assert_allclose(line["y"], (pivot["long"] + pivot["short"]) / 2, rtol=1e-12)
+    np.testing.assert_allclose(line["customdata"], pivot[["long", "short"]], rtol=1e-12)
+    assert line["y"][0] < line["y"][-1]  # the warm-up after the start date
+    scores = SKILL_WINDOWS[end]
+    caption = page.inner_text("#liqheat-skill")
+    assert (
+        f"long {scores['model']:.2f} vs {scores['baseline_range']:.2f}, "
+        f"short {scores['model'] - 0.04:.2f} vs {scores['baseline_range'] - 0.04:.2f}"
+    ) in caption
+    assert "48 buckets of 60 min" in caption
+
+
+def test_page_without_observed_data_says_so(browser, base_url):
+    """The first day's page: no realized rows, no skill window ending there; no error."""
+    page, problems = _open_offline(
+        browser, f"{base_url}/heatmap?symbol={SYMBOL}&date=2025-12-01", base_url
+    )
+    try:
+        assert _trace(page, OBSERVED_LONG)["x"] == []
+        annotations = page.locator("#liqheat-plot .annotation-text").all_text_contents()
+        assert f"no observed liquidations of {SYMBOL} in this period" in annotations
+        assert page.locator("#liqheat-skill").count() == 0
+        assert page.inner_text("#liqheat-coverage").startswith("modelled levels cover ")
+    finally:
+        page.close()
+    assert problems == []
 
 
 def test_screenshot_artefact(page):
