@@ -10,6 +10,10 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED_BINANCE = REPO_ROOT.parent / "shared" / "data" / "binance"
+SHARED_LIQUIDATIONS = REPO_ROOT.parent / "shared" / "data" / "liquidations"
+REAL_COINGLASS_FILE = (
+    SHARED_LIQUIDATIONS / "coinglass" / "BTC" / "BTC-aggregated-1h-2025-11-23_2025-12-31.csv"
+)
 REAL_SYMBOLS = ("BTCUSDT", "ETHUSDT")
 REAL_FIRST_DAY = "2025-12-01"
 REAL_LAST_DAY = "2025-12-30"
@@ -18,12 +22,28 @@ REAL_LAST_DAY = "2025-12-30"
 @pytest.fixture(scope="session")
 def real_binance_dir() -> Path:
     """Root of the real 30-day sample; skips when absent, except under CI where that fails."""
-    if not (SHARED_BINANCE / "futures" / "um" / "daily").is_dir():
-        message = f"real Binance sample not found at {SHARED_BINANCE}"
+    _real_sample(
+        (SHARED_BINANCE / "futures" / "um" / "daily").is_dir(),
+        f"real Binance sample not found at {SHARED_BINANCE}",
+    )
+    return SHARED_BINANCE
+
+
+def _real_sample(present: bool, message: str) -> None:
+    """Skip a test whose real sample is absent, except under CI where that fails."""
+    if not present:
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(f"{message} (CI=true requires it)")
         pytest.skip(message)
-    return SHARED_BINANCE
+
+
+@pytest.fixture(scope="session")
+def real_liquidations_dir() -> Path:
+    """Root of the real realized-liquidations sample (CoinGlass hourly BTC)."""
+    _real_sample(
+        REAL_COINGLASS_FILE.is_file(), f"real liquidation sample not found at {REAL_COINGLASS_FILE}"
+    )
+    return SHARED_LIQUIDATIONS
 
 
 @pytest.fixture

@@ -54,7 +54,8 @@ def test_defaults_are_the_validated_defaults():
         ({"entry_price": "open"}, r"entry_price: must be one of vwap, hlc3, close"),
         (
             {"closure_model": "fifo"},
-            r"closure_model: must be one of oi_share_net, oi_share, modelled_share_net, modelled_share",
+            r"closure_model: must be one of oi_share_net, oi_share, modelled_share_net, "
+            r"modelled_share",
         ),
         ({"bracket_rule": "by_oi"}, r"bracket_rule: must be one of by_candle_date"),
         ({"bucket_sizes": (("BTCUSDT", 0.0),)}, r"bucket_sizes\[0\]: size for BTCUSDT must be > 0"),

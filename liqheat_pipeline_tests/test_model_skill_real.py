@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import math
-import os
 import re
 
 import numpy as np
@@ -18,7 +17,7 @@ import pytest
 from scipy import stats
 
 from liqheat_pipeline.lib import warehouse
-from liqheat_pipeline_tests.conftest import REAL_FIRST_DAY, REAL_LAST_DAY, REPO_ROOT
+from liqheat_pipeline_tests.conftest import REAL_FIRST_DAY, REAL_LAST_DAY
 from liqheat_pipeline_tests.pipeline_runs import (
     MODEL_ASSETS,
     RAW_ASSETS,
@@ -30,7 +29,6 @@ from liqheat_pipeline_tests.pipeline_runs import (
 
 pytestmark = pytest.mark.real_data
 
-SHARED_LIQUIDATIONS = REPO_ROOT.parent / "shared" / "data" / "liquidations"
 SKILL_ASSETS = (*RAW_ASSETS, *MODEL_ASSETS, "realized_liquidations", "model_skill")
 LAST_WINDOW_END = pd.Timestamp("2025-12-31")
 SIDES = ("long", "short", "total")
@@ -65,16 +63,6 @@ FROM (
 JOIN realized_liquidations r ON r.symbol = $symbol AND r.bucket_start = b.bucket_start
 ORDER BY b.bucket_start
 """
-
-
-@pytest.fixture(scope="session")
-def real_liquidations_dir():
-    if not (SHARED_LIQUIDATIONS / "coinglass" / "BTC").is_dir():
-        message = f"real liquidation sample not found at {SHARED_LIQUIDATIONS}"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"{message} (CI=true requires it)")
-        pytest.skip(message)
-    return SHARED_LIQUIDATIONS
 
 
 @pytest.fixture(scope="module")

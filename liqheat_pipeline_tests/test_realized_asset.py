@@ -29,7 +29,7 @@ from liqheat_pipeline_tests.test_realized_readers import (
     snapshot_path,
 )
 
-pytestmark = pytest.mark.skipif(not REAL_FILE.is_file(), reason=f"{REAL_FILE} not found")
+pytestmark = pytest.mark.usefixtures("real_liquidations_dir")
 
 
 @pytest.fixture

@@ -20,10 +20,9 @@ from liqheat_pipeline.lib.realized.readers import (
     read_realized,
 )
 from liqheat_pipeline_tests.archive_fixtures import csv_bytes, write_file
-from liqheat_pipeline_tests.conftest import REPO_ROOT
+from liqheat_pipeline_tests.conftest import REAL_COINGLASS_FILE, SHARED_LIQUIDATIONS
 
-SHARED_LIQUIDATIONS = REPO_ROOT.parent / "shared" / "data" / "liquidations"
-REAL_FILE = SHARED_LIQUIDATIONS / "coinglass/BTC/BTC-aggregated-1h-2025-11-23_2025-12-31.csv"
+REAL_FILE = REAL_COINGLASS_FILE
 # Written out from SOURCES.md, not taken from the code under test.
 COINGLASS_HEADER = "timestamp,datetime_utc,longUsd,shortUsd,totalUsd"
 SNAPSHOT_HEADER = (
@@ -95,9 +94,8 @@ def format_error(call, path: Path, line: int | None, *fragments: str) -> Archive
 # ---- the real CoinGlass export ----------------------------------------------------------------
 
 
+@pytest.mark.usefixtures("real_liquidations_dir")
 def test_real_file_reads_as_hourly_buckets_with_its_one_gap():
-    if not REAL_FILE.is_file():
-        pytest.skip(f"real CoinGlass file not found at {REAL_FILE}")
     read = read_coinglass_file(REAL_FILE, "BTC")
     raw = pd.read_csv(REAL_FILE)
     assert list(read.frame.columns) == COLUMNS
@@ -114,9 +112,8 @@ def test_real_file_reads_as_hourly_buckets_with_its_one_gap():
     assert read.scopes == (BTC_SCOPE,)
 
 
+@pytest.mark.usefixtures("real_liquidations_dir")
 def test_real_december_has_719_buckets_and_eth_has_none(tmp_path):
-    if not REAL_FILE.is_file():
-        pytest.skip(f"real CoinGlass file not found at {REAL_FILE}")
     btc = read_realized(SHARED_LIQUIDATIONS, tmp_path, "BTCUSDT", MIDNIGHT, datetime(2025, 12, 31))
     assert len(btc.frame) == 719
     assert btc.missing_buckets == (datetime(2025, 12, 27, 2),)
