@@ -43,6 +43,7 @@ from liqheat_pipeline.lib.heatmap.page import (
 )
 from liqheat_pipeline.lib.heatmap.preview import render_preview
 from liqheat_pipeline_tests.demo_pipeline import DEMO_DAYS, DEMO_LAST, demo_database
+from liqheat_pipeline_tests.heatmap_fixture import make_fixture, write_fixture
 
 SYMBOL = DEMO_SYMBOL
 
@@ -307,3 +308,25 @@ def test_asset_range_with_a_missing_day_writes_nothing(database_copy):
     failure = next(event for event in result.all_events if event.is_step_failure)
     assert "no heatmap snapshots on 2025-12-05" in failure.step_failure_data.error.message
     assert not page_directory(database_copy, SYMBOL).exists()
+
+
+def test_page_without_coverage_observations_or_skill(tmp_path):
+    """A ledger without coverage (files written before it existed), no realized rows and no
+    skill window: the page says so and its data stays valid JSON (no NaN)."""
+    fixture = make_fixture(days=1)
+    path = tmp_path / "fixture.duckdb"
+    write_fixture(fixture, path)
+    with warehouse.connect(path, read_only=True) as conn:
+        info = queries.symbol_info(conn, fixture.symbol)
+        history = load_history(conn, info, fixture.end)
+    html = render_page(history)
+    data = json.loads(
+        re.search(r'id="liqheat-data">(.*?)</script>', html, re.S).group(1),
+        parse_constant=lambda name: pytest.fail(f"{name} in the page data"),
+    )
+    assert len(data["coverage"]["minute"]) == 24
+    assert set(data["coverage"]["long"]) == {None}
+    assert data["observed"] == {"minute": [], "minutes": [], "long": [], "short": []}
+    assert data["observed_label"] == f"no observed liquidations of {fixture.symbol} in this period"
+    assert "coverage of open interest: unknown" in html
+    assert 'id="liqheat-skill"' not in html
