@@ -313,10 +313,12 @@ def _evaluate(arguments: argparse.Namespace) -> int:
             json.dumps(
                 {
                     "criterion": evaluation.CRITERION,
-                    "summary": json.loads(table.reset_index().to_json(orient="records")),
+                    "summary": json.loads(
+                        table.reset_index().to_json(orient="records", double_precision=15)
+                    ),
                     "rows": json.loads(
                         rows.drop(columns="computed_at").to_json(
-                            orient="records", date_format="iso"
+                            orient="records", date_format="iso", double_precision=15
                         )
                     ),
                 },
