@@ -8,6 +8,7 @@ import gzip
 import hashlib
 import io
 import json
+import math
 import os
 import re
 import shutil
@@ -28,6 +29,7 @@ from liqheat_pipeline.lib import warehouse
 from liqheat_pipeline.lib.demo_market import DEMO_SYMBOL
 from liqheat_pipeline.lib.heatmap import queries
 from liqheat_pipeline.lib.heatmap.history import (
+    PRICE_BAND_MARGIN,
     HeatmapHistory,
     HistoryReader,
     day_end,
@@ -139,9 +141,25 @@ def test_embedded_cells_are_the_sql_heatmap(history, database, grid_name):
 
 def test_page_data_shape(history, database):
     data = page_data(history)
+    bins = history.bins
     with warehouse.connect(database, read_only=True) as conn:
-        stored = queries.leverage_tiers(conn, SYMBOL)
-    assert data["tiers"] == ["all tiers", *(f"{leverage}x" for leverage in stored)]
+        traded_low, traded_high = conn.execute(
+            "SELECT min(low), max(high) FROM candles WHERE symbol = ?", [SYMBOL]
+        ).fetchone()
+        in_band = [
+            row[0]
+            for row in conn.execute(
+                "SELECT DISTINCT leverage FROM heatmap_snapshots_by_leverage WHERE symbol = ? "
+                "AND price_bucket >= ? AND price_bucket < ? ORDER BY leverage",
+                [SYMBOL, bins.low, bins.high],
+            ).fetchall()
+        ]
+    # The page's price band: the traded range ± PRICE_BAND_MARGIN, on the bucket grid.
+    size = bins.bucket_size
+    assert bins.low == math.floor(traded_low * (1 - PRICE_BAND_MARGIN) / size) * size
+    assert bins.high == (math.floor(traded_high * (1 + PRICE_BAND_MARGIN) / size) + 1) * size
+    assert bins.low <= data["y0"] and data["y0"] + data["rows"] * bins.size <= bins.high + bins.size
+    assert data["tiers"] == ["all tiers", *(f"{leverage}x" for leverage in in_band)]
     assert data["grids"]["fine"]["step"] == 5 * 60_000
     assert data["grids"]["coarse"]["step"] == 60 * 60_000
     assert data["grids"]["fine"]["n"] == 3 * 288  # the last 3 days

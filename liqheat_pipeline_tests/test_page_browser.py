@@ -71,13 +71,6 @@ def base_url(database: Path):
         yield url
 
 
-@pytest.fixture(scope="module")
-def api_map(base_url):
-    """The API's liquidation map at the page's default map time (the last snapshot)."""
-    with client(base_url) as http:
-        return http.get("/liquidations/map", params={"symbol": SYMBOL}).json()
-
-
 def _open_offline(browser, url: str, allowed: str) -> tuple:
     """A browser page showing ``url`` once drawn, and the problems it reports (console errors,
     script errors, any request not starting with ``allowed``, which is refused: the page must
@@ -183,10 +176,24 @@ def test_tier_filter_and_log_scale_recolour(page, database):
 
     everything = heat_total()
     options = page.eval_on_selector_all("#liqheat-tier option", "o => o.map(x => x.textContent)")
-    # The stored leverages (a tier above the bracket's maximum is capped, e.g. 100x -> 75x).
+    # The stored leverages with levels inside the page's price band (a tier above the bracket's
+    # maximum is capped, e.g. 100x -> 75x; 1x-3x levels lie far outside the band).
+    low, high = page.evaluate(
+        """(() => { const d = JSON.parse(document.getElementById('liqheat-data').textContent);
+                    return [d.y0, d.y0 + d.bin_size * d.rows]; })()"""
+    )
     with warehouse.connect(database, read_only=True) as conn:
         stored = queries.leverage_tiers(conn, SYMBOL)
-    assert options == ["all tiers", *(f"{leverage}x" for leverage in stored)]
+        in_band = [
+            row[0]
+            for row in conn.execute(
+                "SELECT DISTINCT leverage FROM heatmap_snapshots_by_leverage WHERE symbol = ? "
+                "AND price_bucket >= ? AND price_bucket < ? ORDER BY leverage",
+                [SYMBOL, low, high],
+            ).fetchall()
+        ]
+    assert set(in_band) < set(stored)
+    assert options == ["all tiers", *(f"{leverage}x" for leverage in in_band)]
     per_tier = []
     for label in options[1:]:
         page.select_option("#liqheat-tier", label=label)
@@ -200,20 +207,34 @@ def test_tier_filter_and_log_scale_recolour(page, database):
     assert colour_axis["cmax"] < 10  # log10 of USD
 
 
-def test_page_map_is_the_api_map(page, api_map):
-    """The page's cumulative curves (computed in the browser) equal GET /liquidations/map."""
+def test_page_map_is_the_api_map(page, base_url):
+    """The page's cumulative curves (computed in the browser) equal GET /liquidations/map at
+    the page's bin size, inside the price band the page draws (PRICE_BAND_MARGIN around the
+    traded range; the API serves every level)."""
     curves = page.evaluate(
         """(() => { const d = document.getElementById('liqheat-plot').data;
                     return [d[7].x, d[7].y, d[8].x, d[8].y]; })()"""
     )
+    low, high, size = page.evaluate(
+        """(() => { const d = JSON.parse(document.getElementById('liqheat-data').textContent);
+                    return [d.y0, d.y0 + d.bin_size * d.rows, d.bin_size]; })()"""
+    )
+    with client(base_url) as http:
+        api_map = http.get(
+            "/liquidations/map", params={"symbol": SYMBOL, "price_bin_size": size}
+        ).json()
+    outside = 0
     for side, (usd, reach) in (("long", curves[0:2]), ("short", curves[2:4])):
-        expected = sorted(api_map[side], key=lambda point: point["reach_price"])
+        inside = [point for point in api_map[side] if low <= point["price"] < high]
+        outside += len(api_map[side]) - len(inside)
+        expected = sorted(inside, key=lambda point: point["reach_price"])
         got = sorted(zip(reach, usd, strict=True))
         assert len(got) == len(expected) > 0
         np.testing.assert_allclose([p for p, _ in got], [e["reach_price"] for e in expected])
         np.testing.assert_allclose(
             [u for _, u in got], [e["cumulative_usd"] for e in expected], rtol=1e-5
         )
+    assert outside > 0  # the default mix reaches 1x: levels far outside the band exist
 
 
 def test_clicking_a_column_moves_the_liquidation_map(page):
@@ -291,7 +312,7 @@ def test_observed_panel_draws_the_table_rows_with_their_scope(page, database):
         ).df()
     assert len(rows) > 24
     long, short = _trace(page, OBSERVED_LONG), _trace(page, OBSERVED_SHORT)
-    starts = [_epoch_ms(moment) for moment in rows["bucket_start"].dt.to_pydatetime()]
+    starts = [_epoch_ms(moment) for moment in rows["bucket_start"]]
     for trace, column, sign in ((long, "long_usd", -1), (short, "short_usd", 1)):
         assert trace["x"] == starts
         assert trace["width"] == [minutes * 60_000 for minutes in rows["bucket_minutes"]]

@@ -58,12 +58,12 @@ def interval_cells_sql(
 # per price bucket and side. Price buckets may be merged into $price_step-wide buckets (a
 # multiple of the symbol's bucket size; NULL keeps them) and limited to [$price_low,
 # $price_high) (NULL = unbounded). Cells with nothing active and nothing consumed are left out.
-_PRICE_RANGE = (
+PRICE_RANGE = (
     "AND ($price_low IS NULL OR s.price_bucket >= $price_low)"
     " AND ($price_high IS NULL OR s.price_bucket < $price_high)"
 )
 HEATMAP = f"""
-WITH {interval_cells_sql(where=_PRICE_RANGE)}
+WITH {interval_cells_sql(where=PRICE_RANGE)}
 SELECT ts,
        CASE WHEN $price_step IS NULL THEN price_bucket
             ELSE round(floor(price_bucket / $price_step + 1e-9) * $price_step, 10)

@@ -24,6 +24,11 @@ FINE_MINUTES = 5
 COARSE_MINUTES = 60
 # Price rows per page at most; wider price ranges merge stored buckets into coarser bins.
 MAX_PRICE_ROWS = 600
+# The page shows levels within this share beyond the traded range of its window. Low-leverage
+# levels sit far away (a 1x long liquidates near 0, a 1x short near twice the entry): drawn,
+# they would stretch the axis over prices the window never came near and wash out the levels
+# that matter. The API serves every level.
+PRICE_BAND_MARGIN = 0.25
 ALL_TIERS = 0  # tier value of rows that sum every leverage (when no per-tier table exists)
 
 
@@ -192,18 +197,39 @@ def _renumbered(cells: pd.DataFrame) -> pd.DataFrame:
 def _page_bins(
     conn: duckdb.DuckDBPyConnection, info: queries.SymbolInfo, window: Window
 ) -> queries.PriceBins:
-    """Stored buckets, merged just enough to keep the page's price rows under MAX_PRICE_ROWS."""
+    """Stored buckets within PRICE_BAND_MARGIN of the window's traded range, merged just enough
+    to keep the page's price rows under MAX_PRICE_ROWS."""
+    size = info.bucket_size
+    traded_low, traded_high = conn.execute(
+        "SELECT min(low), max(high) FROM candles WHERE symbol = ? AND open_time >= ? "
+        "AND open_time < ?",
+        [info.symbol, window.start, window.end],
+    ).fetchone()
+    band_low = band_high = None
+    if traded_low is not None:
+        band_low = math.floor(traded_low * (1 - PRICE_BAND_MARGIN) / size) * size
+        band_high = (math.floor(traded_high * (1 + PRICE_BAND_MARGIN) / size) + 1) * size
     low, high = conn.execute(
         """
         SELECT min(price_bucket), max(price_bucket) FROM heatmap_snapshots
-        WHERE symbol = ? AND ts >= ? AND ts < ?
+        WHERE symbol = $symbol AND ts >= $start AND ts < $end
+          AND ($price_low IS NULL OR price_bucket >= $price_low)
+          AND ($price_high IS NULL OR price_bucket < $price_high)
         """,
-        [info.symbol, window.start, window.end],
+        {
+            "symbol": info.symbol,
+            "start": window.start,
+            "end": window.end,
+            "price_low": band_low,
+            "price_high": band_high,
+        },
     ).fetchone()
     if low is None:
-        return queries.PriceBins(info.bucket_size)
-    rows = (high - low) / info.bucket_size + 1
-    return queries.PriceBins(info.bucket_size, max(1, math.ceil(rows / MAX_PRICE_ROWS)))
+        return queries.PriceBins(size, low=band_low, high=band_high)
+    rows = (high - low) / size + 1
+    return queries.PriceBins(
+        size, max(1, math.ceil(rows / MAX_PRICE_ROWS)), low=band_low, high=band_high
+    )
 
 
 def _has_leverage_rows(conn: duckdb.DuckDBPyConnection, symbol: str, window: Window) -> bool:

@@ -33,8 +33,14 @@ import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
 from liqheat_pipeline.lib.heatmap import style
-from liqheat_pipeline.lib.heatmap.history import ALL_TIERS, Grid, HeatmapHistory
+from liqheat_pipeline.lib.heatmap.history import (
+    ALL_TIERS,
+    PRICE_BAND_MARGIN,
+    Grid,
+    HeatmapHistory,
+)
 from liqheat_pipeline.lib.heatmap.labels import SYNTHETIC_LABEL, chart_title, is_synthetic
+from liqheat_pipeline.lib.heatmap.queries import PriceBins
 
 RANGES = ("12h", "24h", "3d", "7d", "30d")
 DEFAULT_RANGE = "3d"
@@ -109,6 +115,15 @@ def _tier_labels(history: HeatmapHistory) -> list[str]:
     return ["all tiers", *(f"{tier}x" for tier in history.tiers)]
 
 
+def _band_text(bins: PriceBins) -> str:
+    if bins.low is None or bins.high is None:
+        return ""
+    return (
+        f", shown for {bins.low:,.0f}–{bins.high:,.0f} (the traded range ± "
+        f"{PRICE_BAND_MARGIN:.0%}; the API serves every level)"
+    )
+
+
 def coverage_text(history: HeatmapHistory) -> str:
     """How much of open interest the modelled levels cover at the page's last state."""
     coverage = history.coverage
@@ -180,7 +195,8 @@ def _footer(history: HeatmapHistory) -> str:
     return (
         "Model estimate of where leveraged positions would be liquidated, not observed "
         f"liquidations. Colour: USD of active long (below price) and short (above price) "
-        f"liquidation levels per {history.bins.size:g} USDT bin; markers: modelled liquidations "
+        f"liquidation levels per {history.bins.size:g} USDT bin{_band_text(history.bins)}; "
+        "markers: modelled liquidations "
         "(consumed USD); bars under the heatmap: observed liquidations where a source exists "
         "(their scope may differ from this one contract); line: share of open interest the "
         "modelled levels cover. Columns are 5-minute states up to 3 days, hourly beyond "

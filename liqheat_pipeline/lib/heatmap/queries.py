@@ -18,6 +18,7 @@ from liqheat_pipeline.lib.heatmap.window import Window
 from liqheat_pipeline.lib.queries import (
     CUMULATIVE_USD,
     INTERVAL_ENDS,
+    PRICE_RANGE,
     STATE_TIME,
     bind,
     interval_cells_sql,
@@ -38,10 +39,13 @@ class SymbolInfo:
 
 @dataclass(frozen=True)
 class PriceBins:
-    """Display price bins: ``multiple`` stored buckets merged into one bin of ``size`` USDT."""
+    """Display price bins: ``multiple`` stored buckets merged into one bin of ``size`` USDT,
+    keeping the stored buckets in [``low``, ``high``) (None: unbounded)."""
 
     bucket_size: float
     multiple: int = 1
+    low: float | None = None
+    high: float | None = None
 
     @property
     def size(self) -> float:
@@ -115,8 +119,10 @@ def _snapshots(leverage: int | None, by_leverage: bool = False) -> str:
     return "heatmap_snapshots_by_leverage" if split else "heatmap_snapshots"
 
 
-def _leverage_filter(leverage: int | None) -> str:
-    return "" if leverage is None else "AND s.leverage = $leverage"
+def _cell_filter(leverage: int | None) -> str:
+    """One tier (if any) and the bins' price band."""
+    tier = "" if leverage is None else "AND s.leverage = $leverage "
+    return tier + PRICE_RANGE
 
 
 def _cells_ctes(*, leverage: int | None, by_leverage: bool) -> str:
@@ -124,7 +130,7 @@ def _cells_ctes(*, leverage: int | None, by_leverage: bool) -> str:
     interval_cells = interval_cells_sql(
         _snapshots(leverage, by_leverage),
         tier="s.leverage, " if by_leverage else "",
-        where=_leverage_filter(leverage),
+        where=_cell_filter(leverage),
     )
     cells = _BINNED_CELLS.format(tier="leverage, " if by_leverage else "")
     return f"{interval_cells},\ncells AS ({cells})"
@@ -139,6 +145,8 @@ def _parameters(
         "bucket": bins.bucket_size,
         "multiple": bins.multiple,
         "bin": bins.size,
+        "price_low": bins.low,
+        "price_high": bins.high,
     }
     if window is not None:
         parameters |= {
@@ -288,7 +296,7 @@ def liquidation_map_rows(
     Columns: side, price (bin lower edge), active_usd, cumulative_usd, reach_price (the price
     whose reaching liquidates ``cumulative_usd``).
     """
-    sql = _MAP_SQL.format(table=_snapshots(leverage), tier_filter=_leverage_filter(leverage))
+    sql = _MAP_SQL.format(table=_snapshots(leverage), tier_filter=_cell_filter(leverage))
     return conn.execute(sql, bind(sql, {**_parameters(symbol, bins, leverage), "ts": ts})).df()
 
 
