@@ -45,6 +45,9 @@ def build_heatmap_page(symbol: str, partitions: dg.PartitionsDefinition) -> dg.A
             dg.AssetKey([prefix, "heatmap_snapshots"]),
             dg.AssetKey([prefix, "candle_ledger"]),
             dg.AssetKey([prefix, "candles"]),
+            # The observed-liquidations panel and the skill caption read these.
+            dg.AssetKey([prefix, "realized_liquidations"]),
+            dg.AssetKey([prefix, "model_skill"]),
         ],
         kinds={"html"},
         description=(

@@ -388,10 +388,12 @@ def _page_figure(synthetic: bool) -> go.Figure:
             "overlaying": "y3",
             "side": "right",
             "anchor": "x",
-            "rangemode": "tozero",
+            # A fixed 0-110 % scale: coverage is a share of open interest, and the warm-up
+            # from 0 is what the line is for (an autoscaled axis would hide how far it is).
+            "range": [0, 1.1],
+            "tickvals": [0, 0.5, 1.0],
             "tickformat": ".0%",
             "ticklabelposition": "inside",
-            "nticks": 3,
             "showgrid": False,
             "color": style.COVERAGE_LINE,
         },
@@ -435,12 +437,13 @@ def _page_figure(synthetic: bool) -> go.Figure:
         text="line: modelled levels' coverage of open interest (right scale)",
         xref="x domain",
         yref="y3 domain",
-        x=1.0,
-        y=1.0,
+        x=0.94,
+        y=0.02,
         xanchor="right",
         yanchor="bottom",
         showarrow=False,
         font={"size": 11, "color": style.COVERAGE_LINE},
+        bgcolor="rgba(11, 14, 20, 0.6)",
     )
     if synthetic:
         figure.add_annotation(
