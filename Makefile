@@ -33,6 +33,7 @@ dev: install
 # The real 30-day sample beside the checkout, both symbols, one run.
 backfill-real: install
 	LIQHEAT_DATA_DIR=../shared/data/binance LIQHEAT_SYMBOLS=BTCUSDT,ETHUSDT \
+	LIQHEAT_LIQUIDATIONS_DIR=../shared/data/liquidations \
 	$(BIN)/dagster asset materialize -m liqheat_pipeline.definitions --select '*' \
 		--partition-range $(RANGE)
 

@@ -10,7 +10,13 @@ import pandas as pd
 import pytest
 
 from liqheat_pipeline.lib import queries, warehouse
-from liqheat_pipeline_tests.pipeline_runs import load_definitions, materialize, pipeline_env
+from liqheat_pipeline_tests.pipeline_runs import (
+    MODEL_ASSETS,
+    RAW_ASSETS,
+    load_definitions,
+    materialize,
+    pipeline_env,
+)
 
 SYMBOL = "BTCUSDT"
 START, END = datetime(2025, 12, 1, 6), datetime(2025, 12, 2, 18)
@@ -19,11 +25,15 @@ pytestmark = pytest.mark.real_data
 
 
 @pytest.fixture(scope="module")
-def conn(tmp_path_factory, real_binance_dir):
+def conn(tmp_path_factory, real_binance_dir, real_liquidations_dir):
     db_path = tmp_path_factory.mktemp("queries") / "liqheat.duckdb"
-    definitions = load_definitions(pipeline_env(real_binance_dir, db_path))
+    env = pipeline_env(
+        real_binance_dir, db_path, LIQHEAT_LIQUIDATIONS_DIR=str(real_liquidations_dir)
+    )
+    definitions = load_definitions(env)
     with dg.instance_for_test() as instance:
-        assert materialize(definitions, instance, "2025-12-01", "2025-12-02").success
+        assets = (*RAW_ASSETS, *MODEL_ASSETS, "realized_liquidations")
+        assert materialize(definitions, instance, "2025-12-01", "2025-12-02", assets=assets).success
     with warehouse.connect(db_path, read_only=True) as conn:
         yield conn
 
@@ -142,6 +152,33 @@ def test_liquidation_flow_per_hour_adds_up_to_the_ledger(conn):
     assert totals["long"] == pytest.approx(ledger["long"], rel=1e-9)
     assert totals["short"] == pytest.approx(ledger["short"], rel=1e-9)
     assert (result["hour"] == result["hour"].dt.floor("h")).all()
+
+
+def test_modelled_beside_observed_pairs_each_observed_hour_with_its_candles(
+    conn, real_liquidations_dir
+):
+    result = queries.execute(
+        conn, queries.MODELLED_BESIDE_OBSERVED, {"symbol": SYMBOL, "start": START, "end": END}
+    )
+    # Every hour of the window, observed figures straight from the CoinGlass CSV.
+    raw = pd.read_csv(next((real_liquidations_dir / "coinglass" / "BTC").glob("*.csv")))
+    raw["hour"] = pd.to_datetime(raw["timestamp"], unit="ms")
+    raw = raw[(raw["hour"] >= START) & (raw["hour"] < END)].reset_index(drop=True)
+    assert result["bucket_start"].tolist() == raw["hour"].tolist()
+    np.testing.assert_allclose(result["observed_long_usd"], raw["longUsd"], rtol=1e-12)
+    np.testing.assert_allclose(result["observed_short_usd"], raw["shortUsd"], rtol=1e-12)
+    # Modelled figures: the ledger's consumed USD of the hour's candles.
+    ledger = _frame(
+        conn,
+        "SELECT date_trunc('hour', ts) AS hour, side, sum(consumed_usd) AS usd FROM candle_ledger "
+        "WHERE symbol = ? AND ts >= ? AND ts < ? GROUP BY ALL",
+        SYMBOL,
+        START,
+        END,
+    ).pivot(index="hour", columns="side", values="usd")
+    np.testing.assert_allclose(result["modelled_long_usd"], ledger.loc[raw["hour"], "long"])
+    np.testing.assert_allclose(result["modelled_short_usd"], ledger.loc[raw["hour"], "short"])
+    assert set(result["scope"]) == {"BTC all contracts; Binance+Bybit+OKX (CoinGlass aggregate)"}
 
 
 def test_every_example_query_runs_and_missing_parameters_are_named(conn):

@@ -126,11 +126,30 @@ GROUP BY ALL
 ORDER BY hour, side, leverage
 """
 
+# Per observed bucket, the modelled liquidations of the same candles beside the observed ones
+# (buckets without an observed row are gaps in the source, so they are not listed).
+MODELLED_BESIDE_OBSERVED = """
+SELECT r.bucket_start, r.bucket_minutes,
+       coalesce(sum(l.consumed_usd) FILTER (WHERE l.side = 'long'), 0) AS modelled_long_usd,
+       r.long_usd AS observed_long_usd,
+       coalesce(sum(l.consumed_usd) FILTER (WHERE l.side = 'short'), 0) AS modelled_short_usd,
+       r.short_usd AS observed_short_usd,
+       r.scope
+FROM realized_liquidations r
+LEFT JOIN candle_ledger l
+    ON l.symbol = r.symbol AND l.ts >= r.bucket_start
+   AND l.ts < r.bucket_start + to_minutes(r.bucket_minutes)
+WHERE r.symbol = $symbol AND r.bucket_start >= $start AND r.bucket_start < $end
+GROUP BY ALL
+ORDER BY r.bucket_start
+"""
+
 EXAMPLE_QUERIES: dict[str, str] = {
     "heatmap": HEATMAP,
     "largest_clusters": LARGEST_CLUSTERS,
     "cumulative_liquidation_curve": CUMULATIVE_LIQUIDATION_CURVE,
     "liquidation_flow_per_hour": LIQUIDATION_FLOW_PER_HOUR,
+    "modelled_beside_observed": MODELLED_BESIDE_OBSERVED,
 }
 
 
