@@ -96,10 +96,8 @@ def test_counters_match_the_sample(real_run):
     assert stats["candles"] == 30 * 288
     # The first file starts at 00:05 (label convention before 2026-06-25): one gap, first candle.
     assert stats["oi_gaps"] == 1
-    # The sample has no quote volume: VWAP falls back to hlc3 wherever open interest moved.
-    ledger = real_run.frames["candle_ledger"]
-    moved = ledger.groupby("ts")[["opened_usd", "closed_usd"]].sum().gt(0).any(axis=1)
-    assert stats["entry_price_fallbacks"] >= moved.sum()
+    # The default entry is the close, which every candle has.
+    assert stats["entry_price_fallbacks"] == 0
     assert stats["levels_opened"] == len(real_run.frames["level_openings"])
     assert stats["levels_consumed"] == len(real_run.frames["level_consumptions"])
     assert stats["leverage_capped"] == 0
@@ -144,3 +142,16 @@ def test_one_pass_equals_day_by_day(real_run, real_binance_dir):
             np.testing.assert_allclose(
                 whole[column], daily[column], rtol=1e-9, atol=1e-9 * scale, err_msg=column
             )
+
+
+@pytest.mark.parametrize("symbol", REAL_SYMBOLS)
+def test_vwap_falls_back_to_hlc3_wherever_open_interest_moved(real_binance_dir, symbol):
+    """The sample has no quote volume, so every VWAP entry is an hlc3 fallback, counted."""
+    candles, open_interest = _read(real_binance_dir, symbol)
+    _, market = next(iter(split_by_day(candles, open_interest)))
+    vwap = run_model(symbol, market, ModelConfig(entry_price="vwap"), None)
+    hlc3 = run_model(symbol, market, ModelConfig(entry_price="hlc3"), None)
+    ledger = vwap.candle_ledger
+    moved = ledger.groupby("ts", observed=True)[["opened_usd", "closed_usd"]].sum().gt(0)
+    assert vwap.stats["entry_price_fallbacks"] >= moved.any(axis=1).sum() > 0
+    pd.testing.assert_frame_equal(vwap.level_openings, hlc3.level_openings)

@@ -10,6 +10,7 @@ import shutil
 
 import pytest
 
+from liqheat_pipeline.defs.model.checks import MODEL_CHECKS
 from liqheat_pipeline.lib import warehouse
 from liqheat_pipeline.lib.model_store import OUTPUT_TIME_COLUMNS
 from liqheat_pipeline_tests.pipeline_runs import (
@@ -61,7 +62,7 @@ def corrupt(stored_db, real_binance_dir, instance, tmp_path):
 
 
 def _failed(results: dict[str, bool]) -> set[str]:
-    assert len(results) == 11
+    assert len(results) == len(MODEL_CHECKS)
     return {name for name, passed in results.items() if not passed}
 
 
@@ -79,9 +80,11 @@ def test_a_consumption_moved_one_candle_later_fails(corrupt):
     assert "level_consumptions:consumed_at_first_crossing" in _failed(checks(DAY_2))
 
 
-def test_a_ledger_row_off_by_one_usd_fails(corrupt):
+def test_a_ledger_row_off_by_a_millionth_fails(corrupt):
+    # The modelled book holds billions of USD: a millionth is far above float noise (the
+    # checks' relative tolerance is 1e-9) and far below anything visible on a page.
     checks = corrupt(
-        "UPDATE candle_ledger SET active_usd = active_usd + 1 WHERE side = 'long' "
+        "UPDATE candle_ledger SET active_usd = active_usd * (1 + 1e-6) WHERE side = 'long' "
         "AND ts = TIMESTAMP '2025-12-02 12:00:00'"
     )
     assert _failed(checks(DAY_2)) >= {

@@ -14,6 +14,7 @@ import textwrap
 
 import pytest
 
+from liqheat_pipeline.defs.model.checks import MODEL_CHECKS
 from liqheat_pipeline.lib import warehouse
 from liqheat_pipeline_tests.conftest import REPO_ROOT
 from liqheat_pipeline_tests.pipeline_runs import (
@@ -76,7 +77,7 @@ def test_every_model_check_passes_on_the_range(range_run):
     _, result = range_run
     evaluations = result.get_asset_check_evaluations()
     model_checks = [e for e in evaluations if e.asset_key.path[-1] in MODEL_ASSETS]
-    assert len(model_checks) == 11
+    assert len(model_checks) == len(MODEL_CHECKS)
     assert {f"{e.asset_key.path[-1]}:{e.check_name}": e.passed for e in model_checks} == {
         f"{e.asset_key.path[-1]}:{e.check_name}": True for e in model_checks
     }

@@ -330,6 +330,9 @@ def _read_table(path: Path, columns: tuple[str, ...], required: tuple[str, ...])
             na_values=[""],
             skip_blank_lines=False,
             index_col=False,
+            # pandas' default fast parser can be one unit in the last place off the written
+            # decimal; round_trip parses every value exactly.
+            float_precision="round_trip",
         )
     except (pd.errors.ParserError, UnicodeDecodeError) as error:
         line = re.search(r"line (\d+)", str(error))
