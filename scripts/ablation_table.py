@@ -29,7 +29,9 @@ def main() -> None:
     arguments = parser.parse_args()
     choice, confirmation = _load(arguments.choice), _load(arguments.confirmation)
     metrics = ("criterion", "spearman_long", "spearman_short", "top10_long", "top10_short")
-    header = ["configuration"] + [f"{window} {m}" for window in ("choice", "confirm") for m in metrics]
+    header = ["configuration"] + [
+        f"{window} {m}" for window in ("choice", "confirm") for m in metrics
+    ]
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
     any_row = next(iter(choice.values()))
