@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from liqheat_pipeline.lib.model.config import CLOSURE_MODELS, ModelConfig
+from liqheat_pipeline.lib.model.engine import MarketSeries, run_model
 from liqheat_pipeline_tests.model_builders import (
     OUTPUT_TABLES,
     candle_frame,
@@ -296,3 +297,19 @@ def test_scale_renormalisation_keeps_matching_the_oracle(closure_model):
     engine = run_in_chunks("BTCUSDT", candles, open_interest, config)
     assert engine.stats["renormalisations"] >= 1
     assert_matches_oracle(engine.frames, run_oracle("BTCUSDT", candles, open_interest, config))
+
+
+@SETTINGS
+@given(markets())
+def test_a_run_without_snapshots_differs_only_by_its_empty_snapshot_tables(case):
+    symbol, candles, open_interest, marks, config, _ = case
+    market = MarketSeries.from_frames(candles, open_interest, marks)
+    full = run_model(symbol, market, config)
+    lean = run_model(symbol, market, config, snapshots=False)
+    for table in ("level_openings", "level_consumptions", "candle_ledger"):
+        pd.testing.assert_frame_equal(getattr(lean, table), getattr(full, table))
+    for table in ("heatmap_snapshots", "heatmap_snapshots_by_leverage"):
+        assert getattr(lean, table).empty
+        assert list(getattr(lean, table).columns) == list(getattr(full, table).columns)
+    pd.testing.assert_frame_equal(lean.state.levels_frame(), full.state.levels_frame())
+    assert lean.stats == full.stats

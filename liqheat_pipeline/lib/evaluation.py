@@ -27,7 +27,7 @@ from liqheat_pipeline.lib.archive.layout import (
 )
 from liqheat_pipeline.lib.archive.readers import read_klines, read_metrics
 from liqheat_pipeline.lib.model.config import ModelConfig, ModelConfigError
-from liqheat_pipeline.lib.model_days import run_days
+from liqheat_pipeline.lib.model.engine import MarketSeries, run_model
 from liqheat_pipeline.lib.model_store import MarketWindow, day_start
 from liqheat_pipeline.lib.realized.readers import RealizedRead, read_realized
 from liqheat_pipeline.lib.skill.predictors import SkillInputs, bucket_series, skill_rows
@@ -119,15 +119,19 @@ def evaluate(
     engine seconds each took (column ``engine_seconds``)."""
     start, end = day_start(window.start), day_start(window.end)
     in_window = market.candles["open_time"].between(start, end, inclusive="left")
+    marks = market.mark_price_candles
+    series_input = MarketSeries.from_frames(
+        market.candles, market.open_interest, marks if len(marks) else None
+    )
     frames = []
     for name, config in configs.items():
         began = time.perf_counter()
-        results = run_days(symbol, window.days, market, config, None)
+        # One pass over the whole history equals day-by-day runs (docs/model.md, carried state);
+        # the snapshots are not needed for scoring.
+        output = run_model(symbol, series_input, config, None, snapshots=False)
         seconds = time.perf_counter() - began
-        ledger = pd.concat(
-            [result.tables["candle_ledger"] for result in results if result.day >= window.start],
-            ignore_index=True,
-        )
+        ledger = output.candle_ledger
+        ledger = ledger[ledger["ts"] >= start]
         series = bucket_series(
             SkillInputs(
                 candles=market.candles[in_window],

@@ -54,19 +54,27 @@ class ModelOutput:
 
 
 def run_model(
-    symbol: str, market: MarketSeries, config: ModelConfig, state: ModelState | None = None
+    symbol: str,
+    market: MarketSeries,
+    config: ModelConfig,
+    state: ModelState | None = None,
+    *,
+    snapshots: bool = True,
 ) -> ModelOutput:
-    """Run the model over ``market`` starting from ``state`` (None: empty start)."""
+    """Run the model over ``market`` starting from ``state`` (None: empty start).
+
+    ``snapshots=False`` leaves both snapshot frames empty (about half the engine's time):
+    for callers that need only levels, ledger and state, such as ``liqheat evaluate``."""
     config_hash = config.config_hash(symbol)
     state = _starting_state(symbol, market, config, config_hash, state)
     _check_grid(market, config.interval_minutes)
     runs: list[_Run] = []
     start = 0
     while start < len(market) or not runs:
-        run = _run(symbol, market.slice(start, len(market)), config, state)
+        run = _run(symbol, market.slice(start, len(market)), config, state, snapshots)
         if run.candles < len(market) - start:
             # The closure scale became tiny: redo the shorter span, continue from its state.
-            run = _run(symbol, market.slice(start, start + run.candles), config, state)
+            run = _run(symbol, market.slice(start, start + run.candles), config, state, snapshots)
         runs.append(run)
         state = run.state
         start += run.candles
@@ -272,7 +280,9 @@ def _bucket_index(liq_price: np.ndarray, bucket_size: float) -> np.ndarray:
     return np.floor(liq_price / bucket_size).astype(np.int64)
 
 
-def _run(symbol: str, market: MarketSeries, config: ModelConfig, state: ModelState) -> _Run:
+def _run(
+    symbol: str, market: MarketSeries, config: ModelConfig, state: ModelState, snapshots: bool
+) -> _Run:
     times = market.open_time.astype(np.int64)
     candles = len(market)
     inputs = _candles(market, config)
@@ -324,18 +334,20 @@ def _run(symbol: str, market: MarketSeries, config: ModelConfig, state: ModelSta
     consumed_usd = np.where(consumed, weight * scale_start[end], 0.0)
     bucket = _bucket_index(liq_price, bucket_size)
     leverage = np.concatenate([state.leverage, new.leverage])
-    bucket_cells, leverage_cells = snapshot_cells(
-        times=market.open_time,
-        bucket_size=bucket_size,
-        scale_end=np.array(result.scale_end),
-        bucket=bucket,
-        side=side,
-        leverage=leverage,
-        weight=weight,
-        first_row=np.maximum(created, 0),
-        end_row=end,
-        consumed_usd=consumed_usd,
-    )
+    bucket_cells = leverage_cells = None
+    if snapshots:
+        bucket_cells, leverage_cells = snapshot_cells(
+            times=market.open_time,
+            bucket_size=bucket_size,
+            scale_end=np.array(result.scale_end),
+            bucket=bucket,
+            side=side,
+            leverage=leverage,
+            weight=weight,
+            first_row=np.maximum(created, 0),
+            end_row=end,
+            consumed_usd=consumed_usd,
+        )
 
     active = end == candles
     final_scale = result.scale_end[-1] if candles else 1.0
@@ -436,7 +448,7 @@ def _joined(symbol: str, runs: list[_Run]) -> ModelOutput:
     ):
         parts = []
         for run in runs:
-            cells: Cells = getattr(run, attribute)
+            cells: Cells = getattr(run, attribute) or _no_cells(table)
             part = {"ts": cells.ts, "price_bucket": cells.price_bucket, "side": cells.side}
             if cells.leverage is not None:
                 part["leverage"] = cells.leverage
@@ -454,6 +466,19 @@ def _joined(symbol: str, runs: list[_Run]) -> ModelOutput:
         heatmap_snapshots_by_leverage=frames["heatmap_snapshots_by_leverage"],
         state=runs[-1].state,
         stats=stats,
+    )
+
+
+def _no_cells(table: str) -> Cells:
+    """Empty cells of a snapshot table (a run without snapshots)."""
+    by_leverage = table == "heatmap_snapshots_by_leverage"
+    return Cells(
+        ts=np.array([], dtype="datetime64[ns]"),
+        price_bucket=np.array([], dtype=np.float64),
+        side=np.array([], dtype=np.int8),
+        leverage=np.array([], dtype=np.int64) if by_leverage else None,
+        active_usd=np.array([], dtype=np.float64),
+        consumed_usd=np.array([], dtype=np.float64),
     )
 
 
