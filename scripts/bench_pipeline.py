@@ -2,7 +2,7 @@
 
 1. The 30-day range for BTCUSDT and ETHUSDT in a fresh DuckDB file through the real CLI
    (`dagster asset materialize --select '*' --partition-range ...`): process start, Dagster,
-   ingest, model, checks and DuckDB writes (target <= 30 s).
+   ingest, model, checks, realized liquidations, skill, pages and DuckDB writes (target <= 30 s).
 2. One incremental daily partition for one symbol, the day after an existing range, through the
    same CLI including process start (target <= 5 s).
 3. p95 latency of the README heatmap query (200 intervals x 100 price buckets) on the result of
@@ -33,6 +33,8 @@ from liqheat_pipeline.lib import queries, warehouse
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA_DIR = REPO_ROOT.parent / "shared" / "data" / "binance"
+# Realized liquidations for the realized_liquidations and model_skill assets (absent: 0 rows).
+LIQUIDATIONS_DIR = REPO_ROOT.parent / "shared" / "data" / "liquidations"
 FIRST_DAY, LAST_DAY = "2025-12-01", "2025-12-30"
 HEATMAP_INTERVALS, HEATMAP_BUCKETS, HEATMAP_INTERVAL_MINUTES = 200, 100, 60
 HEATMAP_SYMBOL = "BTCUSDT"
@@ -90,6 +92,7 @@ def _env(
     return {
         **env,
         "LIQHEAT_DATA_DIR": str(data_dir),
+        "LIQHEAT_LIQUIDATIONS_DIR": str(LIQUIDATIONS_DIR),
         "LIQHEAT_DB": str(work / f"{name}.duckdb"),
         "LIQHEAT_SYMBOLS": symbols,
         "LIQHEAT_START_DATE": FIRST_DAY,
