@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import threading
 from collections import Counter, defaultdict
@@ -19,6 +20,10 @@ class Fault:
     status: int | None = None  # send this HTTP status with an empty body
     stall: bool = False  # accept the request and say nothing until the test ends
     truncate_after: int | None = None  # send headers and this many body bytes, then stall
+    close_after: int | None = None  # send headers and this many body bytes, then hang up
+    drip_seconds: float | None = None  # send the body one byte per this many seconds
+    declared_length: int | None = None  # announce this Content-Length instead of the real one
+    no_length: bool = False  # announce no length: the body ends when the connection closes
 
 
 class ArchiveMirror:
@@ -68,17 +73,35 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_headers(404, 0)
             return
         body = file.read_bytes()
-        self._send_headers(200, len(body))
-        if fault is not None and fault.truncate_after is not None:
+        fault = fault or Fault()
+        length = len(body) if fault.declared_length is None else fault.declared_length
+        self._send_headers(200, None if fault.no_length else length)
+        # The client hanging up early is what some tests provoke.
+        with contextlib.suppress(ConnectionError):
+            self._send_body(body, fault)
+
+    def _send_body(self, body: bytes, fault: Fault) -> None:
+        mirror = self.server.mirror
+        if fault.truncate_after is not None:
             self.wfile.write(body[: fault.truncate_after])
             self.wfile.flush()
             mirror.release.wait(10)
-            return
-        self.wfile.write(body)
+        elif fault.close_after is not None:
+            # HTTP/1.0: returning from the handler closes the connection.
+            self.wfile.write(body[: fault.close_after])
+        elif fault.drip_seconds is not None:
+            for offset in range(len(body)):
+                if mirror.release.wait(fault.drip_seconds):
+                    return
+                self.wfile.write(body[offset : offset + 1])
+                self.wfile.flush()
+        else:
+            self.wfile.write(body)
 
-    def _send_headers(self, status: int, length: int) -> None:
+    def _send_headers(self, status: int, length: int | None) -> None:
         self.send_response(status)
-        self.send_header("Content-Length", str(length))
+        if length is not None:
+            self.send_header("Content-Length", str(length))
         self.end_headers()
 
     def log_message(self, format: str, *args: object) -> None:  # keep test output quiet

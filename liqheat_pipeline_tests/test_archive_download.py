@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import io
+import random
 import socket
+import time
 import zipfile
 from collections.abc import Iterator
 from datetime import date
@@ -13,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from liqheat_pipeline.lib.archive.download import (
+    DEFAULT_MAX_BYTES,
     ChecksumMismatchError,
     DownloadError,
     NotPublishedError,
@@ -24,7 +27,7 @@ from liqheat_pipeline_tests.archive_mirror import ArchiveMirror, Fault, serve_mi
 DAY = date(2025, 12, 1)
 SYMBOL = "BTCUSDT"
 RELATIVE = daily_relative_path("klines", SYMBOL, DAY, interval="5m", suffix=".zip")
-FAST = {"timeout_seconds": 0.2, "retries": 2, "backoff_seconds": 0.01}
+FAST = {"timeout_seconds": 0.2, "retries": 2, "backoff_seconds": 0.01, "deadline_seconds": 5}
 
 
 @pytest.fixture
@@ -217,8 +220,108 @@ def test_file_matching_the_checksum_is_not_downloaded_again(mirror, local_root):
     assert mirror.hits[f"/data/{RELATIVE}.CHECKSUM"] == 2
 
 
+@pytest.mark.parametrize("relative", [RELATIVE, f"{RELATIVE}.CHECKSUM"], ids=["zip", "checksum"])
+def test_dripping_server_fails_at_the_deadline(mirror, local_root, relative):
+    # One byte every 50 ms never trips the 200 ms read timeout: only the deadline ends this.
+    mirror.publish(RELATIVE, ZIP)
+    mirror.fail(relative, Fault(drip_seconds=0.05))
+
+    started = time.monotonic()
+    with pytest.raises(DownloadError, match=r"not done within the 0\.6 s deadline") as raised:
+        _fetch(mirror, local_root, deadline_seconds=0.6)
+    elapsed = time.monotonic() - started
+
+    assert 0.6 <= elapsed < 0.6 + 0.2 + 1.0  # the deadline, at most one read timeout, slack
+    assert f"{mirror.base_url}{relative}" in str(raised.value)
+    assert mirror.hits[f"/data/{relative}"] == 1  # the deadline is final, not retried
+    assert _all_files(local_root) == []
+
+
+def test_deadline_bounds_retries_and_backoff(mirror, local_root):
+    mirror.publish(RELATIVE, ZIP)
+    mirror.fail(RELATIVE, *[Fault(stall=True)] * 6)
+
+    started = time.monotonic()
+    with pytest.raises(DownloadError, match=r"not done within the 0\.5 s deadline") as raised:
+        _fetch(mirror, local_root, retries=5, backoff_seconds=0.3, deadline_seconds=0.5)
+    elapsed = time.monotonic() - started
+
+    assert elapsed < 0.5 + 1.0  # without the deadline: 6 timeouts and 9.3 s of backoff
+    assert "timed out" in str(raised.value)  # the last error before giving up is kept
+    assert mirror.hits[f"/data/{RELATIVE}"] < 6
+    assert _all_files(local_root) == []
+
+
+def test_default_cap_refuses_an_oversized_content_length_before_writing(mirror, local_root):
+    mirror.publish(RELATIVE, ZIP)
+    mirror.fail(RELATIVE, Fault(declared_length=DEFAULT_MAX_BYTES + 1))
+
+    with pytest.raises(DownloadError, match="Content-Length") as raised:
+        fetch_daily_file(local_root, "klines", SYMBOL, DAY, base_url=mirror.base_url)
+
+    message = str(raised.value)
+    assert f"{DEFAULT_MAX_BYTES + 1} bytes" in message
+    assert f"{DEFAULT_MAX_BYTES}-byte cap" in message
+    assert mirror.hits[f"/data/{RELATIVE}"] == 1  # a too large file is final, not retried
+    assert _all_files(local_root) == []
+
+
+def test_body_streamed_past_the_cap_is_discarded_while_writing(mirror, local_root):
+    # No Content-Length: only counting the bytes as they arrive can stop this one.
+    big = random.Random(9).randbytes(4 << 20)
+    mirror.publish(RELATIVE, big)
+    mirror.fail(RELATIVE, Fault(no_length=True))
+
+    with pytest.raises(DownloadError, match=r"more than the 65536-byte cap") as raised:
+        _fetch(mirror, local_root, max_bytes=1 << 16)
+
+    assert f"{mirror.base_url}{RELATIVE}" in str(raised.value)
+    assert mirror.hits[f"/data/{RELATIVE}"] == 1
+    assert _all_files(local_root) == []
+
+
+def test_body_without_content_length_within_the_cap_is_accepted(mirror, local_root):
+    mirror.publish(RELATIVE, ZIP)
+    mirror.fail(RELATIVE, Fault(no_length=True))
+
+    assert _fetch(mirror, local_root, max_bytes=len(ZIP)).read_bytes() == ZIP
+
+
+def test_short_body_is_a_short_read_and_is_retried(mirror, local_root):
+    mirror.publish(RELATIVE, ZIP)
+    mirror.fail(RELATIVE, Fault(close_after=len(ZIP) // 2))
+
+    path = _fetch(mirror, local_root)
+
+    assert path.read_bytes() == ZIP
+    assert _all_files(local_root) == [path]
+    assert mirror.hits[f"/data/{RELATIVE}"] == 2
+
+
+def test_short_body_every_time_names_the_short_read(mirror, local_root):
+    mirror.publish(RELATIVE, ZIP)
+    mirror.fail(RELATIVE, *[Fault(close_after=10)] * 3)
+
+    with pytest.raises(DownloadError) as raised:
+        _fetch(mirror, local_root)
+
+    message = str(raised.value)
+    assert "after 3 attempts" in message
+    assert f"short read: 10 of the {len(ZIP)} bytes announced by Content-Length" in message
+    assert "sha256" not in message
+    assert mirror.hits[f"/data/{RELATIVE}"] == 3
+    assert _all_files(local_root) == []
+
+
 @pytest.mark.parametrize(
-    ("option", "value"), [("timeout_seconds", 0), ("retries", -1), ("backoff_seconds", -0.5)]
+    ("option", "value"),
+    [
+        ("timeout_seconds", 0),
+        ("retries", -1),
+        ("backoff_seconds", -0.5),
+        ("deadline_seconds", 0),
+        ("max_bytes", 0),
+    ],
 )
 def test_invalid_options_are_named(local_root, option, value):
     with pytest.raises(ValueError, match=option):
