@@ -13,6 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from liqheat_pipeline.lib.archive.plausibility import PlausibilityLimits
 from liqheat_pipeline.lib.archive.readers import (
     LABEL_AT_SNAPSHOT,
     LABEL_BEFORE_SNAPSHOT,
@@ -147,18 +148,12 @@ def test_one_minute_klines(tmp_path):
     assert (result.expected_slots, result.present_slots, result.missing_slots) == (1440, 1440, ())
 
 
-def test_a_header_only_file_is_a_day_with_every_slot_missing(tmp_path):
-    result = read_klines(klines_file(tmp_path, []))
-    assert result.frame.empty and list(result.frame.columns) == KLINE_COLUMNS
-    assert len(result.missing_slots) == 288
-
-
 # ---- klines: bad input ------------------------------------------------------------------------
 
 
 def test_conflicting_duplicates_name_the_timestamp_and_both_lines(tmp_path):
     rows = kline_rows(DAY)
-    changed = [*rows[10][:4], "999.5", *rows[10][5:]]
+    changed = [*rows[10][:4], "102.5", *rows[10][5:]]
     path = klines_file(tmp_path, [*rows, changed])
     format_error(
         lambda: read_klines(path), path, 290, "conflicting rows", "00:50:00", "lines 12 and 290"
@@ -250,6 +245,86 @@ def test_empty_files_and_damaged_archives_are_errors(tmp_path):
         archive.writestr("a.csv", csv_bytes(kline_rows(DAY), KLINE_HEADER))
         archive.writestr("b.csv", b"")
     format_error(lambda: read_klines(zipped), zipped, None, "a.csv, b.csv", "exactly one CSV")
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".zip"])
+@pytest.mark.parametrize("dataset", ["klines", "markPriceKlines", "metrics"])
+def test_a_header_only_file_is_an_error_like_an_empty_one(tmp_path, dataset, suffix):
+    """A day without rows would replace the stored day with nothing (issue 9, defect 4)."""
+    if dataset == "metrics":
+        path = metrics_path(tmp_path, "BTCUSDT", DAY, suffix)
+        write_file(path, csv_bytes([], METRICS_HEADER) + b"\n\n")
+        read = read_metrics
+    else:
+        path = klines_path(tmp_path, "BTCUSDT", DAY, suffix, dataset)
+        write_file(path, csv_bytes([], KLINE_HEADER))
+        read = read_klines
+    format_error(lambda: read(path), path, None, "a header but no data rows")
+
+
+@pytest.mark.parametrize(
+    ("prices", "fragment"),
+    [
+        (("100", "99", "101", "100"), "high 99 is below low 101"),
+        (("100", "101", "100.5", "100.7"), "open 100 is outside low 100.5 … high 101"),
+        (("100", "101", "99", "101.5"), "close 101.5 is outside low 99 … high 101"),
+    ],
+)
+def test_impossible_candles_are_errors_naming_the_line(tmp_path, prices, fragment):
+    rows = kline_rows(DAY, base_price=100.0)
+    rows[40][1:5] = prices
+    path = klines_file(tmp_path, rows)
+    format_error(lambda: read_klines(path), path, 42, fragment)
+
+
+def test_a_candle_spanning_far_beyond_the_previous_close_is_an_error(tmp_path):
+    rows = kline_rows(DAY, base_price=100.0)
+    rows[40][2] = "1000000"
+    path = klines_file(tmp_path, rows)
+    format_error(
+        lambda: read_klines(path),
+        path,
+        42,
+        "high 1000000",
+        "previous close 109.875 (line 41)",
+        "LIQHEAT_MAX_CANDLE_RANGE_PCT=50",
+    )
+
+
+def test_the_first_candle_of_a_file_is_measured_against_its_own_open(tmp_path):
+    rows = kline_rows(DAY, base_price=100.0)
+    rows[0][2] = "151"
+    path = klines_file(tmp_path, rows)
+    format_error(lambda: read_klines(path), path, 2, "its open 100", "51%")  # (151 - 99.75) / 100
+    rows[0][2] = "149"
+    assert read_klines(klines_file(tmp_path / "ok", rows)).frame["high"].iloc[0] == 149
+
+
+def test_the_candle_range_limit_is_configurable(tmp_path):
+    rows = kline_rows(DAY, base_price=100.0)
+    rows[100][2] = "140"  # 15 % above the previous close 124.875
+    path = klines_file(tmp_path, rows)
+    assert read_klines(path).frame["high"].iloc[100] == 140
+    format_error(
+        lambda: read_klines(path, limits=PlausibilityLimits(max_candle_range=0.1)),
+        path,
+        102,
+        "LIQHEAT_MAX_CANDLE_RANGE_PCT=10",
+    )
+
+
+@pytest.mark.parametrize(
+    ("columns", "value"),
+    [((1, 2, 3, 4), "2e15"), ((2,), "1e300"), ((5,), "2e15"), ((7,), "2e15"), ((10,), "inf")],
+)
+def test_values_beyond_any_real_amount_are_errors(tmp_path, columns, value):
+    """A high of 1e300 consumed every short level before (issue 9, defect 5)."""
+    rows = kline_rows(DAY, base_price=100.0, full_volumes=True)
+    for column in columns:
+        rows[7][column] = value
+    path = klines_file(tmp_path, rows)
+    fragment = "not a number" if value == "inf" else "LIQHEAT_MAX_VALUE=1e+15"
+    format_error(lambda: read_klines(path), path, 9, fragment)
 
 
 def test_a_file_whose_name_has_no_day_needs_an_explicit_day(tmp_path):
@@ -348,6 +423,79 @@ def test_bad_metrics_values_name_the_line(tmp_path, column, value, fragments):
     rows[5][column] = value
     path = metrics_file(tmp_path, rows)
     format_error(lambda: read_metrics(path), path, 7, *fragments)
+
+
+@pytest.mark.parametrize("column", [2, 3])
+def test_an_open_interest_jump_within_five_minutes_is_an_error(tmp_path, column):
+    """One row ×1000 passed every check before (issue 9, defect 5)."""
+    rows = metrics_rows(DAY)
+    before, jumped = float(rows[99][column]), float(rows[100][column]) * 1000
+    rows[100][column] = str(jumped)
+    path = metrics_file(tmp_path, rows)
+    format_error(
+        lambda: read_metrics(path),
+        path,
+        102,
+        f"{METRICS_HEADER.split(',')[column]} {jumped:.15g} is "
+        f"{jumped / before - 1:+.0%} in 5 minutes from {before:.15g} (line 101)",
+        "LIQHEAT_MAX_OI_CHANGE_PCT=50",
+    )
+
+
+def test_open_interest_changes_across_a_gap_are_not_judged_as_five_minute_ones(tmp_path):
+    rows = metrics_rows(DAY)
+    raised = rows[:100] + [[*row[:2], str(float(row[2]) * 1.6), *row[3:]] for row in rows[100:]]
+    path = metrics_file(tmp_path / "a", raised)
+    format_error(lambda: read_metrics(path), path, 102, "+60%")
+    with_gap = raised[:100] + raised[101:]
+    assert len(read_metrics(metrics_file(tmp_path / "b", with_gap)).frame) == 287
+
+
+def test_the_real_sample_passes_the_default_limits_and_fails_limits_below_its_extremes(
+    real_binance_dir,
+):
+    """The defaults leave a wide margin over the sample's largest real moves (1.8 % OI change and
+    2.8 % candle range in 5 minutes, ETHUSDT December 2025)."""
+    daily = real_binance_dir / "futures" / "um" / "daily"
+    for symbol in ("BTCUSDT", "ETHUSDT"):
+        for path in sorted((daily / "metrics" / symbol).iterdir()):
+            read_metrics(path)
+        for path in sorted((daily / "klines" / symbol / "5m").iterdir()):
+            read_klines(path)
+    eth_oi = daily / "metrics" / "ETHUSDT" / "ETHUSDT-metrics-2025-12-03.csv.gz"
+    with pytest.raises(ArchiveFormatError, match=r"open_interest .* in 5 minutes"):
+        read_metrics(eth_oi, limits=PlausibilityLimits(max_oi_change=0.017))
+    tight = PlausibilityLimits(max_candle_range=0.02)
+    failing = 0
+    for path in sorted((daily / "klines" / "ETHUSDT" / "5m").iterdir()):
+        try:
+            read_klines(path, limits=tight)
+        except ArchiveFormatError as error:
+            assert "LIQHEAT_MAX_CANDLE_RANGE_PCT=2" in str(error)
+            failing += 1
+    assert failing > 0
+
+
+def test_the_open_interest_change_limit_is_configurable(tmp_path):
+    rows = metrics_rows(DAY)
+    rows[200][2] = str(float(rows[200][2]) * 1.2)
+    path = metrics_file(tmp_path, rows)
+    assert len(read_metrics(path).frame) == 288
+    format_error(
+        lambda: read_metrics(path, limits=PlausibilityLimits(max_oi_change=0.1)),
+        path,
+        202,
+        "LIQHEAT_MAX_OI_CHANGE_PCT=10",
+    )
+
+
+def test_open_interest_beyond_any_real_notional_is_an_error(tmp_path):
+    rows = metrics_rows(DAY)
+    rows[0][2:4] = ["1e305", "1e305"]
+    path = metrics_file(tmp_path, rows)
+    format_error(
+        lambda: read_metrics(path), path, 2, "sum_open_interest 1e+305", "LIQHEAT_MAX_VALUE"
+    )
 
 
 def test_metrics_duplicates_identical_dropped_conflicting_raised(tmp_path):

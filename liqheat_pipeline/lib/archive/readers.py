@@ -3,7 +3,9 @@
 Each reader returns the day's rows with the SQL contract's column names, times as naive UTC
 ``datetime64[ns]``, sorted, identical duplicate rows dropped (and counted) and missing slots
 counted but never filled in. Anything else that is wrong raises :class:`ArchiveFormatError`
-naming the file, the line (1-based, as in the file) and the problem.
+naming the file, the line (1-based, as in the file) and the problem: a file without data rows,
+an impossible candle (low above open, close or high), and values beyond
+:class:`~liqheat_pipeline.lib.archive.plausibility.PlausibilityLimits` among them.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from liqheat_pipeline.lib.archive.layout import parse_daily_file_name
+from liqheat_pipeline.lib.archive.plausibility import DEFAULT_LIMITS, PlausibilityLimits
 
 KLINE_COLUMNS = (
     "open_time",
@@ -117,14 +120,19 @@ class MetricsRead(DailyRead):
 
 
 def read_klines(
-    path: str | Path, interval: timedelta = timedelta(minutes=5), day: date | None = None
+    path: str | Path,
+    interval: timedelta = timedelta(minutes=5),
+    day: date | None = None,
+    *,
+    limits: PlausibilityLimits = DEFAULT_LIMITS,
 ) -> DailyRead:
     """Read a daily klines or markPriceKlines file; ``day`` defaults to the date in its name.
 
     Columns: open_time, open, high, low, close, volume, quote_volume, trades, taker_buy_volume,
     taker_buy_quote_volume. Volume-type columns may be empty in the file (NaN / <NA> here).
     Epochs are milliseconds, or microseconds when at least 1e15 (the first row decides for the
-    file; a file mixing both is an error).
+    file; a file mixing both is an error). Every candle must have low <= open, close <= high and
+    stay within ``limits`` (values, and its span around the previous close).
     """
     path = Path(path)
     day = day or _day_from_name(path)
@@ -153,14 +161,22 @@ def read_klines(
     )
 
     columns = {"open_time": open_ns}
-    columns.update({name: table.numbers(name, positive=True) for name in _KLINE_PRICES})
     columns.update(
-        {name: table.numbers(name, required=False, nonnegative=True) for name in _KLINE_VOLUMES}
+        {name: table.numbers(name, positive=True, at_most=limits) for name in _KLINE_PRICES}
+    )
+    columns.update(
+        {
+            name: table.numbers(name, required=False, nonnegative=True, at_most=limits)
+            for name in _KLINE_VOLUMES
+        }
     )
     trades = table.integers("count", required=False).astype(np.float64)
     columns["trades"] = np.where(table.is_empty("count"), np.nan, trades)
+    _require_ohlc_order(table, columns)
+    sorted_rows = _sorted_without_duplicates(table, columns, "open_time")
+    _require_candle_range(table, sorted_rows, step_ns, limits)
     grid = start_ns + step_ns * np.arange(_ns(_DAY) // step_ns)
-    frame, dropped, missing = _day_frame(table, columns, "open_time", grid, KLINE_FRAME_COLUMNS)
+    frame, dropped, missing = _day_frame(sorted_rows, "open_time", grid, KLINE_FRAME_COLUMNS)
     frame["trades"] = frame["trades"].astype("Int64")
     return DailyRead(
         path=path,
@@ -173,7 +189,9 @@ def read_klines(
     )
 
 
-def read_metrics(path: str | Path, day: date | None = None) -> MetricsRead:
+def read_metrics(
+    path: str | Path, day: date | None = None, *, limits: PlausibilityLimits = DEFAULT_LIMITS
+) -> MetricsRead:
     """Read a daily metrics file into snapshot instants ``ts`` with open_interest (base units)
     and open_interest_value (USDT); ``day`` defaults to the date in the file name.
 
@@ -187,6 +205,7 @@ def read_metrics(path: str | Path, day: date | None = None) -> MetricsRead:
     later convention, a D+1 00:00 label only in the earlier one (a file with both is an error).
     A file with neither boundary row (a partial day) falls back to the switch date.
     Labels within 30 s of the 5-minute grid are snapped to it and counted; farther off is an error.
+    Values must stay within ``limits``, and so must their change between consecutive snapshots.
     """
     path = Path(path)
     day = day or _day_from_name(path)
@@ -232,10 +251,15 @@ def read_metrics(path: str | Path, day: date | None = None) -> MetricsRead:
 
     columns = {"ts": ts_ns}
     columns.update(
-        {name: table.numbers(source, positive=True) for source, name in _METRICS_VALUES.items()}
+        {
+            name: table.numbers(source, positive=True, at_most=limits)
+            for source, name in _METRICS_VALUES.items()
+        }
     )
+    sorted_rows = _sorted_without_duplicates(table, columns, "ts")
+    _require_open_interest_steps(table, sorted_rows, step_ns, limits)
     grid = start_ns + step_ns * np.arange(1, _ns(_DAY) // step_ns + 1)
-    frame, dropped, missing = _day_frame(table, columns, "ts", grid, METRICS_FRAME_COLUMNS)
+    frame, dropped, missing = _day_frame(sorted_rows, "ts", grid, METRICS_FRAME_COLUMNS)
     return MetricsRead(
         path=path,
         day=day,
@@ -278,9 +302,16 @@ class _Table:
         return pd.isna(values)
 
     def numbers(
-        self, name: str, *, required: bool = True, positive: bool = False, nonnegative: bool = False
+        self,
+        name: str,
+        *,
+        required: bool = True,
+        positive: bool = False,
+        nonnegative: bool = False,
+        at_most: PlausibilityLimits | None = None,
     ) -> np.ndarray:
-        """The column as finite float64 (NaN where empty and not required)."""
+        """The column as finite float64 (NaN where empty and not required), optionally no larger
+        than ``at_most.max_value``."""
         empty = self.is_empty(name)
         if required:
             self.require(~empty, lambda i: f"{name} is empty")
@@ -298,6 +329,14 @@ class _Table:
             self.require(empty | (parsed > 0), lambda i: f"{name} {values[i]} is not positive")
         if nonnegative:
             self.require(empty | (parsed >= 0), lambda i: f"{name} {values[i]} is negative")
+        if at_most is not None:
+            self.require(
+                empty | (parsed <= at_most.max_value),
+                lambda i: (
+                    f"{name} {_number(parsed[i])} is beyond any real price, quantity or USD "
+                    f"amount ({at_most.describe_value()})"
+                ),
+            )
         return parsed
 
     def integers(self, name: str, *, required: bool = True) -> np.ndarray:
@@ -356,6 +395,9 @@ def _read_table(path: Path, columns: tuple[str, ...], required: tuple[str, ...])
     if blank.any():
         blank[blank] = raw[blank].isna().all(axis=1).to_numpy()
         raw, lines = raw[~blank], lines[~blank]
+    if raw.empty:
+        # Storing it would replace the day's rows with nothing, as a 0-byte file would.
+        raise ArchiveFormatError(path, "the file has a header but no data rows")
     return _Table(path, raw, lines)
 
 
@@ -413,32 +455,101 @@ def _label_convention(
     return (LABEL_BEFORE_SNAPSHOT if day >= LABEL_SWITCH_DAY else LABEL_AT_SNAPSHOT), False
 
 
+@dataclass(frozen=True)
+class _SortedRows:
+    """A day's rows in time order without duplicates, each with its line in the file."""
+
+    columns: dict[str, np.ndarray]
+    lines: np.ndarray
+    dropped: int
+
+    def require(self, table: _Table, ok: np.ndarray, problem: Callable[[int], str]) -> None:
+        """Raise for the first row (time order) where ``ok`` is False; ``problem(row)`` says why."""
+        bad = np.flatnonzero(~np.asarray(ok, dtype=bool))
+        if bad.size:
+            raise ArchiveFormatError(table.path, problem(int(bad[0])), int(self.lines[bad[0]]))
+
+
+def _require_ohlc_order(table: _Table, columns: dict[str, np.ndarray]) -> None:
+    high, low = columns["high"], columns["low"]
+    table.require(high >= low, lambda i: f"high {_number(high[i])} is below low {_number(low[i])}")
+    for name in ("open", "close"):
+        values = columns[name]
+        table.require(
+            (low <= values) & (values <= high),
+            lambda i, name=name, values=values: (
+                f"{name} {_number(values[i])} is outside low {_number(low[i])} … "
+                f"high {_number(high[i])}"
+            ),
+        )
+
+
+def _require_candle_range(
+    table: _Table, rows: _SortedRows, step_ns: int, limits: PlausibilityLimits
+) -> None:
+    """No candle spans more than the limit around the previous close (its open after a gap)."""
+    times, close = rows.columns["open_time"], rows.columns["close"]
+    high, low, open_ = rows.columns["high"], rows.columns["low"], rows.columns["open"]
+    follows = np.r_[False, times[1:] - times[:-1] == step_ns]
+    reference = np.where(follows, np.r_[np.nan, close[:-1]], open_)
+    span = np.maximum(high, reference) - np.minimum(low, reference)
+
+    def problem(i: int) -> str:
+        against = (
+            f"the previous close {_number(reference[i])} (line {rows.lines[i - 1]})"
+            if follows[i]
+            else f"its open {_number(reference[i])}"
+        )
+        return (
+            f"high {_number(high[i])} and low {_number(low[i])} span {span[i] / reference[i]:.0%} "
+            f"of {against}, beyond {limits.describe_candle_range()} for one candle"
+        )
+
+    rows.require(table, span <= limits.max_candle_range * reference, problem)
+
+
+def _require_open_interest_steps(
+    table: _Table, rows: _SortedRows, step_ns: int, limits: PlausibilityLimits
+) -> None:
+    """No value changes by more than the limit from the snapshot 5 minutes before it."""
+    follows = np.r_[False, np.diff(rows.columns["ts"]) == step_ns]
+    for source, name in _METRICS_VALUES.items():
+        values = rows.columns[name]
+        change = np.r_[0.0, values[1:] / values[:-1] - 1]
+        rows.require(
+            table,
+            ~follows | (np.abs(change) <= limits.max_oi_change),
+            lambda i, source=source, values=values, change=change: (
+                f"{source} {_number(values[i])} is {change[i]:+.0%} in 5 minutes from "
+                f"{_number(values[i - 1])} (line {rows.lines[i - 1]}), beyond "
+                f"{limits.describe_oi_change()}"
+            ),
+        )
+
+
 def _day_frame(
-    table: _Table,
-    columns: dict[str, np.ndarray],
-    time_column: str,
-    grid_ns: np.ndarray,
-    frame_columns: tuple[str, ...],
+    rows: _SortedRows, time_column: str, grid_ns: np.ndarray, frame_columns: tuple[str, ...]
 ) -> tuple[pd.DataFrame, int, tuple[datetime, ...]]:
-    """Sort and de-duplicate a day's rows, list the grid slots it lacks, build its frame."""
-    columns, dropped = _sorted_without_duplicates(table, columns, time_column)
+    """List the grid slots a day's sorted rows lack and build its frame."""
+    columns = dict(rows.columns)
     missing = _missing(grid_ns, columns[time_column])
     columns[time_column] = columns[time_column].view("datetime64[ns]")
-    return pd.DataFrame({name: columns[name] for name in frame_columns}), dropped, missing
+    return pd.DataFrame({name: columns[name] for name in frame_columns}), rows.dropped, missing
 
 
 def _sorted_without_duplicates(
     table: _Table, columns: dict[str, np.ndarray], key: str
-) -> tuple[dict[str, np.ndarray], int]:
+) -> _SortedRows:
     """Sort rows by ``key`` (int64 ns); drop rows identical to an earlier one, raise on conflicts.
 
     Value columns are float64; two empty (NaN) values count as identical.
     """
     order = np.lexsort((table.lines, columns[key]))
     columns = {name: values[order] for name, values in columns.items()}
+    lines = table.lines[order]
     repeat = np.r_[False, columns[key][1:] == columns[key][:-1]]
     if not repeat.any():
-        return columns, 0
+        return _SortedRows(columns, lines, 0)
     same = np.ones(len(repeat) - 1, dtype=bool)
     for name, values in columns.items():
         if name != key:
@@ -453,7 +564,8 @@ def _sorted_without_duplicates(
             f"(lines {first} and {second})",
             int(second),
         )
-    return {name: values[~repeat] for name, values in columns.items()}, int(repeat.sum())
+    kept = {name: values[~repeat] for name, values in columns.items()}
+    return _SortedRows(kept, lines[~repeat], int(repeat.sum()))
 
 
 def _missing(grid_ns: np.ndarray, present_ns: np.ndarray) -> tuple[datetime, ...]:
@@ -474,6 +586,11 @@ def _ns(value: datetime | timedelta) -> int:
     if isinstance(value, timedelta):
         return int(pd.Timedelta(value).value)
     return int(pd.Timestamp(value).value)
+
+
+def _number(value: float) -> str:
+    """A float as written in a file: 99, 109.875, 1e+300."""
+    return f"{value:.15g}"
 
 
 def _when(ns: int) -> str:
