@@ -6,6 +6,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -55,7 +56,7 @@ def _timeseries(api, **params):
 def test_health_lists_the_modelled_symbols(api, database):
     response = api.get("/health")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "database": str(database), "symbols": [SYMBOL]}
+    assert response.json() == {"status": "ok", "database": database.name, "symbols": [SYMBOL]}
 
 
 def test_timeseries_is_the_sql_heatmap_reshaped(api, database, info):
@@ -387,31 +388,74 @@ def test_writer_holding_the_file_gives_503_then_recovers(api, database):
     assert api.get("/health").status_code == 200
 
 
-def test_requests_do_not_starve_the_writer(api, database):
-    """Readers hold the file only per request, so a writer gets in while requests keep coming."""
+# A pipeline write from another process: it reports how long it waited for the file.
+_TIMED_WRITER = textwrap.dedent(
+    """
+    import sys, time
+    from liqheat_pipeline.lib import warehouse
+    print("ready", flush=True)
+    sys.stdin.readline()
+    started = time.monotonic()
+    with warehouse.connect(sys.argv[1], lock_wait_seconds=float(sys.argv[2])) as conn:
+        waited = time.monotonic() - started
+        conn.execute("BEGIN TRANSACTION")
+        conn.execute("CREATE TABLE writer_was_here AS SELECT 1 AS x")
+        conn.execute("ROLLBACK")
+    print(f"{waited:.3f}", flush=True)
+    """
+)
+HAMMERING_CLIENTS = 4
+WRITER_PATIENCE_SECONDS = 15.0
+# The longest request in flight when the writer arrives, plus its backoff between attempts.
+WRITER_WAIT_BOUND_SECONDS = 5.0
+
+
+def test_concurrent_clients_do_not_starve_a_writer_process(api, database):
+    """Overlapping requests kept the file attached without a gap: the writer waited forever.
+    Readers now back off while a writer waits, so it gets the file within a bounded time, and
+    the clients meanwhile get 503s with Retry-After, never a server error."""
+    writer = subprocess.Popen(
+        [sys.executable, "-c", _TIMED_WRITER, str(database), str(WRITER_PATIENCE_SECONDS)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert writer.stdout.readline().strip() == "ready"
     stop = threading.Event()
-    statuses: list[int] = []
+    responses: list[tuple[int, str | None]] = []
 
     def hammer() -> None:
-        while not stop.is_set():
-            statuses.append(
-                _timeseries(
-                    api, start_time="2025-12-01T00:00:00", end_time="2025-12-01T06:00:00"
-                ).status_code
-            )
+        with client(str(api.base_url)) as http:
+            while not stop.is_set():
+                response = http.get(
+                    "/liquidations/heatmap-timeseries",
+                    params={
+                        "symbol": SYMBOL,
+                        "start_time": "2025-12-01T00:00:00",
+                        "end_time": "2025-12-02T00:00:00",
+                    },
+                )
+                responses.append((response.status_code, response.headers.get("retry-after")))
 
-    reader = threading.Thread(target=hammer)
-    reader.start()
+    clients = [threading.Thread(target=hammer) for _ in range(HAMMERING_CLIENTS)]
+    for thread in clients:
+        thread.start()
     try:
-        with warehouse.connect(database, lock_wait_seconds=20) as conn:
-            conn.execute("BEGIN TRANSACTION")
-            conn.execute("CREATE TABLE writer_was_here AS SELECT 1 AS x")
-            conn.execute("ROLLBACK")
+        time.sleep(1.0)  # the clients' requests overlap before the writer asks for the file
+        out, err = writer.communicate("\n", timeout=WRITER_PATIENCE_SECONDS + 30)
     finally:
         stop.set()
-        reader.join()
-    assert statuses and set(statuses) <= {200, 503}
-    assert 200 in statuses
+        for thread in clients:
+            thread.join()
+    assert writer.returncode == 0, err
+    waited = float(out.strip())
+    print(f"writer waited {waited:.2f} s under {HAMMERING_CLIENTS} clients")
+    assert waited < WRITER_WAIT_BOUND_SECONDS
+    statuses = {status for status, _ in responses}
+    assert 200 in statuses and statuses <= {200, 503}
+    assert {retry for status, retry in responses if status == 503} <= {"5"}
+    assert api.get("/health").status_code == 200
 
 
 def test_concurrent_requests_share_the_file_and_agree(api):

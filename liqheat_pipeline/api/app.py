@@ -114,7 +114,7 @@ def create_app(db_path: str | Path) -> FastAPI:
         """Whether the DuckDB file can be read, and which symbols it models."""
         with reader.connection() as conn:
             symbols = queries.known_symbols(conn)
-        return {"status": "ok", "database": str(db_path), "symbols": symbols}
+        return {"status": "ok", "database": db_path.name, "symbols": symbols}
 
     @app.get(
         "/liquidations/heatmap-timeseries",

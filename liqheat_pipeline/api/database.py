@@ -4,12 +4,15 @@ DuckDB lets one process write a file or several read it, never both, so the API 
 the file open: the pipeline's scheduled runs need it. Opening a fresh DuckDB instance per request
 would cost ~15 ms (every instance registers all built-in functions), a third of the latency
 budget. Instead one long-lived in-memory instance ATTACHes the file read-only when a request
-starts and DETACHes it when the last concurrent request ends (~2 ms), so the writer gets the
-file between requests exactly as with short connections.
+starts and DETACHes it when the last concurrent request ends (~2 ms). Overlapping requests
+would keep it attached for as long as clients keep asking, so no request starts while a writer
+announces that it waits (``warehouse.writer_waiting``): the writer gets the file once the
+requests in flight end, and the others wait for it or get a 503.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -18,14 +21,21 @@ from pathlib import Path
 
 import duckdb
 
-# A request waits at most this long for the writer to release the file, then gets a 503.
+from liqheat_pipeline.lib import warehouse
+
+# A request waits at most this long for a writer to finish, then gets a 503.
 LOCK_WAIT_SECONDS = 2.0
 RETRY_AFTER_SECONDS = 5
 _ALIAS = "liqheat"
 
+log = logging.getLogger(__name__)
+
 
 class DatabaseUnavailableError(RuntimeError):
-    """The DuckDB file cannot be read right now (absent, locked by the writer, or not built)."""
+    """The DuckDB file cannot be read right now (absent, being written, not built or damaged).
+
+    Its message goes to clients: it names the file, never its directory.
+    """
 
 
 class DatabaseReader:
@@ -42,28 +52,32 @@ class DatabaseReader:
 
     @contextmanager
     def connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A cursor whose default database is the file; unavailability becomes
-        ``DatabaseUnavailableError`` with a message a client can act on."""
+        """A cursor whose default database is the file; any DuckDB error becomes
+        ``DatabaseUnavailableError`` with a message a client can act on (details in the log)."""
         cursor = self._acquire()
         try:
+            cursor.execute(f"USE {_ALIAS}")
             yield cursor
         except duckdb.CatalogException as error:
             raise DatabaseUnavailableError(
-                f"database {self.path} has no pipeline output yet ({error}); "
+                f"database {self.path.name} has no pipeline output yet ({error}); "
                 "materialize the model first"
             ) from None
+        except duckdb.Error as error:
+            # A truncated or corrupted file fails only when a query reaches the damaged pages.
+            raise self._unreadable(error) from None
         finally:
             cursor.close()
             self._release()
 
     def _acquire(self) -> duckdb.DuckDBPyConnection:
+        deadline = time.monotonic() + self.lock_wait_seconds
+        self._wait_while_a_writer_waits(deadline)
         with self._guard:
             if self._users == 0:
-                self._attach()
+                self._attach(deadline)
             self._users += 1
-            cursor = self._instance.cursor()
-        cursor.execute(f"USE {_ALIAS}")
-        return cursor
+            return self._instance.cursor()
 
     def _release(self) -> None:
         with self._guard:
@@ -71,14 +85,23 @@ class DatabaseReader:
             if self._users == 0:
                 self._instance.execute(f"DETACH {_ALIAS}")
 
-    def _attach(self) -> None:
+    def _wait_while_a_writer_waits(self, deadline: float) -> None:
+        """Start no request while a pipeline write waits for the file: requests in flight end,
+        the file is detached and the writer gets it, however many clients keep asking."""
+        delay = 0.02
+        while warehouse.writer_waiting(self.path):
+            if time.monotonic() >= deadline:
+                raise self._being_written()
+            time.sleep(delay)
+            delay = min(delay * 2, 0.25)
+
+    def _attach(self, deadline: float) -> None:
         """Attach the file read-only, retrying with backoff while the writer holds it."""
         if not self.path.is_file():
             raise DatabaseUnavailableError(
-                f"database {self.path} does not exist yet: run the pipeline first "
+                f"database {self.path.name} does not exist yet: run the pipeline first "
                 "(e.g. `liqheat demo`)"
             )
-        deadline = time.monotonic() + self.lock_wait_seconds
         delay = 0.02
         while True:
             try:
@@ -86,13 +109,25 @@ class DatabaseReader:
                 return
             except duckdb.IOException as error:
                 if "lock" not in str(error).lower():
-                    raise DatabaseUnavailableError(
-                        f"database {self.path} cannot be opened: {error}"
-                    ) from None
+                    raise self._unreadable(error) from None
                 if time.monotonic() >= deadline:
-                    raise DatabaseUnavailableError(
-                        f"database {self.path} is being written by the pipeline; "
-                        "retry in a few seconds"
-                    ) from None
+                    raise self._being_written() from None
                 time.sleep(delay)
                 delay = min(delay * 2, 0.25)
+            except duckdb.Error as error:
+                raise self._unreadable(error) from None
+
+    def _being_written(self) -> DatabaseUnavailableError:
+        return DatabaseUnavailableError(
+            f"database {self.path.name} is being written by the pipeline; retry in a few seconds"
+        )
+
+    def _unreadable(self, error: duckdb.Error) -> DatabaseUnavailableError:
+        """The client learns the kind of failure; DuckDB's message (with the file's absolute
+        path) goes to the server log only."""
+        log.error("reading %s failed: %s", self.path, error)
+        return DatabaseUnavailableError(
+            f"database {self.path.name} cannot be read ({type(error).__name__}): it may be "
+            "damaged or being replaced; rebuild it with the pipeline or retry later "
+            "(details in the server log)"
+        )

@@ -15,7 +15,7 @@ class ErrorResponse(BaseModel):
 
 class Health(BaseModel):
     status: str = Field(description="'ok' when the DuckDB file is readable.")
-    database: str
+    database: str = Field(description="File name of the DuckDB file (not its directory).")
     symbols: list[str] = Field(description="Symbols with model output.")
 
 

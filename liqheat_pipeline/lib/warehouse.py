@@ -5,6 +5,8 @@ Pure DuckDB code (no Dagster) shared by the pipeline, the checks and the HTTP AP
 
 from __future__ import annotations
 
+import fcntl
+import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -110,6 +112,45 @@ def ensure_schema(conn: duckdb.DuckDBPyConnection) -> None:
         conn.execute(f"CREATE VIEW IF NOT EXISTS {name} AS {query}")
 
 
+def write_intent_path(path: str | Path) -> Path:
+    """The file beside the database a writer locks while it waits for or holds the file."""
+    path = Path(path)
+    return path.with_name(f"{path.name}.write-intent")
+
+
+@contextmanager
+def _announce_writer(path: Path) -> Iterator[None]:
+    """Hold a shared lock on the write-intent file: readers that honour it (the HTTP API) stop
+    opening the database, so a writer is not starved by overlapping read requests.
+
+    The file stays in place; a lock, not its presence, is the signal, so a writer killed with
+    -9 never leaves a stale intent behind (the kernel drops the lock with the process).
+    """
+    descriptor = os.open(write_intent_path(path), os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_SH)  # writers share it: they never block each other
+        yield
+    finally:
+        os.close(descriptor)  # releases the lock
+
+
+def writer_waiting(path: str | Path) -> bool:
+    """Whether some process waits for or holds ``path`` for writing (see ``connect``)."""
+    try:
+        descriptor = os.open(write_intent_path(path), os.O_RDONLY)
+    except FileNotFoundError:
+        return False
+    try:
+        # An exclusive probe fails exactly while a writer holds its shared lock; it is
+        # released at once, so it delays a writer arriving meanwhile by microseconds only.
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(descriptor)
+    return False
+
+
 @contextmanager
 def connect(
     path: str | Path, *, read_only: bool = False, lock_wait_seconds: float = 60.0
@@ -117,11 +158,23 @@ def connect(
     """Open a short-lived connection, waiting with backoff while another process holds the lock.
 
     DuckDB allows one read-write process or many read-only ones; a user's SQL session or the
-    HTTP API holding the file makes the writer wait here instead of failing at once.
+    HTTP API holding the file makes the writer wait here instead of failing at once. A writer
+    announces itself (``writer_waiting``) from its first attempt until it closes the file.
     """
     path = Path(path)
-    if not read_only:
-        path.parent.mkdir(parents=True, exist_ok=True)
+    if read_only:
+        with _open_when_unlocked(path, read_only, lock_wait_seconds) as conn:
+            yield conn
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with _announce_writer(path), _open_when_unlocked(path, read_only, lock_wait_seconds) as conn:
+        yield conn
+
+
+@contextmanager
+def _open_when_unlocked(
+    path: Path, read_only: bool, lock_wait_seconds: float
+) -> Iterator[duckdb.DuckDBPyConnection]:
     deadline = time.monotonic() + lock_wait_seconds
     delay = 0.05
     while True:
@@ -139,7 +192,8 @@ def connect(
                     f"notebook or `liqheat serve`) or retry. DuckDB said: {error}"
                 ) from error
             time.sleep(delay)
-            delay = min(delay * 2, 1.0)
+            # Poll briskly: readers honouring a writer's intent let go within one request.
+            delay = min(delay * 2, 0.25)
     try:
         yield conn
     finally:
