@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+
+from liqheat_pipeline.lib.archive.plausibility import (
+    DEFAULT_LIMITS,
+    MAX_CANDLE_RANGE_VARIABLE,
+    MAX_OI_CHANGE_VARIABLE,
+    MAX_VALUE_VARIABLE,
+    PlausibilityLimits,
+)
 
 DEFAULT_DATA_DIR = "data/binance"
 DEFAULT_DB = "data/liqheat.duckdb"
@@ -38,6 +47,8 @@ class Settings:
     archive_url: str = DEFAULT_ARCHIVE_URL
     # Observed liquidation exports (coinglass/<BASE>/*.csv); absent means no realized data.
     liquidations_dir: Path = Path(DEFAULT_LIQUIDATIONS_DIR)
+    # Ingest rejects an archive file with a value beyond these (lib/archive/plausibility.py).
+    plausibility: PlausibilityLimits = DEFAULT_LIMITS
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
@@ -58,6 +69,23 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         liquidations_dir=_parse_optional_directory(
             "LIQHEAT_LIQUIDATIONS_DIR",
             env.get("LIQHEAT_LIQUIDATIONS_DIR") or DEFAULT_LIQUIDATIONS_DIR,
+        ),
+        plausibility=PlausibilityLimits(
+            max_candle_range=_parse_positive(
+                MAX_CANDLE_RANGE_VARIABLE,
+                env.get(MAX_CANDLE_RANGE_VARIABLE, ""),
+                DEFAULT_LIMITS.max_candle_range * 100,
+            )
+            / 100,
+            max_oi_change=_parse_positive(
+                MAX_OI_CHANGE_VARIABLE,
+                env.get(MAX_OI_CHANGE_VARIABLE, ""),
+                DEFAULT_LIMITS.max_oi_change * 100,
+            )
+            / 100,
+            max_value=_parse_positive(
+                MAX_VALUE_VARIABLE, env.get(MAX_VALUE_VARIABLE, ""), DEFAULT_LIMITS.max_value
+            ),
         ),
     )
 
@@ -99,6 +127,19 @@ def _parse_url(name: str, raw: str) -> str:
     if not url.startswith(("http://", "https://")):
         raise SettingsError(f"{name}={raw!r}: expected an http:// or https:// URL")
     return url if url.endswith("/") else f"{url}/"
+
+
+def _parse_positive(name: str, raw: str, default: float) -> float:
+    """A finite number above 0; empty means ``default``."""
+    if not raw.strip():
+        return default
+    try:
+        value = float(raw.strip())
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise SettingsError(f"{name}={raw!r}: expected a positive number such as {default:g}")
+    return value
 
 
 def _parse_optional_file(name: str, raw: str) -> Path | None:

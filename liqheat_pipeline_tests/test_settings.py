@@ -3,6 +3,7 @@ from pathlib import Path
 
 import pytest
 
+from liqheat_pipeline.lib.archive.plausibility import PlausibilityLimits
 from liqheat_pipeline.settings import SettingsError, load_settings
 
 
@@ -69,3 +70,26 @@ def test_liquidations_dir_may_be_absent_but_not_a_file(tmp_path):
     a_file.write_text("timestamp\n")
     with pytest.raises(SettingsError, match=r"LIQHEAT_LIQUIDATIONS_DIR.*not a directory"):
         load_settings({"LIQHEAT_LIQUIDATIONS_DIR": str(a_file)})
+
+
+def test_plausibility_limits_default_wide_and_are_set_in_percent():
+    assert load_settings({}).plausibility == PlausibilityLimits(
+        max_candle_range=0.5, max_oi_change=0.5, max_value=1e15
+    )
+    limits = load_settings(
+        {
+            "LIQHEAT_MAX_CANDLE_RANGE_PCT": " 12.5 ",
+            "LIQHEAT_MAX_OI_CHANGE_PCT": "200",
+            "LIQHEAT_MAX_VALUE": "1e12",
+        }
+    ).plausibility
+    assert limits == PlausibilityLimits(max_candle_range=0.125, max_oi_change=2.0, max_value=1e12)
+
+
+@pytest.mark.parametrize(
+    "name", ["LIQHEAT_MAX_CANDLE_RANGE_PCT", "LIQHEAT_MAX_OI_CHANGE_PCT", "LIQHEAT_MAX_VALUE"]
+)
+@pytest.mark.parametrize("value", ["0", "-5", "abc", "inf", "nan"])
+def test_invalid_plausibility_limits_name_the_variable(name, value):
+    with pytest.raises(SettingsError, match=rf"{name}='{value}': expected a positive number"):
+        load_settings({name: value})
