@@ -6,15 +6,17 @@ No Dagster here: the pipeline asset reads the inputs and the previous state with
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import date, timedelta
 
 import numpy as np
+import pandas as pd
 
 from liqheat_pipeline.lib.model.config import ModelConfig
 from liqheat_pipeline.lib.model.engine import run_model
 from liqheat_pipeline.lib.model.market import split_by_day
-from liqheat_pipeline.lib.model.state import ModelState
+from liqheat_pipeline.lib.model.state import LEVEL_COLUMNS, ModelState
 from liqheat_pipeline.lib.model_store import (
     OUTPUT_TIME_COLUMNS,
     DayResult,
@@ -63,6 +65,66 @@ def starting_state(
             f"--select 'group:{symbol.lower()}' --partition-range {history_start}...{first_day}`."
         )
     return ModelState.restore(stored.metadata, stored.levels)
+
+
+class LaterDaysError(RuntimeError):
+    """Days stored after the requested ones start from a state this run would change."""
+
+
+def check_later_days(
+    symbol: str,
+    first_day: date,
+    last: DayResult,
+    stored_last: StoredState | None,
+    later_days: Sequence[date],
+) -> None:
+    """Refuse to rewrite days that later stored days depend on, unless the end state stays.
+
+    Days after the run start from the state at the end of its last day; when the recomputed
+    state equals the stored one (same configuration, same levels), they stay valid. Otherwise
+    they would keep state derived from the old days, so nothing may be written: the user must
+    recompute through the last stored day.
+    """
+    if not later_days or _same_state(last, stored_last):
+        return
+    shown = (
+        ", ".join(str(day) for day in later_days)
+        if len(later_days) <= 5
+        else f"{later_days[0]}…{later_days[-1]} ({len(later_days)} days)"
+    )
+    changed = (
+        "the configuration changed"
+        if stored_last is not None and stored_last.config_hash != last.config_hash
+        else "the recomputed levels differ from the stored ones"
+    )
+    raise LaterDaysError(
+        f"{symbol}: days {shown} are stored after {last.day} and start from its end-of-day "
+        f"state, which this run would change ({changed}); re-materializing {first_day}…"
+        f"{last.day} alone would leave them derived from the old state, so nothing was "
+        f"written. Recompute through the last stored day in one run, e.g. `dagster asset "
+        f"materialize -m liqheat_pipeline.definitions --select 'group:{symbol.lower()}' "
+        f"--partition-range {first_day}...{later_days[-1]}`, or select those partitions in the UI."
+    )
+
+
+def _same_state(result: DayResult, stored: StoredState | None) -> bool:
+    if stored is None or stored.config_hash != result.config_hash:
+        return False
+    # Compare the metadata as stored (JSON) and every level column exactly.
+    if json.loads(json.dumps(result.state_metadata)) != stored.metadata:
+        return False
+    left, right = result.state_levels, stored.levels
+    if len(left) != len(right):
+        return False
+    for column in LEVEL_COLUMNS:
+        a, b = left[column].to_numpy(), right[column].to_numpy()
+        if column == "created_at":
+            a, b = (pd.to_datetime(v).to_numpy("datetime64[ns]") for v in (a, b))
+        elif column == "side":
+            a, b = a.astype(str), b.astype(str)
+        if not np.array_equal(a, b):
+            return False
+    return True
 
 
 def run_days(

@@ -117,6 +117,39 @@ def last_stored_day(conn: duckdb.DuckDBPyConnection, symbol: str, before: date) 
     return row[0]
 
 
+# One stored day's run record as a version stamp: (day, config_hash, computed_at).
+RunStamp = tuple[date, str, datetime]
+
+
+class HistoryChangedError(RuntimeError):
+    """Another run rewrote the stored days this run depends on while it computed."""
+
+
+def history_stamps(
+    conn: duckdb.DuckDBPyConnection, symbol: str, since: date
+) -> tuple[RunStamp, ...]:
+    """Run records of every stored day from ``since`` on: a run reads them before computing and
+    ``write_days`` compares them again inside its transaction (optimistic concurrency)."""
+    rows = conn.execute(
+        "SELECT day, config_hash, computed_at FROM model_runs WHERE symbol = ? AND day >= ? "
+        "ORDER BY day",
+        [symbol, since],
+    ).fetchall()
+    return tuple(rows)
+
+
+def ledger_closing(
+    conn: duckdb.DuckDBPyConnection, symbol: str, before: date
+) -> dict[str, float] | None:
+    """Active USD per side of the last stored ledger row before ``before`` (None: no rows)."""
+    rows = conn.execute(
+        "SELECT side, arg_max(active_usd, ts) FROM candle_ledger WHERE symbol = ? AND ts < ? "
+        "GROUP BY side",
+        [symbol, day_start(before)],
+    ).fetchall()
+    return dict(rows) if rows else None
+
+
 @dataclass
 class DayResult:
     """One day's engine output in storable form."""
@@ -137,13 +170,21 @@ def write_days(
     symbol: str,
     results: Sequence[DayResult],
     brackets: pd.DataFrame,
+    *,
+    expected_history: tuple[RunStamp, ...],
 ) -> dict[str, int]:
     """Replace the days' rows of every model table (call inside one transaction).
 
-    ``results`` must be consecutive days; rows are inserted in time order. Returns rows written
-    per table.
+    ``results`` must be consecutive days; rows are inserted in time order. ``expected_history``
+    is ``history_stamps`` from the day before the first result, as read before computing: if the
+    stored records differ now, another run wrote meanwhile and nothing is written
+    (HistoryChangedError). Returns rows written per table.
     """
     warehouse.ensure_schema(conn)
+    previous_day = results[0].day - timedelta(days=1)
+    current = history_stamps(conn, symbol, previous_day)
+    if current != expected_history:
+        raise HistoryChangedError(_history_change(symbol, expected_history, current))
     start = day_start(results[0].day)
     end = day_start(results[-1].day + timedelta(days=1))
     written: dict[str, int] = {}
@@ -163,6 +204,24 @@ def write_days(
         )
     replace_brackets(conn, brackets)
     return written
+
+
+def _history_change(
+    symbol: str, expected: tuple[RunStamp, ...], current: tuple[RunStamp, ...]
+) -> str:
+    before = {day: (config_hash, computed_at) for day, config_hash, computed_at in expected}
+    now = {day: (config_hash, computed_at) for day, config_hash, computed_at in current}
+    changed = sorted(day for day in before.keys() | now.keys() if before.get(day) != now.get(day))
+    described = ", ".join(
+        f"{day} (deleted)" if day not in now else f"{day} (configuration {now[day][0]})"
+        for day in changed[:5]
+    )
+    more = f" and {len(changed) - 5} more day(s)" if len(changed) > 5 else ""
+    return (
+        f"{symbol}: another run changed the stored model history while this run computed: "
+        f"{described}{more}. This run's results start from the history it read before, so "
+        f"nothing was written. Re-run once the other run has finished."
+    )
 
 
 def replace_brackets(conn: duckdb.DuckDBPyConnection, brackets: pd.DataFrame) -> None:

@@ -2,7 +2,14 @@
 
 Storage is written directly through the "database" resource (no IO manager): a run covering
 days [S, E) reads the raw inputs and the state stored at the end of S-1, runs the engine day by
-day in memory, then replaces every model table's rows of [S, E) in ONE transaction.
+day in memory, verifies the computed days, then replaces every model table's rows of [S, E) in
+ONE transaction. The stored history stays one chain of one configuration:
+- days stored after E-1 are kept only if the recomputed end state of E-1 equals the stored one;
+  otherwise the run fails before writing, naming them and the range to run;
+- the write happens only if the run records of S-1 onwards are still the ones read before
+  computing (a concurrent run that wrote meanwhile makes this one fail, nothing written);
+- invariants decidable in memory (``model_invariants``) are enforced before writing; the SQL
+  asset checks audit the stored rows independently afterwards.
 """
 
 from collections.abc import Iterator
@@ -16,7 +23,14 @@ from liqheat_pipeline.lib import model_store, warehouse
 from liqheat_pipeline.lib.model.brackets import bracket_table_frame
 from liqheat_pipeline.lib.model.config import ModelConfig
 from liqheat_pipeline.lib.model.engine import ModelInputError
-from liqheat_pipeline.lib.model_days import PreviousStateError, run_days, starting_state
+from liqheat_pipeline.lib.model_days import (
+    LaterDaysError,
+    PreviousStateError,
+    check_later_days,
+    run_days,
+    starting_state,
+)
+from liqheat_pipeline.lib.model_invariants import ModelInvariantError, verify_days
 
 # Output name -> description. model_state comes first: the other outputs depend on the previous
 # day's state, and a multi-asset must yield its outputs in dependency order.
@@ -86,11 +100,20 @@ def build_model_asset(
     ) -> Iterator[dg.MaterializeResult]:
         days = [date.fromisoformat(key) for key in context.partition_keys]
         first_day, end_day = days[0], days[-1] + timedelta(days=1)
+        previous_day = first_day - timedelta(days=1)
         with database.read() as conn:
             warehouse.ensure_schema(conn)
             market = model_store.load_market(conn, symbol, first_day, end_day)
-            stored = model_store.load_state(conn, symbol, first_day - timedelta(days=1))
+            stored = model_store.load_state(conn, symbol, previous_day)
             last_stored = model_store.last_stored_day(conn, symbol, first_day)
+            history = model_store.history_stamps(conn, symbol, previous_day)
+            later_days = [day for day, _, _ in history if day > days[-1]]
+            stored_last = model_store.load_state(conn, symbol, days[-1]) if later_days else None
+            opening = (
+                dict.fromkeys(("long", "short"), 0.0)
+                if first_day <= history_start
+                else model_store.ledger_closing(conn, symbol, first_day)
+            )
         missing = model_store.missing_inputs(market, days)
         if missing:
             raise dg.Failure(
@@ -101,11 +124,21 @@ def build_model_asset(
                 symbol, first_day, history_start, stored, config, last_computed_day=last_stored
             )
             results = run_days(symbol, days, market, config, state)
-        except (PreviousStateError, ModelInputError) as error:
+            check_later_days(symbol, first_day, results[-1], stored_last, later_days)
+            verify_days(symbol, results, opening)
+            context.log.info(f"{symbol}: computed {len(days)} day(s); writing in one transaction")
+            with database.transaction() as conn:
+                written = model_store.write_days(
+                    conn, symbol, results, bracket_table_frame(), expected_history=history
+                )
+        except (
+            PreviousStateError,
+            ModelInputError,
+            LaterDaysError,
+            ModelInvariantError,
+            model_store.HistoryChangedError,
+        ) as error:
             raise dg.Failure(description=str(error)) from error
-        context.log.info(f"{symbol}: computed {len(days)} day(s); writing in one transaction")
-        with database.transaction() as conn:
-            written = model_store.write_days(conn, symbol, results, bracket_table_frame())
         metadata = model_metadata(results, written)
         for name in MODEL_OUTPUTS:
             yield dg.MaterializeResult(asset_key=[prefix, name], metadata=metadata[name])
