@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date, timedelta
 
 import dagster as dg
@@ -13,6 +14,7 @@ from liqheat_pipeline.defs.ingest import checks as ingest_checks
 from liqheat_pipeline.defs.ingest.assets import build_ingest_assets
 from liqheat_pipeline.defs.ingest.checks import build_ingest_checks
 from liqheat_pipeline.defs.resources import LiqheatDatabase
+from liqheat_pipeline.lib.archive.plausibility import PlausibilityLimits
 from liqheat_pipeline.lib.warehouse import connect
 from liqheat_pipeline.settings import Settings
 from liqheat_pipeline_tests.archive_fixtures import (
@@ -224,24 +226,106 @@ def test_a_missing_file_without_download_names_the_path_and_the_switch(settings,
     assert table(settings, "open_interest").empty
 
 
-def test_impossible_candles_and_gaps_fail_their_checks(settings, instance):
+def stored_tables(settings: Settings) -> dict[str, pd.DataFrame]:
+    return {name: table(settings, name) for name in ("candles", "open_interest")}
+
+
+def assert_rejected_and_untouched(
+    settings: Settings, instance, before: dict[str, pd.DataFrame], *fragments: str
+) -> None:
+    """A run over every day fails naming ``fragments`` and leaves the stored rows as they were."""
+    result = run(settings, instance, DAYS[0], DAYS[-1])
+    assert not result.success
+    message = failure_messages(result)
+    for fragment in fragments:
+        assert fragment in message, message
+    after = stored_tables(settings)
+    for name, rows in before.items():
+        pd.testing.assert_frame_equal(after[name], rows)
+
+
+@pytest.mark.parametrize("dataset", ["klines", "metrics"])
+def test_a_header_only_file_fails_and_keeps_the_stored_day(settings, instance, dataset):
+    """It deleted the day's 288 rows before (issue 9, defect 4)."""
+    assert run(settings, instance, DAYS[0], DAYS[-1]).success
+    before = stored_tables(settings)
+    if dataset == "klines":
+        path, header = klines_path(settings.data_dir, SYMBOL, DAYS[1]), KLINE_HEADER
+    else:
+        path, header = metrics_path(settings.data_dir, SYMBOL, DAYS[1]), METRICS_HEADER
+    write_file(path, csv_bytes([], header))
+    assert_rejected_and_untouched(
+        settings, instance, before, f"{path.name}: the file has a header but no data rows"
+    )
+
+
+def test_an_impossible_candle_fails_before_anything_is_written(settings, instance):
+    """A candle with high < low stayed stored after its blocking check failed (defect 3)."""
+    assert run(settings, instance, DAYS[0], DAYS[-1]).success
+    before = stored_tables(settings)
     rows = kline_rows(DAYS[0], base_price=100.0)
-    rows[40][2], rows[40][3] = "99", "101"  # high below low
+    rows[40][2], rows[40][3] = "99", "101"
+    rewrite_klines(settings, DAYS[0], rows)
+    assert_rejected_and_untouched(
+        settings, instance, before, "TESTUSDT-5m-2025-12-01.csv, line 42: high 99 is below low 101"
+    )
+
+
+def test_open_interest_times_1000_fails_naming_the_line_and_value(settings, instance):
+    """One metrics row ×1000 passed every check and reached the model (defect 5)."""
+    assert run(settings, instance, DAYS[0], DAYS[-1]).success
+    before = stored_tables(settings)
+    rows = metrics_rows(DAYS[2], SYMBOL)
+    rows[50][2] = str(float(rows[50][2]) * 1000)
+    rewrite_metrics(settings, DAYS[2], rows)
+    assert_rejected_and_untouched(
+        settings,
+        instance,
+        before,
+        "TESTUSDT-metrics-2025-12-03.csv, line 52: sum_open_interest 1076500 is +100040% in "
+        "5 minutes from 1075 (line 51), beyond LIQHEAT_MAX_OI_CHANGE_PCT=50",
+    )
+
+
+def test_a_candle_high_of_1e300_fails_naming_the_line_and_value(settings, instance):
+    """It consumed every short level before (defect 5)."""
+    assert run(settings, instance, DAYS[0], DAYS[-1]).success
+    before = stored_tables(settings)
+    rows = kline_rows(DAYS[1], base_price=180.0)
+    rows[7][2] = "1e300"
+    rewrite_klines(settings, DAYS[1], rows)
+    assert_rejected_and_untouched(
+        settings,
+        instance,
+        before,
+        "TESTUSDT-5m-2025-12-02.csv, line 9: high 1e+300 is beyond any real price",
+        "LIQHEAT_MAX_VALUE=1e+15",
+    )
+
+
+def test_the_ingest_limits_come_from_the_settings(settings, instance):
+    rows = kline_rows(DAYS[0], base_price=100.0)
+    rows[100][2] = "140"  # 12 % above the previous close 124.875
+    rewrite_klines(settings, DAYS[0], rows)
+    assert run(settings, instance, DAYS[0]).success
+    tight = replace(settings, plausibility=PlausibilityLimits(max_candle_range=0.1))
+    result = run(tight, instance, DAYS[0])
+    assert not result.success
+    assert "line 102" in failure_messages(result)
+    assert "LIQHEAT_MAX_CANDLE_RANGE_PCT=10" in failure_messages(result)
+
+
+def test_gaps_fail_the_continuity_check_without_blocking(settings, instance):
+    rows = kline_rows(DAYS[0], base_price=100.0)
     del rows[10]  # 00:50 is missing
     rewrite_klines(settings, DAYS[0], rows)
     result = run(settings, instance, DAYS[0])
 
-    evaluations = checks_by_name(result)
-    ohlc = evaluations["candles.ohlc_sanity"]
-    assert not ohlc.passed and ohlc.metadata["bad_rows"].value == 1
-    assert "2025-12-01 03:20:00" in ohlc.metadata["bad_rows_sample"].value
-    continuity = evaluations["candles.continuity"]
+    continuity = checks_by_name(result)["candles.continuity"]
     assert not continuity.passed
     assert continuity.metadata["missing_slots"].value == 1
     assert continuity.metadata["missing_slots_sample"].value == "2025-12-01 00:50"
-    assert evaluations["open_interest.positive_values"].passed
-    # ohlc_sanity blocks: a failing run keeps downstream model steps from using the day.
-    assert not result.success
+    assert result.success
     assert len(table(settings, "candles")) == 287
 
 
@@ -263,26 +347,32 @@ def test_thin_open_interest_coverage_is_a_warning(settings, instance):
     )
 
 
-def test_positive_values_check_catches_rows_written_by_something_else(settings, instance):
+def test_the_value_audits_catch_rows_written_by_something_else(settings, instance):
+    """Ingest rejects such rows itself; the blocking checks stay as independent audits."""
     assert run(settings, instance, DAYS[0]).success
     with connect(settings.db_path) as conn:
         conn.execute("UPDATE open_interest SET open_interest = 0 WHERE ts = '2025-12-01 12:00'")
+        conn.execute("UPDATE candles SET high = low - 1 WHERE open_time = '2025-12-01 03:20'")
     # A checks-only run: the partition goes in as a tag (Dagster cannot derive a partitions
     # definition from a selection without assets).
     result = dg.materialize(
         [*build_ingest_assets(settings), *build_ingest_checks(settings)],
-        selection=dg.AssetSelection.checks_for_assets(dg.AssetKey(["testusdt", "open_interest"])),
+        selection=dg.AssetSelection.checks_for_assets(
+            dg.AssetKey(["testusdt", "open_interest"]), dg.AssetKey(["testusdt", "candles"])
+        ),
         tags={"dagster/partition": DAYS[0].isoformat()},
         resources={"database": LiqheatDatabase(path=str(settings.db_path))},
         instance=instance,
         raise_on_error=False,
     )
-    (evaluation,) = [
-        e for e in result.get_asset_check_evaluations() if e.check_name == "positive_values"
-    ]
-    assert not evaluation.passed
-    assert evaluation.metadata["bad_rows"].value == 1
-    assert "2025-12-01 12:00:00" in evaluation.metadata["bad_rows_sample"].value
+    evaluations = checks_by_name(result)
+    for name, when in [
+        ("open_interest.positive_values", "2025-12-01 12:00:00"),
+        ("candles.ohlc_sanity", "2025-12-01 03:20:00"),
+    ]:
+        assert not evaluations[name].passed
+        assert evaluations[name].metadata["bad_rows"].value == 1
+        assert when in evaluations[name].metadata["bad_rows_sample"].value
     assert not result.asset_materializations_for_node(OI_NODE)
 
 

@@ -1,7 +1,10 @@
 """Raw-data assets: one daily-partitioned table feed per symbol and archive dataset.
 
 Each run reads every day's archive file of its partition range, then replaces the range's rows in
-one transaction: a bad or missing file fails the run and leaves the table as it was.
+one transaction: a bad or missing file fails the run and leaves the table as it was. The readers
+enforce what can be decided from the file before anything is written (rows present, low <= open,
+close <= high, positive values, the plausibility limits of the settings); the blocking asset
+checks audit the stored rows independently.
 """
 
 from collections.abc import Sequence
@@ -190,8 +193,8 @@ def _read_day(settings: Settings, symbol: str, feed: Feed, day: date) -> DailyRe
             raise dg.Failure(description=f"cannot fetch {expected}: {error}") from error
     try:
         if feed.dataset == METRICS:
-            return read_metrics(path, day)
-        return read_klines(path, feed.step, day)
+            return read_metrics(path, day, limits=settings.plausibility)
+        return read_klines(path, feed.step, day, limits=settings.plausibility)
     except ArchiveFormatError as error:
         raise dg.Failure(description=str(error)) from error
 
