@@ -237,10 +237,17 @@ def _serve_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _serve(arguments: argparse.Namespace) -> int:
     # Imported here: the web stack (FastAPI, plotly, matplotlib) would slow every other command.
-    from liqheat_pipeline.api.server import serve
+    from liqheat_pipeline.api.server import is_loopback, serve
 
     if arguments.port > 65535:
         raise UsageError(f"--port {arguments.port}: must be at most 65535")
+    if not is_loopback(arguments.host):
+        print(
+            f"warning: --host {arguments.host} exposes the API beyond this machine, and it has "
+            "no authentication: anyone who can reach the port reads the whole database",
+            file=sys.stderr,
+            flush=True,
+        )
     try:
         settings = load_settings()
     except SettingsError as error:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -16,12 +17,18 @@ import pandas as pd
 import pytest
 
 from liqheat_pipeline import cli
+from liqheat_pipeline.api.server import is_loopback
 from liqheat_pipeline.lib import warehouse
 from liqheat_pipeline.lib.demo_market import DEMO_SYMBOL
 from liqheat_pipeline.lib.heatmap import queries
 from liqheat_pipeline.lib.heatmap.labels import SYNTHETIC_LABEL
 from liqheat_pipeline.lib.heatmap.window import Window
-from liqheat_pipeline_tests.api_server import client, running_server
+from liqheat_pipeline_tests.api_server import (
+    _wait_until_listening,
+    client,
+    free_port,
+    running_server,
+)
 from liqheat_pipeline_tests.demo_pipeline import (
     OBSERVED_ROWS,
     SKILL_ROWS,
@@ -473,11 +480,121 @@ def test_serve_rejects_a_port_out_of_range(capsys):
     assert "--port 70000: must be at most 65535" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [
+        ("127.0.0.1", True),
+        ("127.8.0.1", True),
+        ("::1", True),
+        ("LOCALHOST", True),
+        ("0.0.0.0", False),
+        ("::", False),
+        ("192.168.1.20", False),
+        ("liqheat.example.org", False),
+    ],
+)
+def test_is_loopback(host, loopback):
+    assert is_loopback(host) is loopback
+
+
+def test_serving_beyond_loopback_warns_that_there_is_no_authentication(database, tmp_path):
+    port = free_port()
+    command = [sys.executable, "-m", "liqheat_pipeline.cli", "serve", "--host", "0.0.0.0"]
+    with (tmp_path / "serve.log").open("w+") as log:
+        process = subprocess.Popen(
+            [*command, "--port", str(port)],
+            env={**os.environ, "LIQHEAT_DB": str(database)},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            _wait_until_listening(f"http://127.0.0.1:{port}", process, log)
+        finally:
+            process.terminate()
+            process.wait(timeout=10)
+        log.seek(0)
+        output = log.read()
+    assert "warning: --host 0.0.0.0 exposes the API beyond this machine" in output
+    assert "no authentication" in output
+
+
+def _assert_unavailable(response, tmp_path: Path) -> str:
+    """A 503 a client can act on, that does not reveal where the server keeps its files."""
+    assert response.status_code == 503, response.text
+    assert response.headers["retry-after"] == "5"
+    assert str(tmp_path) not in response.text
+    return response.json()["detail"]
+
+
 def test_missing_database_is_a_503_not_a_500(tmp_path):
     with running_server(tmp_path / "absent.duckdb") as base_url, client(base_url) as http:
-        response = http.get("/health")
-    assert response.status_code == 503
-    assert "does not exist yet" in response.json()["detail"]
+        detail = _assert_unavailable(http.get("/health"), tmp_path)
+    assert "does not exist yet" in detail
+
+
+# One request per endpoint that reads model output, each reaching other parts of the file.
+MODEL_ENDPOINTS = [
+    ("/", {}),
+    ("/health", {}),
+    ("/heatmap", {"symbol": SYMBOL}),
+    ("/liquidations/map", {"symbol": SYMBOL}),
+    (
+        "/liquidations/heatmap-timeseries",
+        {"symbol": SYMBOL, "start_time": "2025-12-01T00:00:00", "end_time": "2025-12-01T06:00:00"},
+    ),
+]
+REALIZED = (
+    "/liquidations/realized",
+    {"symbol": SYMBOL, "start": "2025-12-02", "end": "2025-12-03"},
+)
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        # The header and catalog survive: the file attaches and queries fail on missing pages.
+        pytest.param(lambda data: data[:3_000_000], id="truncated"),
+        pytest.param(lambda data: b"not a database\n", id="not-duckdb"),
+    ],
+)
+def test_a_damaged_database_is_a_503_never_a_500(database, tmp_path, damage):
+    damaged = tmp_path / "liqheat.duckdb"
+    damaged.write_bytes(damage(database.read_bytes()))
+    with running_server(damaged) as base_url, client(base_url) as http:
+        details = [
+            _assert_unavailable(http.get(path, params=params), tmp_path)
+            for path, params in MODEL_ENDPOINTS
+        ]
+        realized = http.get(REALIZED[0], params=REALIZED[1])
+    for detail in details:
+        assert detail.startswith("database liqheat.duckdb cannot be read (IOException)")
+    # The observed liquidations lie in pages the truncation may have kept.
+    if realized.status_code != 200:
+        _assert_unavailable(realized, tmp_path)
+
+
+def test_errors_name_the_database_file_but_not_its_directory(tmp_path):
+    """An empty DuckDB file (no pipeline output yet) and one held by a writer."""
+    empty = tmp_path / "liqheat.duckdb"
+    with warehouse.connect(empty):
+        pass
+    writer = subprocess.Popen(
+        [sys.executable, "-c", _HOLD_WRITE_LOCK, str(empty)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    with running_server(empty) as base_url, client(base_url) as http:
+        try:
+            assert writer.stdout.readline().strip() == "locked"
+            locked = _assert_unavailable(http.get("/health"), tmp_path)
+        finally:
+            writer.communicate("\n", timeout=30)
+        not_built = _assert_unavailable(http.get("/health"), tmp_path)
+    assert (
+        locked == "database liqheat.duckdb is being written by the pipeline; retry in a few seconds"
+    )
+    assert not_built.startswith("database liqheat.duckdb has no pipeline output yet")
 
 
 def test_responses_do_not_depend_on_the_host_time_zone(api, database):
