@@ -226,8 +226,9 @@ def replace_rows(
         return 0
     columns = ", ".join(frame.columns)
     conn.register("_incoming_rows", frame)
-    try:
-        conn.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM _incoming_rows")
-    finally:
-        conn.unregister("_incoming_rows")
+    # No cleanup on failure: a failed insert aborts the caller's transaction, where any further
+    # statement (an unregister) would raise in place of the real error; the rollback drops the
+    # view, and outside a transaction the next register replaces it.
+    conn.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM _incoming_rows")
+    conn.unregister("_incoming_rows")
     return len(frame)
