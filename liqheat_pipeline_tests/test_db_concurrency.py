@@ -2,11 +2,14 @@
 
 A SQL session (here a read-only `python -c` process) locks the file against writers. A pipeline
 write waits for it with backoff and succeeds once it is gone; with a short wait it fails with a
-clear DatabaseLockedError and leaves the previous data intact.
+clear DatabaseLockedError and leaves the previous data intact. A writer announces itself from
+its first attempt until it closes the file (``warehouse.writer_waiting``), so that readers
+honouring it (the HTTP API) let it in; a writer killed with -9 leaves no stale announcement.
 """
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 import time
@@ -109,3 +112,78 @@ def test_a_failure_inside_the_transaction_rolls_back(db_path):
         conn.execute("DELETE FROM open_interest")
         raise RuntimeError("boom")
     assert _stored_values(db_path) == [1.0, 1.0]
+
+
+# A writer process: it opens the file read-write (waiting as long as needed) and keeps it.
+_WRITER = """
+import sys
+from liqheat_pipeline.lib import warehouse
+print("starting", flush=True)
+with warehouse.connect(sys.argv[1], lock_wait_seconds=60) as conn:
+    print("writing", flush=True)
+    sys.stdin.readline()
+"""
+
+
+def _start_writer(db_path) -> subprocess.Popen:
+    writer = subprocess.Popen(
+        [sys.executable, "-c", _WRITER, str(db_path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert writer.stdout.readline().strip() == "starting"
+    return writer
+
+
+def _eventually(condition, seconds: float = 10.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+def test_a_writer_is_announced_while_it_waits_and_while_it_writes(db_path, hold_file):
+    _write(LiqheatDatabase(path=str(db_path)), 1.0)
+    assert not warehouse.writer_waiting(db_path)
+    holder = hold_file(1.5)
+    writer = _start_writer(db_path)
+    try:
+        assert _eventually(lambda: warehouse.writer_waiting(db_path))
+        assert holder.poll() is None  # announced while still waiting for the lock
+        assert writer.stdout.readline().strip() == "writing"
+        assert warehouse.writer_waiting(db_path)
+    finally:
+        writer.communicate("\n", timeout=30)
+    assert writer.returncode == 0
+    assert not warehouse.writer_waiting(db_path)
+    assert warehouse.write_intent_path(db_path).exists()  # the lock, not the file, is the signal
+
+
+def test_a_killed_writer_leaves_no_announcement(db_path):
+    writer = _start_writer(db_path)
+    assert writer.stdout.readline().strip() == "writing"
+    assert warehouse.writer_waiting(db_path)
+    writer.send_signal(signal.SIGKILL)
+    writer.wait()
+    assert not warehouse.writer_waiting(db_path)
+
+
+def test_a_second_writer_still_gives_up_in_time_and_the_first_stays_announced(db_path):
+    """Writers share the announcement: waiting on it never outlasts ``lock_wait_seconds``."""
+    writer = _start_writer(db_path)
+    try:
+        assert writer.stdout.readline().strip() == "writing"
+        started = time.monotonic()
+        with (
+            pytest.raises(warehouse.DatabaseLockedError),
+            warehouse.connect(db_path, lock_wait_seconds=0.5),
+        ):
+            pass
+        assert time.monotonic() - started < 5.0
+        assert warehouse.writer_waiting(db_path)
+    finally:
+        writer.communicate("\n", timeout=30)
+    assert not warehouse.writer_waiting(db_path)
