@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import random
 import zipfile
-from datetime import date, timedelta
+from dataclasses import replace
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,7 @@ from liqheat_pipeline.lib.archive.readers import (
     LABEL_AT_SNAPSHOT,
     LABEL_BEFORE_SNAPSHOT,
     ArchiveFormatError,
+    PreviousRow,
     read_klines,
     read_metrics,
 )
@@ -313,6 +315,22 @@ def test_the_candle_range_limit_is_configurable(tmp_path):
     )
 
 
+def test_a_whole_day_at_another_scale_is_judged_against_the_day_before(tmp_path):
+    rows = kline_rows(DAY, base_price=100_000.0)
+    path = klines_file(tmp_path, rows)
+    assert len(read_klines(path).frame) == 288  # every candle is plausible beside the others
+    before = PreviousRow(datetime(2025, 11, 30, 23, 55), {"close": 100.0}, "the stored row")
+    format_error(
+        lambda: read_klines(path, previous=before),
+        path,
+        2,
+        "of the previous close 100 (the stored row)",
+    )
+    # Only the candle right after it is judged against it: after a gap, the open is the reference.
+    read_klines(klines_file(tmp_path / "gap", rows[1:]), previous=before)
+    assert len(read_klines(path, previous=replace(before, values={"close": 99_999.0})).frame)
+
+
 @pytest.mark.parametrize(
     ("columns", "value"),
     [((1, 2, 3, 4), "2e15"), ((2,), "1e300"), ((5,), "2e15"), ((7,), "2e15"), ((10,), "inf")],
@@ -474,6 +492,21 @@ def test_the_real_sample_passes_the_default_limits_and_fails_limits_below_its_ex
             assert "LIQHEAT_MAX_CANDLE_RANGE_PCT=2" in str(error)
             failing += 1
     assert failing > 0
+
+
+def test_the_first_snapshot_is_judged_against_the_one_at_midnight(tmp_path):
+    path = metrics_file(tmp_path, metrics_rows(DAY))  # the first snapshot, 00:05, holds 1001.5
+    midnight_oi = PreviousRow(
+        midnight(DAY), {"open_interest": 1.0, "open_interest_value": 90.5}, "the last row of D-1"
+    )
+    format_error(
+        lambda: read_metrics(path, previous=midnight_oi),
+        path,
+        2,
+        "sum_open_interest 1001.5 is +100050% in 5 minutes from 1 (the last row of D-1)",
+    )
+    plausible = replace(midnight_oi, values={"open_interest": 1000, "open_interest_value": 90500})
+    assert len(read_metrics(path, previous=plausible).frame) == 288
 
 
 def test_the_open_interest_change_limit_is_configurable(tmp_path):

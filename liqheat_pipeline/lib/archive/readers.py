@@ -15,7 +15,7 @@ import io
 import re
 import zipfile
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -113,6 +113,18 @@ class DailyRead:
 
 
 @dataclass(frozen=True)
+class PreviousRow:
+    """The row just before a file's day (the day before's last), so that the file's first row is
+    judged against it like every other row against its predecessor."""
+
+    time: datetime
+    # "close" for klines; "open_interest" and "open_interest_value" for metrics.
+    values: Mapping[str, float]
+    # Where the row comes from, for error messages (e.g. "the stored row at 2025-12-01 23:55").
+    where: str
+
+
+@dataclass(frozen=True)
 class MetricsRead(DailyRead):
     snapped_timestamps: int
     label_convention: str
@@ -125,6 +137,7 @@ def read_klines(
     day: date | None = None,
     *,
     limits: PlausibilityLimits = DEFAULT_LIMITS,
+    previous: PreviousRow | None = None,
 ) -> DailyRead:
     """Read a daily klines or markPriceKlines file; ``day`` defaults to the date in its name.
 
@@ -132,7 +145,8 @@ def read_klines(
     taker_buy_quote_volume. Volume-type columns may be empty in the file (NaN / <NA> here).
     Epochs are milliseconds, or microseconds when at least 1e15 (the first row decides for the
     file; a file mixing both is an error). Every candle must have low <= open, close <= high and
-    stay within ``limits`` (values, and its span around the previous close).
+    stay within ``limits`` (values, and its span around the previous close: ``previous`` holds
+    the close of the candle before the day's first, if known).
     """
     path = Path(path)
     day = day or _day_from_name(path)
@@ -174,7 +188,7 @@ def read_klines(
     columns["trades"] = np.where(table.is_empty("count"), np.nan, trades)
     _require_ohlc_order(table, columns)
     sorted_rows = _sorted_without_duplicates(table, columns, "open_time")
-    _require_candle_range(table, sorted_rows, step_ns, limits)
+    _require_candle_range(table, sorted_rows, step_ns, limits, previous)
     grid = start_ns + step_ns * np.arange(_ns(_DAY) // step_ns)
     frame, dropped, missing = _day_frame(sorted_rows, "open_time", grid, KLINE_FRAME_COLUMNS)
     frame["trades"] = frame["trades"].astype("Int64")
@@ -190,7 +204,11 @@ def read_klines(
 
 
 def read_metrics(
-    path: str | Path, day: date | None = None, *, limits: PlausibilityLimits = DEFAULT_LIMITS
+    path: str | Path,
+    day: date | None = None,
+    *,
+    limits: PlausibilityLimits = DEFAULT_LIMITS,
+    previous: PreviousRow | None = None,
 ) -> MetricsRead:
     """Read a daily metrics file into snapshot instants ``ts`` with open_interest (base units)
     and open_interest_value (USDT); ``day`` defaults to the date in the file name.
@@ -205,7 +223,8 @@ def read_metrics(
     later convention, a D+1 00:00 label only in the earlier one (a file with both is an error).
     A file with neither boundary row (a partial day) falls back to the switch date.
     Labels within 30 s of the 5-minute grid are snapped to it and counted; farther off is an error.
-    Values must stay within ``limits``, and so must their change between consecutive snapshots.
+    Values must stay within ``limits``, and so must their change between consecutive snapshots
+    (``previous`` holds the snapshot at D 00:00, if known, for the first).
     """
     path = Path(path)
     day = day or _day_from_name(path)
@@ -257,7 +276,7 @@ def read_metrics(
         }
     )
     sorted_rows = _sorted_without_duplicates(table, columns, "ts")
-    _require_open_interest_steps(table, sorted_rows, step_ns, limits)
+    _require_open_interest_steps(table, sorted_rows, step_ns, limits, previous)
     grid = start_ns + step_ns * np.arange(1, _ns(_DAY) // step_ns + 1)
     frame, dropped, missing = _day_frame(sorted_rows, "ts", grid, METRICS_FRAME_COLUMNS)
     return MetricsRead(
@@ -484,19 +503,42 @@ def _require_ohlc_order(table: _Table, columns: dict[str, np.ndarray]) -> None:
         )
 
 
+def _predecessors(
+    rows: _SortedRows,
+    time_column: str,
+    name: str,
+    step_ns: int,
+    previous: PreviousRow | None,
+) -> tuple[np.ndarray, np.ndarray, Callable[[int], str]]:
+    """For each row: whether a row exactly one step earlier exists (in the file, or ``previous``
+    for the first), that row's ``name`` value, and where that row is (for messages)."""
+    times, values = rows.columns[time_column], rows.columns[name]
+    first_before = _ns(previous.time) if previous else times[0]
+    follows = times - np.r_[first_before, times[:-1]] == step_ns
+    before = np.r_[previous.values[name] if previous else np.nan, values[:-1]]
+
+    def where(i: int) -> str:
+        return f"line {rows.lines[i - 1]}" if i else previous.where if previous else ""
+
+    return follows, before, where
+
+
 def _require_candle_range(
-    table: _Table, rows: _SortedRows, step_ns: int, limits: PlausibilityLimits
+    table: _Table,
+    rows: _SortedRows,
+    step_ns: int,
+    limits: PlausibilityLimits,
+    previous: PreviousRow | None,
 ) -> None:
     """No candle spans more than the limit around the previous close (its open after a gap)."""
-    times, close = rows.columns["open_time"], rows.columns["close"]
     high, low, open_ = rows.columns["high"], rows.columns["low"], rows.columns["open"]
-    follows = np.r_[False, times[1:] - times[:-1] == step_ns]
-    reference = np.where(follows, np.r_[np.nan, close[:-1]], open_)
+    follows, close_before, where = _predecessors(rows, "open_time", "close", step_ns, previous)
+    reference = np.where(follows, close_before, open_)
     span = np.maximum(high, reference) - np.minimum(low, reference)
 
     def problem(i: int) -> str:
         against = (
-            f"the previous close {_number(reference[i])} (line {rows.lines[i - 1]})"
+            f"the previous close {_number(reference[i])} ({where(i)})"
             if follows[i]
             else f"its open {_number(reference[i])}"
         )
@@ -509,20 +551,23 @@ def _require_candle_range(
 
 
 def _require_open_interest_steps(
-    table: _Table, rows: _SortedRows, step_ns: int, limits: PlausibilityLimits
+    table: _Table,
+    rows: _SortedRows,
+    step_ns: int,
+    limits: PlausibilityLimits,
+    previous: PreviousRow | None,
 ) -> None:
     """No value changes by more than the limit from the snapshot 5 minutes before it."""
-    follows = np.r_[False, np.diff(rows.columns["ts"]) == step_ns]
     for source, name in _METRICS_VALUES.items():
         values = rows.columns[name]
-        change = np.r_[0.0, values[1:] / values[:-1] - 1]
+        follows, before, where = _predecessors(rows, "ts", name, step_ns, previous)
+        change = np.where(follows, values / np.where(follows, before, values) - 1, 0.0)
         rows.require(
             table,
-            ~follows | (np.abs(change) <= limits.max_oi_change),
-            lambda i, source=source, values=values, change=change: (
+            np.abs(change) <= limits.max_oi_change,
+            lambda i, source=source, values=values, before=before, change=change, where=where: (
                 f"{source} {_number(values[i])} is {change[i]:+.0%} in 5 minutes from "
-                f"{_number(values[i - 1])} (line {rows.lines[i - 1]}), beyond "
-                f"{limits.describe_oi_change()}"
+                f"{_number(before[i])} ({where(i)}), beyond {limits.describe_oi_change()}"
             ),
         )
 
