@@ -13,10 +13,15 @@ import shutil
 import subprocess
 import sys
 import time
+from datetime import date, timedelta
 
 import pytest
 
-from liqheat_pipeline.lib import warehouse
+from liqheat_pipeline.defs.resources import LiqheatDatabase
+from liqheat_pipeline.lib import model_store, warehouse
+from liqheat_pipeline.lib.model.brackets import bracket_table_frame
+from liqheat_pipeline.lib.model.config import ModelConfig
+from liqheat_pipeline.lib.model_days import run_days, starting_state
 from liqheat_pipeline_tests.conftest import REPO_ROOT
 from liqheat_pipeline_tests.pipeline_runs import (
     MODEL_ASSETS,
@@ -209,3 +214,53 @@ def test_two_concurrent_runs_never_commit_a_mixed_history(
         assert "another run changed the stored model history" in output, output[-3000:]
     definitions = load_definitions(pipeline_env(real_binance_dir, copy))
     assert _failed_checks(definitions, instance, FIRST, LAST) == set()
+
+
+def _compute(db_path, first: str, last: str, config: ModelConfig):
+    """What the model asset does before its write: read the inputs, state and run records,
+    compute the days (real library code, real DuckDB file)."""
+    days = [date.fromisoformat(first) + timedelta(days=i) for i in range(_days(first, last))]
+    with warehouse.connect(db_path) as conn:
+        market = model_store.load_market(conn, "BTCUSDT", days[0], days[-1] + timedelta(days=1))
+        previous = days[0] - timedelta(days=1)
+        stored = model_store.load_state(conn, "BTCUSDT", previous)
+        history = model_store.history_stamps(conn, "BTCUSDT", previous)
+    state = starting_state(
+        "BTCUSDT",
+        days[0],
+        date.fromisoformat(FIRST),
+        stored,
+        config,
+        last_computed_day=None,
+        latest_stored_day=None,
+    )
+    return run_days("BTCUSDT", days, market, config, state), history
+
+
+def _days(first: str, last: str) -> int:
+    return (date.fromisoformat(last) - date.fromisoformat(first)).days + 1
+
+
+def test_a_write_whose_history_changed_since_it_was_read_writes_nothing(
+    copy, real_binance_dir, instance, tmp_path
+):
+    # Run B reads the stored (default) history and recomputes 12-01..02: same end state, so the
+    # later days would stay valid...
+    results, history = _compute(copy, FIRST, "2025-12-02", ModelConfig())
+    # ...meanwhile run A rewrites the whole history under another configuration.
+    config = tmp_path / "model.json"
+    config.write_text(json.dumps({"n_rep": 20_000}))
+    env = pipeline_env(real_binance_dir, copy, LIQHEAT_MODEL_CONFIG=str(config))
+    assert materialize(load_definitions(env), instance, FIRST, LAST, assets=MODEL_ASSETS).success
+    after_a = model_rows(copy)
+    # B's write would mix 12-01..02 of the defaults with 12-03..04 of A: it must be refused.
+    database = LiqheatDatabase(path=str(copy))
+    with pytest.raises(model_store.HistoryChangedError) as raised, database.transaction() as conn:
+        model_store.write_days(
+            conn, "BTCUSDT", results, bracket_table_frame(), expected_history=history
+        )
+    message = str(raised.value)
+    assert "another run changed the stored model history" in message
+    assert "2025-12-01 (configuration" in message
+    assert_same_rows(model_rows(copy), after_a)
+    assert len({config_hash for _, config_hash in _config_hashes(copy)}) == 1

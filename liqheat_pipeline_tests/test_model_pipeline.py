@@ -126,14 +126,12 @@ def test_a_changed_model_configuration_must_restart_from_the_first_day(
     assert not result.success
     message = failure_messages(result)
     assert "model configuration changed" in message
-    assert "--partition-range 2025-12-01...2025-12-03" in message
+    # The range runs through the last stored day: no later day may keep the old configuration.
+    assert "--partition-range 2025-12-01...2025-12-04" in message
     assert_same_rows(model_rows(copy), model_rows(daily_db))
-    # The documented fix: re-run from the first day of the history, then continue.
-    assert materialize(definitions, instance, DAYS[0], DAYS[2], assets=MODEL_ASSETS).success
-    hashes = _count(
-        copy, "SELECT count(DISTINCT config_hash) FROM model_runs WHERE day <= ?", [DAYS[2]]
-    )
-    assert hashes == 1
+    # The documented fix: re-run from the first day of the history through the last stored day.
+    assert materialize(definitions, instance, DAYS[0], DAYS[3], assets=MODEL_ASSETS).success
+    assert _count(copy, "SELECT count(DISTINCT config_hash) FROM model_runs", []) == 1
 
 
 def test_an_invalid_model_configuration_fails_when_the_definitions_load(tmp_path):

@@ -38,12 +38,19 @@ def starting_state(
     config: ModelConfig,
     *,
     last_computed_day: date | None,
+    latest_stored_day: date | None,
 ) -> ModelState | None:
     """The state day ``first_day`` starts from: empty on the first day of the history, else
-    the stored end state of the previous day, computed with the same configuration."""
+    the stored end state of the previous day, computed with the same configuration.
+
+    ``last_computed_day`` is the latest stored day before ``first_day``, ``latest_stored_day``
+    the latest of the whole history: the range the messages suggest runs through it, so that
+    no later day keeps a state the fix changes.
+    """
     if first_day <= history_start:
         return None
     previous_day = first_day - timedelta(days=1)
+    through = max(first_day, latest_stored_day or first_day)
     if stored is None:
         resume = history_start if last_computed_day is None else last_computed_day + timedelta(1)
         raise PreviousStateError(
@@ -51,7 +58,7 @@ def starting_state(
             f"must start from (after the first day of the history, {history_start}, the model "
             f"never restarts empty). Materialize the days from {resume} on first, e.g. "
             f"`dagster asset materialize -m liqheat_pipeline.definitions --select "
-            f"'group:{symbol.lower()}' --partition-range {resume}...{first_day}`, or select "
+            f"'group:{symbol.lower()}' --partition-range {resume}...{through}`, or select "
             f"those partitions in the UI."
         )
     current = config.config_hash(symbol)
@@ -62,7 +69,7 @@ def starting_state(
             f"one (LIQHEAT_MODEL_CONFIG or the defaults) is {current}; results of two "
             f"configurations cannot be chained. Re-materialize the model from the first day "
             f"of the history, e.g. `dagster asset materialize -m liqheat_pipeline.definitions "
-            f"--select 'group:{symbol.lower()}' --partition-range {history_start}...{first_day}`."
+            f"--select 'group:{symbol.lower()}' --partition-range {history_start}...{through}`."
         )
     return ModelState.restore(stored.metadata, stored.levels)
 

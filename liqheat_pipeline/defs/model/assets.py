@@ -121,7 +121,13 @@ def build_model_asset(
             )
         try:
             state = starting_state(
-                symbol, first_day, history_start, stored, config, last_computed_day=last_stored
+                symbol,
+                first_day,
+                history_start,
+                stored,
+                config,
+                last_computed_day=last_stored,
+                latest_stored_day=history[-1][0] if history else None,
             )
             results = run_days(symbol, days, market, config, state)
             check_later_days(symbol, first_day, results[-1], stored_last, later_days)
