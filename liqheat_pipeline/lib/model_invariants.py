@@ -10,6 +10,7 @@ stored previous day's last ledger row, and each day's state equal to its last le
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import date
 
 import numpy as np
 import pandas as pd
@@ -18,6 +19,13 @@ from liqheat_pipeline.lib.model_audit import ABSOLUTE_TOLERANCE_USD, RELATIVE_TO
 from liqheat_pipeline.lib.model_store import DayResult
 
 SIDES = ("long", "short")
+# Keys checked for uniqueness before writing: level ids and the ledger's (candle, side). The
+# snapshot tables' keys come from a group-by (and are audited in SQL); checking their ~20 M rows
+# per month in pandas would cost more than the whole write.
+UNIQUE_KEYS = {
+    table: TABLE_RULES[table].key
+    for table in ("level_openings", "level_consumptions", "candle_ledger")
+} | {"model_state": ("level_id",)}
 # Problems listed in the error (the count covers all of them).
 SHOWN_PROBLEMS = 10
 
@@ -37,11 +45,11 @@ def verify_days(
     """
     problems: list[str] = []
     for table, rules in TABLE_RULES.items():
-        frame = _table(results, table)
-        problems += _bad_values(table, frame, rules.non_negative)
-        duplicated = frame.duplicated(list(rules.key), keep="first")
-        for key in frame.loc[duplicated, list(rules.key)].head(SHOWN_PROBLEMS).itertuples(False):
-            problems.append(f"{table}: duplicate key {tuple(key)}")
+        frames = _frames(results, table)
+        for day, frame in frames:
+            problems += [f"{day} {p}" for p in _bad_values(table, frame, rules.non_negative)]
+        if table in UNIQUE_KEYS:
+            problems += _duplicates(table, frames, UNIQUE_KEYS[table])
     problems += _chain(results, opening)
     if problems:
         shown = "\n".join(f"  {problem}" for problem in problems[:SHOWN_PROBLEMS])
@@ -53,12 +61,24 @@ def verify_days(
         )
 
 
-def _table(results: Sequence[DayResult], table: str) -> pd.DataFrame:
-    if table == "model_state":
-        frames = [result.state_levels.assign(day=result.day) for result in results]
-    else:
-        frames = [result.tables[table] for result in results]
-    return pd.concat(frames, ignore_index=True)
+def _frames(results: Sequence[DayResult], table: str) -> list[tuple[date, pd.DataFrame]]:
+    return [(r.day, r.state_levels if table == "model_state" else r.tables[table]) for r in results]
+
+
+def _duplicates(
+    table: str, frames: Sequence[tuple[date, pd.DataFrame]], key: tuple[str, ...]
+) -> list[str]:
+    """Keys repeated within the run (across its days, except model_state: one day's levels)."""
+    groups = frames if table == "model_state" else [(None, pd.concat([f for _, f in frames]))]
+    problems = []
+    for day, frame in groups:
+        repeated = frame.loc[frame.duplicated(list(key)), list(key)]
+        where = f"{day} " if day is not None else ""
+        problems += [
+            f"{where}{table}: duplicate key {tuple(row)}"
+            for row in repeated.head(SHOWN_PROBLEMS).itertuples(index=False)
+        ]
+    return problems
 
 
 def _bad_values(table: str, frame: pd.DataFrame, columns: Sequence[str]) -> list[str]:
@@ -72,10 +92,15 @@ def _bad_values(table: str, frame: pd.DataFrame, columns: Sequence[str]) -> list
                 f"{table}.{column}: {int(bad.sum())} NaN, infinite or negative value(s), "
                 f"first {values[first]!r} in row {first}"
             )
-    sides = frame["side"].astype(str)
-    unknown = ~sides.isin(SIDES)
-    if unknown.any():
-        problems.append(f"{table}.side: {sides[unknown].iloc[0]!r} is not long/short")
+    sides = frame["side"]
+    if isinstance(sides.dtype, pd.CategoricalDtype):  # check the few categories, not every row
+        unknown = set(sides.cat.categories) - set(SIDES) or (
+            {None} if sides.isna().any() else set()
+        )
+    else:
+        unknown = set(pd.unique(sides)) - set(SIDES)
+    if unknown:
+        problems.append(f"{table}.side: {sorted(map(repr, unknown))[0]} is not long/short")
     return problems
 
 
@@ -87,41 +112,47 @@ def _chain(results: Sequence[DayResult], opening: Mapping[str, float] | None) ->
     """Ledger identity per candle and side from ``opening`` on, and state = last ledger row."""
     if opening is None:
         return [f"{results[0].day}: continuity: the previous day has no stored ledger rows"]
-    problems = []
+    problems: list[str] = []
     previous = {side: float(opening.get(side, 0.0)) for side in SIDES}
     for result in results:
-        ledger = result.tables["candle_ledger"]
+        ledger = result.tables["candle_ledger"].sort_values("ts", kind="stable")
+        ledger_sides = ledger["side"].astype(str).to_numpy()
         state = result.state_levels
+        closing = state.groupby(state["side"].astype(str))["remaining_usd"].sum()
         for side in SIDES:
-            rows = ledger[ledger["side"] == side].sort_values("ts", kind="stable")
-            active = rows["active_usd"].to_numpy(dtype=float)
-            flows = (rows["opened_usd"] - rows["consumed_usd"] - rows["closed_usd"]).to_numpy(
-                dtype=float
-            )
-            before = np.concatenate([[previous[side]], active[:-1]])
-            # The audit's scale: the largest magnitude among the terms of the identity.
-            scale = np.abs(rows[["opened_usd", "consumed_usd", "closed_usd"]].to_numpy(float))
-            scale = np.maximum(
-                np.abs(before), np.maximum(np.abs(active), scale.max(axis=1, initial=0))
-            )
-            broken = ~_close(before + flows, active, scale)
-            if len(rows) and broken[0]:
+            rows = ledger[ledger_sides == side]
+            problems += _side_identity(result.day, side, rows, previous[side])
+            last = float(rows["active_usd"].iloc[-1]) if len(rows) else previous[side]
+            held = float(closing.get(side, 0.0))
+            if not _close(np.array(held), np.array(last), np.array(abs(last))):
                 problems.append(
-                    f"{result.day} {side}: continuity with the previous day: the first candle "
-                    f"starts from {active[0] - flows[0]!r} USD, the stored history ends at "
-                    f"{previous[side]!r} USD"
-                )
-            for position in np.flatnonzero(broken[1:])[:SHOWN_PROBLEMS] + 1:
-                problems.append(
-                    f"{result.day} {side}: ledger identity broken at {rows['ts'].iloc[position]}: "
-                    f"{before[position]!r} + {flows[position]!r} != {active[position]!r}"
-                )
-            closing = float(state.loc[state["side"].astype(str) == side, "remaining_usd"].sum())
-            last = float(active[-1]) if len(rows) else previous[side]
-            if not _close(np.array(closing), np.array(last), np.array(abs(last))):
-                problems.append(
-                    f"{result.day} {side}: end-of-day state holds {closing!r} USD, "
+                    f"{result.day} {side}: end-of-day state holds {held!r} USD, "
                     f"the last ledger row {last!r} USD"
                 )
             previous[side] = last
+    return problems
+
+
+def _side_identity(day: date, side: str, rows: pd.DataFrame, previous: float) -> list[str]:
+    """previous + opened - consumed - closed = active for one side's rows of one day."""
+    if rows.empty:
+        return []
+    active = rows["active_usd"].to_numpy(dtype=float)
+    terms = rows[["opened_usd", "consumed_usd", "closed_usd"]].to_numpy(dtype=float)
+    flows = terms[:, 0] - terms[:, 1] - terms[:, 2]
+    before = np.concatenate([[previous], active[:-1]])
+    # The audit's scale: the largest magnitude among the terms of the identity.
+    scale = np.maximum(np.maximum(np.abs(before), np.abs(active)), np.abs(terms).max(axis=1))
+    broken = ~_close(before + flows, active, scale)
+    problems = []
+    if broken[0]:
+        problems.append(
+            f"{day} {side}: continuity with the previous day: the first candle starts from "
+            f"{active[0] - flows[0]!r} USD, the stored history ends at {previous!r} USD"
+        )
+    for position in np.flatnonzero(broken[1:])[:SHOWN_PROBLEMS] + 1:
+        problems.append(
+            f"{day} {side}: ledger identity broken at {rows['ts'].iloc[position]}: "
+            f"{before[position]!r} + {flows[position]!r} != {active[position]!r}"
+        )
     return problems
