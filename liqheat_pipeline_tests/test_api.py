@@ -549,15 +549,28 @@ REALIZED = (
 )
 
 
+DUCKDB_BLOCK = 262_144
+
+
+def _flip_a_byte_per_block(data: bytes) -> bytes:
+    """Corrupt every block after the first few: DuckDB's checksums reject them as read."""
+    damaged = bytearray(data)
+    for offset in range(12_288 + 4 * DUCKDB_BLOCK + 1000, len(damaged), DUCKDB_BLOCK):
+        damaged[offset] ^= 0xFF
+    return bytes(damaged)
+
+
 @pytest.mark.parametrize(
-    "damage",
+    ("damage", "error_type"),
     [
         # The header and catalog survive: the file attaches and queries fail on missing pages.
-        pytest.param(lambda data: data[:3_000_000], id="truncated"),
-        pytest.param(lambda data: b"not a database\n", id="not-duckdb"),
+        pytest.param(lambda data: data[:3_000_000], "IOException", id="truncated"),
+        pytest.param(lambda data: b"not a database\n", "IOException", id="not-duckdb"),
+        # DuckDB raises its base class Error for a checksum mismatch.
+        pytest.param(_flip_a_byte_per_block, "Error", id="corrupted"),
     ],
 )
-def test_a_damaged_database_is_a_503_never_a_500(database, tmp_path, damage):
+def test_a_damaged_database_is_a_503_never_a_500(database, tmp_path, damage, error_type):
     damaged = tmp_path / "liqheat.duckdb"
     damaged.write_bytes(damage(database.read_bytes()))
     with running_server(damaged) as base_url, client(base_url) as http:
@@ -567,8 +580,8 @@ def test_a_damaged_database_is_a_503_never_a_500(database, tmp_path, damage):
         ]
         realized = http.get(REALIZED[0], params=REALIZED[1])
     for detail in details:
-        assert detail.startswith("database liqheat.duckdb cannot be read (IOException)")
-    # The observed liquidations lie in pages the truncation may have kept.
+        assert detail.startswith(f"database liqheat.duckdb cannot be read ({error_type})")
+    # The observed liquidations lie in pages the damage may have spared.
     if realized.status_code != 200:
         _assert_unavailable(realized, tmp_path)
 
