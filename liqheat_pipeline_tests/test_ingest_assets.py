@@ -171,7 +171,7 @@ def test_rematerializing_a_day_replaces_exactly_its_rows(settings, instance):
     assert run(settings, instance, DAYS[0], DAYS[-1]).success
     candles_before, oi_before = table(settings, "candles"), table(settings, "open_interest")
 
-    rewrite_klines(settings, DAYS[1], kline_rows(DAYS[1], base_price=5000.0))
+    rewrite_klines(settings, DAYS[1], kline_rows(DAYS[1], base_price=200.0))
     changed_oi = metrics_rows(DAYS[1], SYMBOL)
     for row in changed_oi:
         row[2] = str(float(row[2]) * 2)
@@ -181,7 +181,7 @@ def test_rematerializing_a_day_replaces_exactly_its_rows(settings, instance):
     candles_after, oi_after = table(settings, "candles"), table(settings, "open_interest")
     in_day = candles_after["open_time"].dt.normalize() == pd.Timestamp(DAYS[1])
     assert candles_after["open"][in_day].tolist() == [
-        float(row[1]) for row in kline_rows(DAYS[1], base_price=5000.0)
+        float(row[1]) for row in kline_rows(DAYS[1], base_price=200.0)
     ]
     pd.testing.assert_frame_equal(
         candles_after[~in_day].reset_index(drop=True),
@@ -203,7 +203,7 @@ def test_a_bad_file_fails_the_run_and_writes_nothing(settings, instance):
     candles_before = table(settings, "candles")
 
     # Day 0 gets new valid prices, day 2 a broken row: the range must not write day 0 either.
-    rewrite_klines(settings, DAYS[0], kline_rows(DAYS[0], base_price=7000.0))
+    rewrite_klines(settings, DAYS[0], kline_rows(DAYS[0], base_price=90.0))
     broken = kline_rows(DAYS[2], base_price=260.0)
     broken[9][2] = "abc"
     rewrite_klines(settings, DAYS[2], broken)
@@ -300,6 +300,26 @@ def test_a_candle_high_of_1e300_fails_naming_the_line_and_value(settings, instan
         before,
         "TESTUSDT-5m-2025-12-02.csv, line 9: high 1e+300 is beyond any real price",
         "LIQHEAT_MAX_VALUE=1e+15",
+    )
+
+
+def test_a_day_at_another_scale_fails_against_the_day_before_it(settings, instance):
+    """Each candle is plausible beside the others; the first is not beside the day before."""
+    assert run(settings, instance, DAYS[0], DAYS[-1]).success
+    before = stored_tables(settings)
+    rewrite_klines(settings, DAYS[1], kline_rows(DAYS[1], base_price=180_000.0))
+    # Alone, day 1 is judged against the stored day 0; in a range, against day 0's file.
+    result = run(settings, instance, DAYS[1])
+    assert not result.success
+    assert "of the previous close 171.875 (the stored candles row at 2025-12-01 23:55)" in (
+        failure_messages(result)
+    )
+    assert_rejected_and_untouched(
+        settings,
+        instance,
+        before,
+        "TESTUSDT-5m-2025-12-02.csv, line 2: high 180000.5 and low 179999.75 span",
+        "of the previous close 171.875 (the last row of TESTUSDT-5m-2025-12-01.csv)",
     )
 
 

@@ -32,6 +32,7 @@ from liqheat_pipeline.lib.archive.readers import (
     ArchiveFormatError,
     DailyRead,
     MetricsRead,
+    PreviousRow,
     read_klines,
     read_metrics,
 )
@@ -142,7 +143,7 @@ def _feed_asset(
     ) -> dg.MaterializeResult:
         start, end = naive_utc_window(context.partition_time_window)
         days = [start.date() + timedelta(days=i) for i in range((end - start).days)]
-        reads = [_read_day(settings, symbol, feed, day) for day in days]
+        reads = _read_days(settings, database, symbol, feed, days)
         rows = _table_rows(symbol, feed, reads)
         with database.transaction() as conn:
             replace_rows(
@@ -164,7 +165,56 @@ def _feed_asset(
     return ingest
 
 
-def _read_day(settings: Settings, symbol: str, feed: Feed, day: date) -> DailyRead:
+def _read_days(
+    settings: Settings, database: LiqheatDatabase, symbol: str, feed: Feed, days: Sequence[date]
+) -> list[DailyRead]:
+    """Every day's file in order, each first row judged against the row just before it: the
+    previous day's last row read here, for the first day the stored one."""
+    previous = _stored_previous_row(database, symbol, feed, days[0])
+    reads = []
+    for day in days:
+        read = _read_day(settings, symbol, feed, day, previous)
+        reads.append(read)
+        last = read.frame.iloc[-1]
+        previous = PreviousRow(
+            time=last[feed.time_column].to_pydatetime(),
+            values={name: float(last[name]) for name in _judged_columns(feed)},
+            where=f"the last row of {read.path.name}",
+        )
+    return reads
+
+
+def _judged_columns(feed: Feed) -> tuple[str, ...]:
+    """The columns a day's first row is compared on with the row before it."""
+    return ("open_interest", "open_interest_value") if feed.dataset == METRICS else ("close",)
+
+
+def _stored_previous_row(
+    database: LiqheatDatabase, symbol: str, feed: Feed, day: date
+) -> PreviousRow | None:
+    """The stored row at the last instant the day before owns, if there is one."""
+    moment = datetime.combine(day, datetime.min.time()) - (
+        timedelta(0) if feed.include_end else feed.step
+    )
+    columns = _judged_columns(feed)
+    with database.read() as conn:
+        row = conn.execute(
+            f"SELECT {', '.join(columns)} FROM {feed.table} "
+            f"WHERE symbol = ? AND {feed.time_column} = ?",
+            [symbol, moment],
+        ).fetchone()
+    if row is None or None in row:
+        return None
+    return PreviousRow(
+        time=moment,
+        values=dict(zip(columns, row, strict=True)),
+        where=f"the stored {feed.table} row at {moment:%Y-%m-%d %H:%M}",
+    )
+
+
+def _read_day(
+    settings: Settings, symbol: str, feed: Feed, day: date, previous: PreviousRow | None
+) -> DailyRead:
     path = find_daily_file(settings.data_dir, feed.dataset, symbol, day, CANDLE_INTERVAL)
     if path is None:
         expected = settings.data_dir / daily_relative_path(
@@ -193,8 +243,8 @@ def _read_day(settings: Settings, symbol: str, feed: Feed, day: date) -> DailyRe
             raise dg.Failure(description=f"cannot fetch {expected}: {error}") from error
     try:
         if feed.dataset == METRICS:
-            return read_metrics(path, day, limits=settings.plausibility)
-        return read_klines(path, feed.step, day, limits=settings.plausibility)
+            return read_metrics(path, day, limits=settings.plausibility, previous=previous)
+        return read_klines(path, feed.step, day, limits=settings.plausibility, previous=previous)
     except ArchiveFormatError as error:
         raise dg.Failure(description=str(error)) from error
 
