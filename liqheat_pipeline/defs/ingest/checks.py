@@ -1,8 +1,10 @@
 """Partition-aware checks on the raw tables, run against DuckDB over the checked date range.
 
-Checks that would poison the model (impossible candles, non-positive open interest) block
-downstream assets in the same run; gaps are reported but do not block, because the public
-archive has real gaps the model copes with (it counts them).
+Ingest already refuses impossible candles and non-positive open interest before writing (the
+archive readers); these checks audit the stored rows independently, e.g. rows written by a SQL
+session. Those that would poison the model block downstream assets in the same run; gaps are
+reported but do not block, because the public archive has real gaps the model copes with (it
+counts them).
 """
 
 from datetime import datetime
