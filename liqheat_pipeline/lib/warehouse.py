@@ -140,6 +140,10 @@ def writer_waiting(path: str | Path) -> bool:
         descriptor = os.open(write_intent_path(path), os.O_RDONLY)
     except FileNotFoundError:
         return False
+    except PermissionError:
+        # Created by another user under a strict umask: this reader cannot see the signal and
+        # relies on DuckDB's lock alone (it then waits for a writer that holds the file).
+        return False
     try:
         # An exclusive probe fails exactly while a writer holds its shared lock; it is
         # released at once, so it delays a writer arriving meanwhile by microseconds only.
