@@ -176,11 +176,11 @@ def read_klines(
 
     columns = {"open_time": open_ns}
     columns.update(
-        {name: table.numbers(name, positive=True, at_most=limits) for name in _KLINE_PRICES}
+        {name: table.numbers(name, positive=True, limits=limits) for name in _KLINE_PRICES}
     )
     columns.update(
         {
-            name: table.numbers(name, required=False, nonnegative=True, at_most=limits)
+            name: table.numbers(name, required=False, nonnegative=True, limits=limits)
             for name in _KLINE_VOLUMES
         }
     )
@@ -271,7 +271,7 @@ def read_metrics(
     columns = {"ts": ts_ns}
     columns.update(
         {
-            name: table.numbers(source, positive=True, at_most=limits)
+            name: table.numbers(source, positive=True, limits=limits)
             for source, name in _METRICS_VALUES.items()
         }
     )
@@ -305,11 +305,17 @@ class _Table:
     def fail(self, row: int, problem: str) -> ArchiveFormatError:
         return ArchiveFormatError(self.path, problem, int(self.lines[row]))
 
-    def require(self, ok: np.ndarray, problem: Callable[[int], str]) -> None:
-        """Raise for the first row (file order) where ``ok`` is False; ``problem(row)`` says why."""
+    def require(
+        self, ok: np.ndarray, problem: Callable[[int], str], lines: np.ndarray | None = None
+    ) -> None:
+        """Raise for the first row where ``ok`` is False; ``problem(row)`` says why.
+
+        Rows are in file order, or in the order of ``lines`` (their line numbers) when given.
+        """
         bad = np.flatnonzero(~np.asarray(ok, dtype=bool))
         if bad.size:
-            raise self.fail(int(bad[0]), problem(int(bad[0])))
+            line = (self.lines if lines is None else lines)[bad[0]]
+            raise ArchiveFormatError(self.path, problem(int(bad[0])), int(line))
 
     def column(self, name: str) -> np.ndarray | None:
         return self._columns.get(name)
@@ -327,10 +333,10 @@ class _Table:
         required: bool = True,
         positive: bool = False,
         nonnegative: bool = False,
-        at_most: PlausibilityLimits | None = None,
+        limits: PlausibilityLimits | None = None,
     ) -> np.ndarray:
-        """The column as finite float64 (NaN where empty and not required), optionally no larger
-        than ``at_most.max_value``."""
+        """The column as finite float64 (NaN where empty and not required), no larger than
+        ``limits.max_value`` if given."""
         empty = self.is_empty(name)
         if required:
             self.require(~empty, lambda i: f"{name} is empty")
@@ -348,12 +354,12 @@ class _Table:
             self.require(empty | (parsed > 0), lambda i: f"{name} {values[i]} is not positive")
         if nonnegative:
             self.require(empty | (parsed >= 0), lambda i: f"{name} {values[i]} is negative")
-        if at_most is not None:
+        if limits is not None:
             self.require(
-                empty | (parsed <= at_most.max_value),
+                empty | (parsed <= limits.max_value),
                 lambda i: (
                     f"{name} {_number(parsed[i])} is beyond any real price, quantity or USD "
-                    f"amount ({at_most.describe_value()})"
+                    f"amount ({limits.describe_value()})"
                 ),
             )
         return parsed
@@ -482,12 +488,6 @@ class _SortedRows:
     lines: np.ndarray
     dropped: int
 
-    def require(self, table: _Table, ok: np.ndarray, problem: Callable[[int], str]) -> None:
-        """Raise for the first row (time order) where ``ok`` is False; ``problem(row)`` says why."""
-        bad = np.flatnonzero(~np.asarray(ok, dtype=bool))
-        if bad.size:
-            raise ArchiveFormatError(table.path, problem(int(bad[0])), int(self.lines[bad[0]]))
-
 
 def _require_ohlc_order(table: _Table, columns: dict[str, np.ndarray]) -> None:
     high, low = columns["high"], columns["low"]
@@ -518,7 +518,8 @@ def _predecessors(
     before = np.r_[previous.values[name] if previous else np.nan, values[:-1]]
 
     def where(i: int) -> str:
-        return f"line {rows.lines[i - 1]}" if i else previous.where if previous else ""
+        # Row 0 follows a row only when that is ``previous``.
+        return f"line {rows.lines[i - 1]}" if i else previous.where
 
     return follows, before, where
 
@@ -547,7 +548,7 @@ def _require_candle_range(
             f"of {against}, beyond {limits.describe_candle_range()} for one candle"
         )
 
-    rows.require(table, span <= limits.max_candle_range * reference, problem)
+    table.require(span <= limits.max_candle_range * reference, problem, rows.lines)
 
 
 def _require_open_interest_steps(
@@ -562,13 +563,13 @@ def _require_open_interest_steps(
         values = rows.columns[name]
         follows, before, where = _predecessors(rows, "ts", name, step_ns, previous)
         change = np.where(follows, values / np.where(follows, before, values) - 1, 0.0)
-        rows.require(
-            table,
+        table.require(
             np.abs(change) <= limits.max_oi_change,
             lambda i, source=source, values=values, before=before, change=change, where=where: (
                 f"{source} {_number(values[i])} is {change[i]:+.0%} in 5 minutes from "
                 f"{_number(before[i])} ({where(i)}), beyond {limits.describe_oi_change()}"
             ),
+            rows.lines,
         )
 
 
