@@ -261,6 +261,6 @@ def test_a_write_whose_history_changed_since_it_was_read_writes_nothing(
         )
     message = str(raised.value)
     assert "another run changed the stored model history" in message
-    assert "2025-12-01 (configuration" in message
+    assert "2025-12-01 (rewritten with configuration" in message
     assert_same_rows(model_rows(copy), after_a)
     assert len({config_hash for _, config_hash in _config_hashes(copy)}) == 1

@@ -209,11 +209,15 @@ def write_days(
 def _history_change(
     symbol: str, expected: tuple[RunStamp, ...], current: tuple[RunStamp, ...]
 ) -> str:
+    """The conflict message: which days another run wrote, rewrote or deleted."""
     before = {day: (config_hash, computed_at) for day, config_hash, computed_at in expected}
     now = {day: (config_hash, computed_at) for day, config_hash, computed_at in current}
     changed = sorted(day for day in before.keys() | now.keys() if before.get(day) != now.get(day))
     described = ", ".join(
-        f"{day} (deleted)" if day not in now else f"{day} (configuration {now[day][0]})"
+        f"{day} (deleted)"
+        if day not in now
+        else f"{day} ({'rewritten' if day in before else 'written'} with configuration "
+        f"{now[day][0]})"
         for day in changed[:5]
     )
     more = f" and {len(changed) - 5} more day(s)" if len(changed) > 5 else ""

@@ -1,8 +1,11 @@
 """Partition-aware asset checks of the model outputs, verified independently in SQL.
 
 All checks of one symbol run in one step over one connection, for exactly the materialized
-partition or range (``context.partition_time_window``). They block: a failure means the stored
-state is corrupt, so downstream assets (the heatmap page) do not run on it.
+partition or range (``context.partition_time_window``). They are independent audits of what
+was stored: the model asset already refuses to write days breaking the invariants it can decide
+in memory (``model_invariants``), so a failure here means the file was changed outside the
+pipeline or the two implementations disagree. They block, so downstream assets (the heatmap
+page) do not run on it.
 """
 
 from collections.abc import Callable, Iterator
