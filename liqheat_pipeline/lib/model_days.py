@@ -99,11 +99,12 @@ def check_later_days(
         if len(later_days) <= 5
         else f"{later_days[0]}…{later_days[-1]} ({len(later_days)} days)"
     )
-    changed = (
-        "the configuration changed"
-        if stored_last is not None and stored_last.config_hash != last.config_hash
-        else "the recomputed levels differ from the stored ones"
-    )
+    if stored_last is None:
+        changed = f"no state is stored for {last.day}"
+    elif stored_last.config_hash != last.config_hash:
+        changed = "the configuration changed"
+    else:
+        changed = "the recomputed levels differ from the stored ones"
     raise LaterDaysError(
         f"{symbol}: days {shown} are stored after {last.day} and start from its end-of-day "
         f"state, which this run would change ({changed}); re-materializing {first_day}…"
@@ -115,6 +116,7 @@ def check_later_days(
 
 
 def _same_state(result: DayResult, stored: StoredState | None) -> bool:
+    """Whether the computed end-of-day state is exactly the stored one."""
     if stored is None or stored.config_hash != result.config_hash:
         return False
     # Compare the metadata as stored (JSON) and every level column exactly.
