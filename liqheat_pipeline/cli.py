@@ -292,6 +292,7 @@ def _evaluate_arguments(parser: argparse.ArgumentParser) -> None:
 def _evaluate(arguments: argparse.Namespace) -> int:
     # Imported here: the engine and pandas are not needed by the other commands' start-up.
     from liqheat_pipeline.lib import evaluation
+    from liqheat_pipeline.lib.archive.readers import ArchiveFormatError
 
     try:
         settings = load_settings()
@@ -301,11 +302,13 @@ def _evaluate(arguments: argparse.Namespace) -> int:
             arguments.end + timedelta(days=1),
         )
         configs = evaluation.configurations(arguments.config, arguments.vary)
-        market = evaluation.load_market(settings.data_dir, arguments.symbol, window.days)
+        market = evaluation.load_market(
+            settings.data_dir, arguments.symbol, window.days, settings.plausibility
+        )
         realized = evaluation.load_realized(
             settings.liquidations_dir, settings.data_dir, arguments.symbol, window
         )
-    except (SettingsError, evaluation.EvaluationError) as error:
+    except (SettingsError, evaluation.EvaluationError, ArchiveFormatError) as error:
         raise UsageError(str(error)) from None
     rows = evaluation.evaluate(arguments.symbol, market, realized, configs, window)
     table = evaluation.summary(rows)

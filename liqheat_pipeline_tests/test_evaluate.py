@@ -135,3 +135,13 @@ def test_a_config_file_that_is_not_json_names_file_and_line(environment, capsys)
     with pytest.raises(SystemExit):
         main(["evaluate", *DAYS, "--config", str(path)])
     assert "broken.json, line 3: not valid JSON" in capsys.readouterr().err
+
+
+def test_an_implausible_archive_file_is_a_usage_error_naming_it(environment, capsys, monkeypatch):
+    """evaluate checks the archive files with the ingest's plausibility limits (settings)."""
+    monkeypatch.setenv("LIQHEAT_MAX_CANDLE_RANGE_PCT", "0.1")
+    with pytest.raises(SystemExit) as raised:
+        main(["evaluate", *DAYS])
+    assert raised.value.code == 2
+    error = capsys.readouterr().err
+    assert "BTCUSDT-5m-2025-12-01" in error and "LIQHEAT_MAX_CANDLE_RANGE_PCT" in error

@@ -25,6 +25,7 @@ from liqheat_pipeline.lib.archive.layout import (
     daily_relative_path,
     find_daily_file,
 )
+from liqheat_pipeline.lib.archive.plausibility import DEFAULT_LIMITS, PlausibilityLimits
 from liqheat_pipeline.lib.archive.readers import read_klines, read_metrics
 from liqheat_pipeline.lib.model.config import ModelConfig, ModelConfigError
 from liqheat_pipeline.lib.model.engine import MarketSeries, run_model
@@ -73,17 +74,29 @@ class Window:
         return [self.history_start + timedelta(days=i) for i in range(count)]
 
 
-def load_market(data_dir: Path, symbol: str, days: Sequence[date]) -> MarketWindow:
+def load_market(
+    data_dir: Path,
+    symbol: str,
+    days: Sequence[date],
+    limits: PlausibilityLimits = DEFAULT_LIMITS,
+) -> MarketWindow:
     """Candles, open interest and (where the mirror has them) mark-price candles of the days,
-    as the pipeline stores them: open-interest file D gives the instants in (D, D+1]."""
+    as the pipeline stores them: open-interest file D gives the instants in (D, D+1]; files
+    are checked with the same plausibility ``limits`` as at ingest."""
     step = timedelta(minutes=5)
-    candles = [read_klines(_day_file(data_dir, KLINES, symbol, day), step, day) for day in days]
-    metrics = [read_metrics(_day_file(data_dir, METRICS, symbol, day), day) for day in days]
+    candles = [
+        read_klines(_day_file(data_dir, KLINES, symbol, day), step, day, limits=limits)
+        for day in days
+    ]
+    metrics = [
+        read_metrics(_day_file(data_dir, METRICS, symbol, day), day, limits=limits) for day in days
+    ]
     marks = []
     for day in days:
         path = find_daily_file(data_dir, MARK_PRICE_KLINES, symbol, day, CANDLE_INTERVAL)
         if path is not None:
-            marks.append(read_klines(path, step, day).frame[["open_time", "high", "low"]])
+            read = read_klines(path, step, day, limits=limits)
+            marks.append(read.frame[["open_time", "high", "low"]])
     mark_frame = (
         pd.concat(marks, ignore_index=True)
         if marks

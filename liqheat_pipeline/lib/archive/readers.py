@@ -378,7 +378,15 @@ class _Table:
         return np.where(empty, 0, values).astype(np.int64)
 
 
-def _read_table(path: Path, columns: tuple[str, ...], required: tuple[str, ...]) -> _Table:
+def _read_table(
+    path: Path,
+    columns: tuple[str, ...],
+    required: tuple[str, ...],
+    *,
+    allow_no_rows: bool = False,
+) -> _Table:
+    """The file's rows with their line numbers. A header without rows is an error unless
+    ``allow_no_rows`` (a liquidation file of a day without liquidations is legitimately empty)."""
     data = _file_bytes(path)
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
@@ -420,7 +428,7 @@ def _read_table(path: Path, columns: tuple[str, ...], required: tuple[str, ...])
     if blank.any():
         blank[blank] = raw[blank].isna().all(axis=1).to_numpy()
         raw, lines = raw[~blank], lines[~blank]
-    if raw.empty:
+    if raw.empty and not allow_no_rows:
         # Storing it would replace the day's rows with nothing, as a 0-byte file would.
         raise ArchiveFormatError(path, "the file has a header but no data rows")
     return _Table(path, raw, lines)

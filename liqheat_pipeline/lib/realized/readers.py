@@ -212,7 +212,7 @@ def read_coinglass_file(path: str | Path, base: str) -> RealizedRead:
     """
     path = Path(path)
     _require_header(path, COINGLASS_COLUMNS)
-    table = _read_table(path, COINGLASS_COLUMNS, COINGLASS_COLUMNS)
+    table = _read_table(path, COINGLASS_COLUMNS, COINGLASS_COLUMNS, allow_no_rows=True)
     if not table.rows:
         raise ArchiveFormatError(path, "no data rows after the header", 1)
     start_ns = table.integers("timestamp") * _MS_NS
@@ -233,11 +233,12 @@ def read_coinglass_file(path: str | Path, base: str) -> RealizedRead:
         ),
     )
     bucket_ns = _bucket_length(table, start_ns)
-    columns, dropped = _sorted_without_duplicates(
+    rows = _sorted_without_duplicates(
         table,
         {"timestamp": start_ns, "long_usd": long_usd, "short_usd": short_usd},
         "timestamp",
     )
+    columns, dropped = rows.columns, rows.dropped
     frame = _frame(
         columns["timestamp"],
         bucket_ns // _MINUTE_NS,
@@ -273,6 +274,7 @@ def read_liquidation_snapshot(
         path,
         LIQUIDATION_SNAPSHOT_COLUMNS,
         ("time", "side", "average_price", "accumulated_fill_quantity"),
+        allow_no_rows=True,
     )
     start_ns, bucket_ns = _ns(datetime.combine(day, datetime.min.time())), _ns(SNAPSHOT_BUCKET)
     time_ns = table.integers("time") * _MS_NS
