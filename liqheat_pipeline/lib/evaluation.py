@@ -29,22 +29,11 @@ from liqheat_pipeline.lib.archive.plausibility import DEFAULT_LIMITS, Plausibili
 from liqheat_pipeline.lib.archive.readers import read_klines, read_metrics
 from liqheat_pipeline.lib.model.config import ModelConfig, ModelConfigError
 from liqheat_pipeline.lib.model.engine import MarketSeries, run_model
-from liqheat_pipeline.lib.model_store import MarketWindow, day_start
+from liqheat_pipeline.lib.model_store import MARKET_CANDLE_COLUMNS, MarketWindow, day_start
 from liqheat_pipeline.lib.realized.readers import RealizedRead, read_realized
 from liqheat_pipeline.lib.skill.predictors import SkillInputs, bucket_series, skill_rows
 
 CANDLE_INTERVAL = "5m"
-# The candle columns the engine reads (as model_store.load_market returns them).
-MARKET_CANDLE_COLUMNS = (
-    "open_time",
-    "open",
-    "high",
-    "low",
-    "close",
-    "volume",
-    "quote_volume",
-    "taker_buy_volume",
-)
 # What `liqheat evaluate` ranks configurations by (docs/validation.md, declared in advance).
 CRITERION = "mean over long and short of partial_spearman (model vs realized | baseline_range)"
 

@@ -26,7 +26,17 @@ OUTPUT_TIME_COLUMNS: dict[str, str] = {
     "heatmap_snapshots_by_leverage": "ts",
 }
 
-_CANDLE_COLUMNS = "open_time, open, high, low, close, volume, quote_volume, taker_buy_volume"
+# The candle columns the engine reads.
+MARKET_CANDLE_COLUMNS = (
+    "open_time",
+    "open",
+    "high",
+    "low",
+    "close",
+    "volume",
+    "quote_volume",
+    "taker_buy_volume",
+)
 
 
 def day_start(day: date) -> datetime:
@@ -50,7 +60,8 @@ def load_market(
     """Read candles, open interest (inclusive of both midnights) and mark candles for the days."""
     start, end = day_start(first_day), day_start(end_day)
     candles = conn.execute(
-        f"SELECT {_CANDLE_COLUMNS} FROM candles WHERE symbol = ? AND open_time >= ? "
+        f"SELECT {', '.join(MARKET_CANDLE_COLUMNS)} FROM candles WHERE symbol = ? "
+        "AND open_time >= ? "
         "AND open_time < ? ORDER BY open_time",
         [symbol, start, end],
     ).fetchdf()

@@ -421,30 +421,28 @@ def _page_figure(synthetic: bool) -> go.Figure:
             "colorbar": {**colorbar, "y": 1.0, "yanchor": "top", "title": "short"},
         },
     )
-    figure.add_annotation(
-        text="▼ ▲ modelled liquidations (consumed USD)",
-        xref="x domain",
-        yref="y domain",
-        x=0.005,
-        y=0.995,
-        xanchor="left",
-        yanchor="top",
-        showarrow=False,
-        font={"size": 11, "color": style.TEXT},
-        bgcolor="rgba(11, 14, 20, 0.6)",
-    )
-    figure.add_annotation(
-        text="line: modelled levels' coverage of open interest (right scale)",
-        xref="x domain",
-        yref="y3 domain",
-        x=0.94,
-        y=0.02,
-        xanchor="right",
-        yanchor="bottom",
-        showarrow=False,
-        font={"size": 11, "color": style.COVERAGE_LINE},
-        bgcolor="rgba(11, 14, 20, 0.6)",
-    )
+    for text, yref, corner, colour in (
+        ("▼ ▲ modelled liquidations (consumed USD)", "y domain", (0.005, 0.995), style.TEXT),
+        (
+            "line: modelled levels' coverage of open interest (right scale)",
+            "y3 domain",
+            (0.94, 0.02),
+            style.COVERAGE_LINE,
+        ),
+    ):
+        x, y = corner
+        figure.add_annotation(
+            text=text,
+            xref="x domain",
+            yref=yref,
+            x=x,
+            y=y,
+            xanchor="left" if x < 0.5 else "right",
+            yanchor="top" if y > 0.5 else "bottom",
+            showarrow=False,
+            font={"size": 11, "color": colour},
+            bgcolor="rgba(11, 14, 20, 0.6)",
+        )
     if synthetic:
         figure.add_annotation(
             text=SYNTHETIC_LABEL,
