@@ -18,7 +18,8 @@ from liqheat_pipeline.lib.skill.predictors import BucketSeries, series_column
 DPI = 72
 PALETTE_COLOURS = 64
 SIZE_INCHES = (10.0, 6.4)
-COLOURS = {"long": "#d64545", "short": "#2f9e6f", "model": "#4469c9", "realized": "#333333"}
+# The heatmap page's hues (long teal, short orange), darker for the white background.
+COLOURS = {"long": "#1f9e94", "short": "#e0702f", "model": "#4469c9", "realized": "#333333"}
 
 
 def render_skill_figure(series: BucketSeries, title: str) -> bytes:
