@@ -149,20 +149,20 @@ def read_klines(
     the close of the candle before the day's first, if known).
     """
     path = Path(path)
-    day = day or _day_from_name(path)
-    table = _read_table(path, KLINE_COLUMNS, ("open_time", *_KLINE_PRICES))
-    start_ns, step_ns = _ns(datetime.combine(day, datetime.min.time())), _ns(interval)
+    day = day or day_from_name(path)
+    table = read_table(path, KLINE_COLUMNS, ("open_time", *_KLINE_PRICES))
+    start_ns, step_ns = to_ns(datetime.combine(day, datetime.min.time())), to_ns(interval)
 
     epochs = table.integers("open_time")
     unit_ns = _epoch_unit_ns(table, epochs)
     open_ns = epochs * unit_ns
     table.require(
-        (open_ns >= start_ns) & (open_ns < start_ns + _ns(_DAY)),
-        lambda i: f"open_time {_when(open_ns[i])} is outside the file's day {day}",
+        (open_ns >= start_ns) & (open_ns < start_ns + to_ns(_DAY)),
+        lambda i: f"open_time {format_instant(open_ns[i])} is outside the file's day {day}",
     )
     table.require(
         (open_ns - start_ns) % step_ns == 0,
-        lambda i: f"open_time {_when(open_ns[i])} is not on the {_span(interval)} grid",
+        lambda i: f"open_time {format_instant(open_ns[i])} is not on the {_span(interval)} grid",
     )
     close_epochs = table.integers("close_time", required=False)
     expected_close = epochs + step_ns // unit_ns - 1
@@ -187,9 +187,9 @@ def read_klines(
     trades = table.integers("count", required=False).astype(np.float64)
     columns["trades"] = np.where(table.is_empty("count"), np.nan, trades)
     _require_ohlc_order(table, columns)
-    sorted_rows = _sorted_without_duplicates(table, columns, "open_time")
+    sorted_rows = sorted_without_duplicates(table, columns, "open_time")
     _require_candle_range(table, sorted_rows, step_ns, limits, previous)
-    grid = start_ns + step_ns * np.arange(_ns(_DAY) // step_ns)
+    grid = start_ns + step_ns * np.arange(to_ns(_DAY) // step_ns)
     frame, dropped, missing = _day_frame(sorted_rows, "open_time", grid, KLINE_FRAME_COLUMNS)
     frame["trades"] = frame["trades"].astype("Int64")
     return DailyRead(
@@ -227,10 +227,10 @@ def read_metrics(
     (``previous`` holds the snapshot at D 00:00, if known, for the first).
     """
     path = Path(path)
-    day = day or _day_from_name(path)
-    table = _read_table(path, METRICS_COLUMNS, ("create_time", *_METRICS_VALUES))
-    start_ns, step_ns = _ns(datetime.combine(day, datetime.min.time())), _ns(METRICS_INTERVAL)
-    end_ns = start_ns + _ns(_DAY)
+    day = day or day_from_name(path)
+    table = read_table(path, METRICS_COLUMNS, ("create_time", *_METRICS_VALUES))
+    start_ns, step_ns = to_ns(datetime.combine(day, datetime.min.time())), to_ns(METRICS_INTERVAL)
+    end_ns = start_ns + to_ns(_DAY)
 
     named = parse_daily_file_name(path.name)
     symbols = table.column("symbol")
@@ -250,10 +250,10 @@ def read_metrics(
     remainder = (label_ns - start_ns) % step_ns
     offset = np.where(remainder <= step_ns // 2, remainder, remainder - step_ns)
     table.require(
-        np.abs(offset) <= _ns(SNAP_TOLERANCE),
+        np.abs(offset) <= to_ns(SNAP_TOLERANCE),
         lambda i: (
-            f"create_time {_when(label_ns[i])} is {offset[i] / 1e9:+.0f} s off the 5-minute grid "
-            f"(more than the {SNAP_TOLERANCE.seconds} s snapping tolerance)"
+            f"create_time {format_instant(label_ns[i])} is {offset[i] / 1e9:+.0f} s off the "
+            f"5-minute grid (more than the {SNAP_TOLERANCE.seconds} s snapping tolerance)"
         ),
     )
     snapped = label_ns - offset
@@ -263,8 +263,8 @@ def read_metrics(
     table.require(
         (ts_ns > start_ns) & (ts_ns <= end_ns),
         lambda i: (
-            f"create_time {_when(label_ns[i])} is outside the file's day: with labels where "
-            f"{convention}, file {day} holds snapshots in ({day} 00:00, {day + _DAY} 00:00]"
+            f"create_time {format_instant(label_ns[i])} is outside the file's day: with labels "
+            f"where {convention}, file {day} holds snapshots in ({day} 00:00, {day + _DAY} 00:00]"
         ),
     )
 
@@ -275,9 +275,9 @@ def read_metrics(
             for source, name in _METRICS_VALUES.items()
         }
     )
-    sorted_rows = _sorted_without_duplicates(table, columns, "ts")
+    sorted_rows = sorted_without_duplicates(table, columns, "ts")
     _require_open_interest_steps(table, sorted_rows, step_ns, limits, previous)
-    grid = start_ns + step_ns * np.arange(1, _ns(_DAY) // step_ns + 1)
+    grid = start_ns + step_ns * np.arange(1, to_ns(_DAY) // step_ns + 1)
     frame, dropped, missing = _day_frame(sorted_rows, "ts", grid, METRICS_FRAME_COLUMNS)
     return MetricsRead(
         path=path,
@@ -293,7 +293,7 @@ def read_metrics(
     )
 
 
-class _Table:
+class Table:
     """The file's data rows as numpy columns, each row with its line number, plus validation."""
 
     def __init__(self, path: Path, raw: pd.DataFrame, lines: np.ndarray) -> None:
@@ -378,16 +378,16 @@ class _Table:
         return np.where(empty, 0, values).astype(np.int64)
 
 
-def _read_table(
+def read_table(
     path: Path,
     columns: tuple[str, ...],
     required: tuple[str, ...],
     *,
     allow_no_rows: bool = False,
-) -> _Table:
+) -> Table:
     """The file's rows with their line numbers. A header without rows is an error unless
     ``allow_no_rows`` (a liquidation file of a day without liquidations is legitimately empty)."""
-    data = _file_bytes(path)
+    data = file_bytes(path)
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
     if not data.strip():
@@ -431,10 +431,10 @@ def _read_table(
     if raw.empty and not allow_no_rows:
         # Storing it would replace the day's rows with nothing, as a 0-byte file would.
         raise ArchiveFormatError(path, "the file has a header but no data rows")
-    return _Table(path, raw, lines)
+    return Table(path, raw, lines)
 
 
-def _file_bytes(path: Path) -> bytes:
+def file_bytes(path: Path) -> bytes:
     """The CSV bytes of a .csv, .csv.gz or a .zip holding exactly one CSV."""
     if not path.is_file():
         raise ArchiveFormatError(path, "no such file")
@@ -455,7 +455,7 @@ def _file_bytes(path: Path) -> bytes:
     return path.read_bytes()
 
 
-def _epoch_unit_ns(table: _Table, epochs: np.ndarray) -> int:
+def _epoch_unit_ns(table: Table, epochs: np.ndarray) -> int:
     """Nanoseconds per epoch unit: µs when at least 1e15, else ms; the first row sets the file's."""
     micro = epochs >= _MICROSECOND_EPOCH_FLOOR
     file_is_micro = bool(micro[0]) if micro.size else False
@@ -471,7 +471,7 @@ def _epoch_unit_ns(table: _Table, epochs: np.ndarray) -> int:
 
 
 def _label_convention(
-    table: _Table, snapped: np.ndarray, start_ns: int, end_ns: int, day: date
+    table: Table, snapped: np.ndarray, start_ns: int, end_ns: int, day: date
 ) -> tuple[str, bool]:
     at_start = np.flatnonzero(snapped == start_ns)
     at_end = np.flatnonzero(snapped == end_ns)
@@ -497,7 +497,7 @@ class _SortedRows:
     dropped: int
 
 
-def _require_ohlc_order(table: _Table, columns: dict[str, np.ndarray]) -> None:
+def _require_ohlc_order(table: Table, columns: dict[str, np.ndarray]) -> None:
     high, low = columns["high"], columns["low"]
     table.require(high >= low, lambda i: f"high {_number(high[i])} is below low {_number(low[i])}")
     for name in ("open", "close"):
@@ -521,7 +521,7 @@ def _predecessors(
     """For each row: whether a row exactly one step earlier exists (in the file, or ``previous``
     for the first), that row's ``name`` value, and where that row is (for messages)."""
     times, values = rows.columns[time_column], rows.columns[name]
-    first_before = _ns(previous.time) if previous else times[0]
+    first_before = to_ns(previous.time) if previous else times[0]
     follows = times - np.r_[first_before, times[:-1]] == step_ns
     before = np.r_[previous.values[name] if previous else np.nan, values[:-1]]
 
@@ -533,7 +533,7 @@ def _predecessors(
 
 
 def _require_candle_range(
-    table: _Table,
+    table: Table,
     rows: _SortedRows,
     step_ns: int,
     limits: PlausibilityLimits,
@@ -560,7 +560,7 @@ def _require_candle_range(
 
 
 def _require_open_interest_steps(
-    table: _Table,
+    table: Table,
     rows: _SortedRows,
     step_ns: int,
     limits: PlausibilityLimits,
@@ -591,8 +591,8 @@ def _day_frame(
     return pd.DataFrame({name: columns[name] for name in frame_columns}), rows.dropped, missing
 
 
-def _sorted_without_duplicates(
-    table: _Table, columns: dict[str, np.ndarray], key: str
+def sorted_without_duplicates(
+    table: Table, columns: dict[str, np.ndarray], key: str
 ) -> _SortedRows:
     """Sort rows by ``key`` (int64 ns); drop rows identical to an earlier one, raise on conflicts.
 
@@ -614,7 +614,7 @@ def _sorted_without_duplicates(
         first, second = table.lines[order[conflict[0]]], table.lines[order[conflict[0] + 1]]
         raise ArchiveFormatError(
             table.path,
-            f"conflicting rows for {key} {_when(columns[key][conflict[0]])} "
+            f"conflicting rows for {key} {format_instant(columns[key][conflict[0]])} "
             f"(lines {first} and {second})",
             int(second),
         )
@@ -627,7 +627,8 @@ def _missing(grid_ns: np.ndarray, present_ns: np.ndarray) -> tuple[datetime, ...
     return tuple(pd.Timestamp(int(ns)).to_pydatetime() for ns in absent)
 
 
-def _day_from_name(path: Path) -> date:
+def day_from_name(path: Path) -> date:
+    """The UTC day in a daily archive file's name."""
     named = parse_daily_file_name(path.name)
     if named is None:
         raise ArchiveFormatError(
@@ -636,7 +637,8 @@ def _day_from_name(path: Path) -> date:
     return named[2]
 
 
-def _ns(value: datetime | timedelta) -> int:
+def to_ns(value: datetime | timedelta) -> int:
+    """A naive-UTC instant or a duration in integer nanoseconds."""
     if isinstance(value, timedelta):
         return int(pd.Timedelta(value).value)
     return int(pd.Timestamp(value).value)
@@ -647,7 +649,8 @@ def _number(value: float) -> str:
     return f"{value:.15g}"
 
 
-def _when(ns: int) -> str:
+def format_instant(ns: int) -> str:
+    """An instant in nanoseconds as text for error messages."""
     return str(pd.Timestamp(int(ns)))
 
 

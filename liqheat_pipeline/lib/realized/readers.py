@@ -31,13 +31,13 @@ from liqheat_pipeline.lib.archive.layout import (
 )
 from liqheat_pipeline.lib.archive.readers import (
     ArchiveFormatError,
-    _day_from_name,
-    _file_bytes,
-    _ns,
-    _read_table,
-    _sorted_without_duplicates,
-    _Table,
-    _when,
+    Table,
+    day_from_name,
+    file_bytes,
+    format_instant,
+    read_table,
+    sorted_without_duplicates,
+    to_ns,
 )
 
 REALIZED_COLUMNS = ("bucket_start", "bucket_minutes", "long_usd", "short_usd", "source", "scope")
@@ -212,7 +212,7 @@ def read_coinglass_file(path: str | Path, base: str) -> RealizedRead:
     """
     path = Path(path)
     _require_header(path, COINGLASS_COLUMNS)
-    table = _read_table(path, COINGLASS_COLUMNS, COINGLASS_COLUMNS, allow_no_rows=True)
+    table = read_table(path, COINGLASS_COLUMNS, COINGLASS_COLUMNS, allow_no_rows=True)
     if not table.rows:
         raise ArchiveFormatError(path, "no data rows after the header", 1)
     start_ns = table.integers("timestamp") * _MS_NS
@@ -233,7 +233,7 @@ def read_coinglass_file(path: str | Path, base: str) -> RealizedRead:
         ),
     )
     bucket_ns = _bucket_length(table, start_ns)
-    rows = _sorted_without_duplicates(
+    rows = sorted_without_duplicates(
         table,
         {"timestamp": start_ns, "long_usd": long_usd, "short_usd": short_usd},
         "timestamp",
@@ -266,21 +266,21 @@ def read_liquidation_snapshot(
     the date in the file name. Orders identical in every column are dropped and counted.
     """
     path = Path(path)
-    day = day or _day_from_name(path)
+    day = day or day_from_name(path)
     named = parse_daily_file_name(path.name)
     if named and named[0] != symbol:
         raise ArchiveFormatError(path, f"a file named for {named[0]}, read as {symbol}")
-    table = _read_table(
+    table = read_table(
         path,
         LIQUIDATION_SNAPSHOT_COLUMNS,
         ("time", "side", "average_price", "accumulated_fill_quantity"),
         allow_no_rows=True,
     )
-    start_ns, bucket_ns = _ns(datetime.combine(day, datetime.min.time())), _ns(SNAPSHOT_BUCKET)
+    start_ns, bucket_ns = to_ns(datetime.combine(day, datetime.min.time())), to_ns(SNAPSHOT_BUCKET)
     time_ns = table.integers("time") * _MS_NS
     table.require(
-        (time_ns >= start_ns) & (time_ns < start_ns + _ns(_DAY)),
-        lambda i: f"time {_when(time_ns[i])} is outside the file's day {day}",
+        (time_ns >= start_ns) & (time_ns < start_ns + to_ns(_DAY)),
+        lambda i: f"time {format_instant(time_ns[i])} is outside the file's day {day}",
     )
     table.require(~table.is_empty("side"), lambda i: "side is empty")
     sides = table.column("side")
@@ -296,7 +296,7 @@ def read_liquidation_snapshot(
     )
     present = [name for name in LIQUIDATION_SNAPSHOT_COLUMNS if table.column(name) is not None]
     kept = ~pd.DataFrame({name: table.column(name) for name in present}).duplicated().to_numpy()
-    buckets = _ns(_DAY) // bucket_ns
+    buckets = to_ns(_DAY) // bucket_ns
     hour = (time_ns[kept] - start_ns) // bucket_ns
     long_usd, short_usd = (
         np.bincount(hour, weights=np.where(sides[kept] == side, usd[kept], 0.0), minlength=buckets)
@@ -326,7 +326,7 @@ def uncovered_slots(frame: pd.DataFrame, start: datetime, end: datetime) -> tupl
     starts = frame["bucket_start"].to_numpy("datetime64[ns]").view(np.int64)
     ends = starts + frame["bucket_minutes"].to_numpy(np.int64) * _MINUTE_NS
     step = int(frame["bucket_minutes"].min()) * _MINUTE_NS
-    low, high = _ns(start), _ns(end)
+    low, high = to_ns(start), to_ns(end)
     first = int(starts[0]) - (int(starts[0]) - low) // step * step
     slots = np.arange(first, high, step, dtype=np.int64)
     row = np.searchsorted(starts, slots, side="right") - 1
@@ -348,7 +348,7 @@ def _file_span_gaps(frame: pd.DataFrame) -> tuple[datetime, ...]:
 
 def _require_header(path: Path, expected: tuple[str, ...]) -> None:
     """Exports always carry their header; a missing or different one is not the same format."""
-    data = _file_bytes(path).removeprefix(_BOM)
+    data = file_bytes(path).removeprefix(_BOM)
     if not data.strip():
         raise ArchiveFormatError(path, "the file is empty")
     first_line = data.lstrip().split(b"\n", 1)[0].decode("utf-8", "replace").strip()
@@ -356,7 +356,7 @@ def _require_header(path: Path, expected: tuple[str, ...]) -> None:
         raise ArchiveFormatError(path, f"header {first_line!r}, expected {','.join(expected)}", 1)
 
 
-def _require_stated_times(table: _Table, start_ns: np.ndarray) -> None:
+def _require_stated_times(table: Table, start_ns: np.ndarray) -> None:
     """datetime_utc repeats timestamp in ISO 8601; a disagreement means a corrupted row."""
     table.require(~table.is_empty("datetime_utc"), lambda i: "datetime_utc is empty")
     text = [str(value) for value in table.column("datetime_utc")]
@@ -370,12 +370,12 @@ def _require_stated_times(table: _Table, start_ns: np.ndarray) -> None:
         stated_ns == start_ns,
         lambda i: (
             f"datetime_utc {text[i]!r} disagrees with timestamp {start_ns[i] // _MS_NS} "
-            f"({_when(start_ns[i])} UTC)"
+            f"({format_instant(start_ns[i])} UTC)"
         ),
     )
 
 
-def _bucket_length(table: _Table, start_ns: np.ndarray) -> int:
+def _bucket_length(table: Table, start_ns: np.ndarray) -> int:
     """The file's bucket length in ns (see read_coinglass_file); repeated rows are left for the
     duplicate rule."""
     order = np.lexsort((table.lines, start_ns))
@@ -383,7 +383,7 @@ def _bucket_length(table: _Table, start_ns: np.ndarray) -> int:
     steps = np.diff(ordered)
     named = _NAMED_INTERVAL.search(table.path.name)
     if named:
-        bucket_ns, origin = _ns(interval_duration(named.group(1))), "named in the file name"
+        bucket_ns, origin = to_ns(interval_duration(named.group(1))), "named in the file name"
     else:
         positive = steps[steps > 0]
         if not positive.size:
@@ -399,9 +399,9 @@ def _bucket_length(table: _Table, start_ns: np.ndarray) -> int:
         i = int(off_grid[0])
         raise table.fail(
             int(order[i + 1]),
-            f"timestamp {_when(ordered[i + 1])} is {_minutes(steps[i])} after the bucket "
-            f"{_when(ordered[i])}, off the file's {_minutes(bucket_ns)} grid ({origin}; the "
-            "bucket length must be constant, a gap is a whole multiple of it)",
+            f"timestamp {format_instant(ordered[i + 1])} is {_minutes(steps[i])} after the bucket "
+            f"{format_instant(ordered[i])}, off the file's {_minutes(bucket_ns)} grid ({origin}; "
+            "the bucket length must be constant, a gap is a whole multiple of it)",
         )
     if bucket_ns % _MINUTE_NS:
         raise ArchiveFormatError(
