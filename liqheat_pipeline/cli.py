@@ -19,7 +19,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from liqheat_pipeline.lib import warehouse
-from liqheat_pipeline.lib.demo_market import DEFAULT_SEED, DEMO_SYMBOL, write_demo_archive
+from liqheat_pipeline.lib.demo.market import DEFAULT_SEED, DEMO_SYMBOL, write_demo_archive
 from liqheat_pipeline.settings import (
     DEFAULT_DATA_DIR,
     DEFAULT_START_DATE,

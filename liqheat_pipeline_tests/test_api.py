@@ -19,17 +19,17 @@ import pytest
 from liqheat_pipeline import cli
 from liqheat_pipeline.api.server import is_loopback
 from liqheat_pipeline.lib import warehouse
-from liqheat_pipeline.lib.demo_market import DEMO_SYMBOL
+from liqheat_pipeline.lib.demo.market import DEMO_SYMBOL
 from liqheat_pipeline.lib.heatmap import queries
 from liqheat_pipeline.lib.heatmap.labels import SYNTHETIC_LABEL
 from liqheat_pipeline.lib.heatmap.window import Window
-from liqheat_pipeline_tests.api_server import (
+from liqheat_pipeline_tests.helpers.api_server import (
     _wait_until_listening,
     client,
     free_port,
     running_server,
 )
-from liqheat_pipeline_tests.demo_pipeline import (
+from liqheat_pipeline_tests.helpers.demo_pipeline import (
     OBSERVED_ROWS,
     SKILL_ROWS,
     demo_database,

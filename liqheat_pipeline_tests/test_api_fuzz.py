@@ -22,9 +22,9 @@ from hypothesis import strategies as st
 from schemathesis.checks import positive_data_acceptance
 
 from liqheat_pipeline.api.app import create_app
-from liqheat_pipeline.lib.demo_market import DEMO_SYMBOL
-from liqheat_pipeline_tests.api_server import running_server
-from liqheat_pipeline_tests.demo_pipeline import demo_database
+from liqheat_pipeline.lib.demo.market import DEMO_SYMBOL
+from liqheat_pipeline_tests.helpers.api_server import running_server
+from liqheat_pipeline_tests.helpers.demo_pipeline import demo_database
 
 SYMBOL = DEMO_SYMBOL
 

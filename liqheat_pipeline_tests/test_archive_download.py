@@ -22,7 +22,7 @@ from liqheat_pipeline.lib.archive.download import (
     fetch_daily_file,
 )
 from liqheat_pipeline.lib.archive.layout import daily_relative_path
-from liqheat_pipeline_tests.archive_mirror import ArchiveMirror, Fault, serve_mirror
+from liqheat_pipeline_tests.helpers.archive_mirror import ArchiveMirror, Fault, serve_mirror
 
 DAY = date(2025, 12, 1)
 SYMBOL = "BTCUSDT"

@@ -23,7 +23,7 @@ from liqheat_pipeline.lib.archive.readers import (
     read_klines,
     read_metrics,
 )
-from liqheat_pipeline_tests.archive_fixtures import (
+from liqheat_pipeline_tests.helpers.archive_fixtures import (
     KLINE_HEADER,
     METRICS_HEADER,
     csv_bytes,

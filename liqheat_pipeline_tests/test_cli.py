@@ -14,7 +14,7 @@ import duckdb
 import pytest
 
 from liqheat_pipeline.cli import _summary_lines, main
-from liqheat_pipeline.lib.demo_market import DEMO_SYMBOL, generate_demo_market
+from liqheat_pipeline.lib.demo.market import DEMO_SYMBOL, generate_demo_market
 from liqheat_pipeline.lib.warehouse import TABLE_DDL, ensure_schema
 
 

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from liqheat_pipeline.lib.archive.layout import daily_relative_path
 from liqheat_pipeline.lib.archive.readers import read_klines, read_metrics
-from liqheat_pipeline.lib.demo_market import (
+from liqheat_pipeline.lib.demo.market import (
     DEFAULT_SEED,
     DEMO_SYMBOL,
     _ar1,

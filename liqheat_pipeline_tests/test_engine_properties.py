@@ -9,16 +9,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from liqheat_pipeline.lib.model.config import CLOSURE_MODELS, ModelConfig
-from liqheat_pipeline.lib.model.engine import MarketSeries, run_model
-from liqheat_pipeline_tests.model_builders import (
+from liqheat_pipeline.lib.engine.config import CLOSURE_MODELS, ModelConfig
+from liqheat_pipeline.lib.engine.run import MarketSeries, run_model
+from liqheat_pipeline_tests.helpers.model_builders import (
     OUTPUT_TABLES,
     candle_frame,
     oi_frame,
     plain,
     run_in_chunks,
 )
-from liqheat_pipeline_tests.model_oracle import run_oracle
+from liqheat_pipeline_tests.helpers.model_oracle import run_oracle
 
 SETTINGS = settings(
     max_examples=75,

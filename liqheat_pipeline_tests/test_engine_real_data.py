@@ -10,11 +10,11 @@ import pandas as pd
 import pytest
 
 from liqheat_pipeline.lib.archive.readers import read_klines, read_metrics
-from liqheat_pipeline.lib.model.config import ModelConfig
-from liqheat_pipeline.lib.model.engine import MarketSeries, run_model
-from liqheat_pipeline.lib.model.market import split_by_day
+from liqheat_pipeline.lib.engine.config import ModelConfig
+from liqheat_pipeline.lib.engine.market import split_by_day
+from liqheat_pipeline.lib.engine.run import MarketSeries, run_model
 from liqheat_pipeline_tests.conftest import REAL_SYMBOLS
-from liqheat_pipeline_tests.model_builders import combine
+from liqheat_pipeline_tests.helpers.model_builders import combine
 
 pytestmark = pytest.mark.real_data
 

@@ -16,11 +16,11 @@ import pandas as pd
 import pytest
 
 from liqheat_pipeline.lib import warehouse
-from liqheat_pipeline.lib.model.config import ModelConfig
-from liqheat_pipeline.lib.model.engine import MarketSeries, ModelInputError, run_model
-from liqheat_pipeline.lib.model.liquidation import liquidation_price
-from liqheat_pipeline.lib.model.state import ModelState
-from liqheat_pipeline_tests.model_builders import START, candle_frame, oi_frame, plain
+from liqheat_pipeline.lib.engine.config import ModelConfig
+from liqheat_pipeline.lib.engine.liquidation import liquidation_price
+from liqheat_pipeline.lib.engine.run import MarketSeries, ModelInputError, run_model
+from liqheat_pipeline.lib.engine.state import ModelState
+from liqheat_pipeline_tests.helpers.model_builders import START, candle_frame, oi_frame, plain
 
 TEN_X = ModelConfig(leverage_tiers=((10, 1.0),), side_model="candle", entry_price="close")
 # The v1 closure rule (share of the modelled book), for the rules it alone can reach in a few

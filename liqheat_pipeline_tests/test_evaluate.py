@@ -12,8 +12,8 @@ from scipy import stats
 
 from liqheat_pipeline.cli import main
 from liqheat_pipeline.lib import evaluation
-from liqheat_pipeline.lib.model.config import ModelConfig
-from liqheat_pipeline.lib.model_days import run_days
+from liqheat_pipeline.lib.engine.config import ModelConfig
+from liqheat_pipeline.lib.model.days import run_days
 
 pytestmark = pytest.mark.real_data
 DAYS = ["--start", "2025-12-02", "--end", "2025-12-03", "--history-start", "2025-12-01"]

@@ -25,7 +25,7 @@ from liqheat_pipeline.lib.heatmap.window import (
     WindowTooLargeError,
     align_window,
 )
-from liqheat_pipeline_tests.heatmap_fixture import (
+from liqheat_pipeline_tests.helpers.heatmap_fixture import (
     Fixture,
     active_after,
     make_fixture,

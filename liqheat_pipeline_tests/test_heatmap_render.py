@@ -26,7 +26,7 @@ from matplotlib import image
 from liqheat_pipeline.defs.heatmap.assets import build_heatmap_page, page_directory
 from liqheat_pipeline.defs.resources import LiqheatDatabase
 from liqheat_pipeline.lib import warehouse
-from liqheat_pipeline.lib.demo_market import DEMO_SYMBOL
+from liqheat_pipeline.lib.demo.market import DEMO_SYMBOL
 from liqheat_pipeline.lib.heatmap import queries
 from liqheat_pipeline.lib.heatmap.history import (
     PRICE_BAND_MARGIN,
@@ -44,8 +44,8 @@ from liqheat_pipeline.lib.heatmap.page import (
     self_contained,
 )
 from liqheat_pipeline.lib.heatmap.preview import render_preview
-from liqheat_pipeline_tests.demo_pipeline import DEMO_DAYS, DEMO_LAST, demo_database
-from liqheat_pipeline_tests.heatmap_fixture import make_fixture, write_fixture
+from liqheat_pipeline_tests.helpers.demo_pipeline import DEMO_DAYS, DEMO_LAST, demo_database
+from liqheat_pipeline_tests.helpers.heatmap_fixture import make_fixture, write_fixture
 
 SYMBOL = DEMO_SYMBOL
 

@@ -17,7 +17,7 @@ from liqheat_pipeline.defs.resources import LiqheatDatabase
 from liqheat_pipeline.lib.archive.plausibility import PlausibilityLimits
 from liqheat_pipeline.lib.warehouse import connect
 from liqheat_pipeline.settings import Settings
-from liqheat_pipeline_tests.archive_fixtures import (
+from liqheat_pipeline_tests.helpers.archive_fixtures import (
     KLINE_HEADER,
     METRICS_HEADER,
     csv_bytes,

@@ -10,8 +10,8 @@ import pytest
 from liqheat_pipeline.lib.archive.layout import find_daily_file
 from liqheat_pipeline.lib.warehouse import connect
 from liqheat_pipeline.settings import Settings
-from liqheat_pipeline_tests.archive_fixtures import write_market
-from liqheat_pipeline_tests.archive_mirror import serve_mirror
+from liqheat_pipeline_tests.helpers.archive_fixtures import write_market
+from liqheat_pipeline_tests.helpers.archive_mirror import serve_mirror
 from liqheat_pipeline_tests.test_ingest_assets import run
 
 SYMBOL = "TESTUSDT"

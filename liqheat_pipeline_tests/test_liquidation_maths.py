@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from liqheat_pipeline.lib.model import brackets
-from liqheat_pipeline.lib.model.brackets import (
+from liqheat_pipeline.lib.engine import brackets
+from liqheat_pipeline.lib.engine.brackets import (
     BracketDataError,
     bracket_for,
     bracket_table_frame,
@@ -19,7 +19,7 @@ from liqheat_pipeline.lib.model.brackets import (
     shipped_tables,
     table_for,
 )
-from liqheat_pipeline.lib.model.liquidation import liquidation_price
+from liqheat_pipeline.lib.engine.liquidation import liquidation_price
 
 
 def faq_liquidation_price(entry, leverage, side, mmr, cum, notional):

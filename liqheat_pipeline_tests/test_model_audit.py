@@ -16,7 +16,8 @@ from datetime import date, datetime, timedelta
 import pandas as pd
 import pytest
 
-from liqheat_pipeline.lib import model_audit, model_store, warehouse
+from liqheat_pipeline.lib import warehouse
+from liqheat_pipeline.lib.model import audit, store
 
 SYMBOL = "TESTUSDT"
 DAY_1, DAY_2 = date(2025, 12, 1), date(2025, 12, 2)
@@ -164,28 +165,26 @@ def conn(db_path):
             conn.register("_rows", frame)
             conn.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM _rows")
             conn.unregister("_rows")
-        model_store.replace_brackets(conn, BRACKETS)
+        store.replace_brackets(conn, BRACKETS)
         yield conn
 
 
-def _window(first: date = DAY_1, last: date = DAY_2) -> model_audit.AuditWindow:
-    return model_audit.AuditWindow(
+def _window(first: date = DAY_1, last: date = DAY_2) -> audit.AuditWindow:
+    return audit.AuditWindow(
         SYMBOL, first, date.fromordinal(last.toordinal() + 1), history_start=DAY_1
     )
 
 
-def _all_audits(conn, window) -> dict[str, model_audit.AuditResult]:
+def _all_audits(conn, window) -> dict[str, audit.AuditResult]:
     return {
-        "not_crossed": model_audit.active_levels_not_crossed(conn, window),
-        "first_crossing": model_audit.consumed_at_first_crossing(conn, window),
-        "ledger": model_audit.ledger_identity(conn, window),
-        "closures": model_audit.closures_follow_open_interest(conn, window),
-        "snapshots": model_audit.snapshots_match_ledger(conn, window),
-        "continuity": model_audit.continuity_with_previous_day(conn, window),
-        "liq_prices": model_audit.liquidation_prices_match_brackets(conn, window),
-        "values": model_audit.values_valid_and_keys_unique(
-            conn, window, tuple(model_audit.TABLE_RULES)
-        ),
+        "not_crossed": audit.active_levels_not_crossed(conn, window),
+        "first_crossing": audit.consumed_at_first_crossing(conn, window),
+        "ledger": audit.ledger_identity(conn, window),
+        "closures": audit.closures_follow_open_interest(conn, window),
+        "snapshots": audit.snapshots_match_ledger(conn, window),
+        "continuity": audit.continuity_with_previous_day(conn, window),
+        "liq_prices": audit.liquidation_prices_match_brackets(conn, window),
+        "values": audit.values_valid_and_keys_unique(conn, window, tuple(audit.TABLE_RULES)),
     }
 
 
@@ -285,9 +284,9 @@ CORRUPTIONS = {
 
 @pytest.mark.parametrize("corruption", list(CORRUPTIONS))
 def test_each_corruption_fails_its_audit(conn, corruption):
-    statement, audit = CORRUPTIONS[corruption]
+    statement, audit_name = CORRUPTIONS[corruption]
     conn.execute(statement)
-    result = _all_audits(conn, _window())[audit]
+    result = _all_audits(conn, _window())[audit_name]
     assert not result.passed
     assert result.counts["failures"] >= 1
     assert len(result.offending) >= 1
@@ -296,11 +295,11 @@ def test_each_corruption_fails_its_audit(conn, corruption):
 
 def test_a_missing_ledger_day_breaks_the_identity_across_the_boundary(conn):
     conn.execute("DELETE FROM candle_ledger WHERE ts < TIMESTAMP '2025-12-02 00:00:00'")
-    result = model_audit.ledger_identity(conn, _window(DAY_2, DAY_2))
+    result = audit.ledger_identity(conn, _window(DAY_2, DAY_2))
     assert not result.passed
     # The first day of the history starts from zero by definition.
     conn.execute("DELETE FROM candle_ledger")
-    assert model_audit.ledger_identity(conn, _window(DAY_1, DAY_1)).counts["failures"] == 3
+    assert audit.ledger_identity(conn, _window(DAY_1, DAY_1)).counts["failures"] == 3
 
 
 @pytest.mark.parametrize(
@@ -314,7 +313,7 @@ def test_a_missing_ledger_day_breaks_the_identity_across_the_boundary(conn):
 )
 def test_bracket_selection_follows_the_bracket_rules(conn, statement):
     conn.execute(statement)
-    assert model_audit.liquidation_prices_match_brackets(conn, _window()).passed
+    assert audit.liquidation_prices_match_brackets(conn, _window()).passed
 
 
 def _liquidation_price_from_margin_balance(side, entry, leverage, mmr, cum, notional):
@@ -337,6 +336,6 @@ def test_liquidation_prices_with_a_maintenance_amount(conn):
             "WHERE level_id = ?",
             [price, level_id],
         )
-    assert model_audit.liquidation_prices_match_brackets(conn, _window()).passed
+    assert audit.liquidation_prices_match_brackets(conn, _window()).passed
     conn.execute(f"UPDATE level_openings SET liq_price = {LONG_LP} WHERE level_id = {LONG_ID}")
-    assert not model_audit.liquidation_prices_match_brackets(conn, _window()).passed
+    assert not audit.liquidation_prices_match_brackets(conn, _window()).passed

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from liqheat_pipeline.lib.model.config import (
+from liqheat_pipeline.lib.engine.config import (
     AUTO_BUCKET_RULE,
     ModelConfig,
     ModelConfigError,

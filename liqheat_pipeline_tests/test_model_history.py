@@ -18,12 +18,13 @@ from datetime import date, timedelta
 import pytest
 
 from liqheat_pipeline.defs.resources import LiqheatDatabase
-from liqheat_pipeline.lib import model_store, warehouse
-from liqheat_pipeline.lib.model.brackets import bracket_table_frame
-from liqheat_pipeline.lib.model.config import ModelConfig
-from liqheat_pipeline.lib.model_days import run_days, starting_state
+from liqheat_pipeline.lib import warehouse
+from liqheat_pipeline.lib.engine.brackets import bracket_table_frame
+from liqheat_pipeline.lib.engine.config import ModelConfig
+from liqheat_pipeline.lib.model import store
+from liqheat_pipeline.lib.model.days import run_days, starting_state
 from liqheat_pipeline_tests.conftest import REPO_ROOT
-from liqheat_pipeline_tests.pipeline_runs import (
+from liqheat_pipeline_tests.helpers.pipeline_runs import (
     MODEL_ASSETS,
     assert_same_rows,
     dagster_instance,  # noqa: F401  (the module-scoped `instance` fixture)
@@ -221,10 +222,10 @@ def _compute(db_path, first: str, last: str, config: ModelConfig):
     compute the days (real library code, real DuckDB file)."""
     days = [date.fromisoformat(first) + timedelta(days=i) for i in range(_days(first, last))]
     with warehouse.connect(db_path) as conn:
-        market = model_store.load_market(conn, "BTCUSDT", days[0], days[-1] + timedelta(days=1))
+        market = store.load_market(conn, "BTCUSDT", days[0], days[-1] + timedelta(days=1))
         previous = days[0] - timedelta(days=1)
-        stored = model_store.load_state(conn, "BTCUSDT", previous)
-        history = model_store.history_stamps(conn, "BTCUSDT", previous)
+        stored = store.load_state(conn, "BTCUSDT", previous)
+        history = store.history_stamps(conn, "BTCUSDT", previous)
     state = starting_state(
         "BTCUSDT",
         days[0],
@@ -255,10 +256,8 @@ def test_a_write_whose_history_changed_since_it_was_read_writes_nothing(
     after_a = model_rows(copy)
     # B's write would mix 12-01..02 of the defaults with 12-03..04 of A: it must be refused.
     database = LiqheatDatabase(path=str(copy))
-    with pytest.raises(model_store.HistoryChangedError) as raised, database.transaction() as conn:
-        model_store.write_days(
-            conn, "BTCUSDT", results, bracket_table_frame(), expected_history=history
-        )
+    with pytest.raises(store.HistoryChangedError) as raised, database.transaction() as conn:
+        store.write_days(conn, "BTCUSDT", results, bracket_table_frame(), expected_history=history)
     message = str(raised.value)
     assert "another run changed the stored model history" in message
     assert "2025-12-01 (rewritten with configuration" in message

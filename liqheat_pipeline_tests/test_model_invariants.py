@@ -12,11 +12,12 @@ from datetime import date
 import numpy as np
 import pytest
 
-from liqheat_pipeline.lib import model_store, warehouse
-from liqheat_pipeline.lib.model.config import ModelConfig
-from liqheat_pipeline.lib.model_days import run_days
-from liqheat_pipeline.lib.model_invariants import ModelInvariantError, verify_days
-from liqheat_pipeline_tests.pipeline_runs import (
+from liqheat_pipeline.lib import warehouse
+from liqheat_pipeline.lib.engine.config import ModelConfig
+from liqheat_pipeline.lib.model import store
+from liqheat_pipeline.lib.model.days import run_days
+from liqheat_pipeline.lib.model.invariants import ModelInvariantError, verify_days
+from liqheat_pipeline_tests.helpers.pipeline_runs import (
     RAW_ASSETS,
     dagster_instance,  # noqa: F401  (the module-scoped `instance` fixture)
     load_definitions,
@@ -36,7 +37,7 @@ def computed(tmp_path_factory, real_binance_dir, instance):
     definitions = load_definitions(pipeline_env(real_binance_dir, db_path))
     assert materialize(definitions, instance, "2025-12-01", "2025-12-02", assets=RAW_ASSETS).success
     with warehouse.connect(db_path, read_only=True) as conn:
-        market = model_store.load_market(conn, "BTCUSDT", DAYS[0], date(2025, 12, 3))
+        market = store.load_market(conn, "BTCUSDT", DAYS[0], date(2025, 12, 3))
     return run_days("BTCUSDT", DAYS, market, ModelConfig(), None)
 
 

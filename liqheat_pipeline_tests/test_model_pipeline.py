@@ -17,7 +17,7 @@ import pytest
 from liqheat_pipeline.defs.model.checks import MODEL_CHECKS
 from liqheat_pipeline.lib import warehouse
 from liqheat_pipeline_tests.conftest import REPO_ROOT
-from liqheat_pipeline_tests.pipeline_runs import (
+from liqheat_pipeline_tests.helpers.pipeline_runs import (
     MODEL_ASSETS,
     RAW_ASSETS,
     assert_same_rows,
@@ -194,7 +194,7 @@ def test_materialization_metadata_matches_the_stored_rows(range_run):
 _RUN_IN_NEW_YORK = """
 import time, sys
 import dagster as dg
-from liqheat_pipeline_tests.pipeline_runs import load_definitions, materialize, pipeline_env
+from liqheat_pipeline_tests.helpers.pipeline_runs import load_definitions, materialize, pipeline_env
 assert time.tzname[0] == "EST", time.tzname
 definitions = load_definitions(pipeline_env(sys.argv[1], sys.argv[2]))
 with dg.instance_for_test() as instance:

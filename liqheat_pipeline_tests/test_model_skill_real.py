@@ -18,7 +18,7 @@ from scipy import stats
 
 from liqheat_pipeline.lib import warehouse
 from liqheat_pipeline_tests.conftest import REAL_FIRST_DAY, REAL_LAST_DAY
-from liqheat_pipeline_tests.pipeline_runs import (
+from liqheat_pipeline_tests.helpers.pipeline_runs import (
     MODEL_ASSETS,
     RAW_ASSETS,
     dagster_instance,  # noqa: F401  (the module-scoped `instance` fixture)

@@ -16,11 +16,11 @@ from matplotlib import image
 
 from liqheat_pipeline.defs.heatmap.assets import page_directory
 from liqheat_pipeline.lib import warehouse
-from liqheat_pipeline.lib.demo_market import DEMO_SYMBOL
+from liqheat_pipeline.lib.demo.market import DEMO_SYMBOL
 from liqheat_pipeline.lib.heatmap import queries, style
-from liqheat_pipeline_tests.api_server import client, running_server
 from liqheat_pipeline_tests.conftest import REPO_ROOT
-from liqheat_pipeline_tests.demo_pipeline import (
+from liqheat_pipeline_tests.helpers.api_server import client, running_server
+from liqheat_pipeline_tests.helpers.demo_pipeline import (
     DEMO_LAST,
     OBSERVED_SCOPE,
     SKILL_WINDOWS,

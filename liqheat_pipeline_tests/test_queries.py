@@ -9,8 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from liqheat_pipeline.lib import queries, warehouse
-from liqheat_pipeline_tests.pipeline_runs import (
+from liqheat_pipeline.lib import warehouse
+from liqheat_pipeline.lib.heatmap import sql
+from liqheat_pipeline_tests.helpers.pipeline_runs import (
     MODEL_ASSETS,
     RAW_ASSETS,
     load_definitions,
@@ -75,7 +76,7 @@ def _expected_heatmap(conn, minutes: int, step: float | None) -> pd.DataFrame:
 
 @pytest.mark.parametrize(("minutes", "step"), [(60, None), (15, None), (240, 500.0)])
 def test_heatmap_is_the_state_at_each_interval_end_and_the_consumption_within(conn, minutes, step):
-    result = queries.heatmap(conn, SYMBOL, START, END, minutes, price_step=step)
+    result = sql.heatmap(conn, SYMBOL, START, END, minutes, price_step=step)
     expected = _expected_heatmap(conn, minutes, step)
     assert len(result) > 100
     pd.testing.assert_frame_equal(
@@ -88,9 +89,9 @@ def test_heatmap_is_the_state_at_each_interval_end_and_the_consumption_within(co
 
 
 def test_heatmap_price_range_keeps_only_buckets_inside_it(conn):
-    everything = queries.heatmap(conn, SYMBOL, START, END, 60)
+    everything = sql.heatmap(conn, SYMBOL, START, END, 60)
     low, high = everything["price_bucket"].quantile([0.25, 0.75])
-    inside = queries.heatmap(conn, SYMBOL, START, END, 60, price_low=low, price_high=high)
+    inside = sql.heatmap(conn, SYMBOL, START, END, 60, price_low=low, price_high=high)
     expected = everything[(everything["price_bucket"] >= low) & (everything["price_bucket"] < high)]
     assert len(inside) == len(expected) > 0
 
@@ -107,9 +108,7 @@ def _state_at(conn, moment: datetime) -> pd.DataFrame:
 
 
 def test_largest_clusters_are_the_top_buckets_of_the_state_at_that_time(conn):
-    result = queries.execute(
-        conn, queries.LARGEST_CLUSTERS, {"symbol": SYMBOL, "at": AT, "limit": 5}
-    )
+    result = sql.execute(conn, sql.LARGEST_CLUSTERS, {"symbol": SYMBOL, "at": AT, "limit": 5})
     state = _state_at(conn, AT)
     assert list(result["active_usd"]) == sorted(state["active_usd"], reverse=True)[:5]
     assert (result["ts"] == datetime(2025, 12, 2, 12, 0)).all()
@@ -117,9 +116,7 @@ def test_largest_clusters_are_the_top_buckets_of_the_state_at_that_time(conn):
 
 
 def test_cumulative_curve_ends_at_the_ledger_active_totals(conn):
-    result = queries.execute(
-        conn, queries.CUMULATIVE_LIQUIDATION_CURVE, {"symbol": SYMBOL, "at": AT}
-    )
+    result = sql.execute(conn, sql.CUMULATIVE_LIQUIDATION_CURVE, {"symbol": SYMBOL, "at": AT})
     ledger = dict(
         conn.execute(
             "SELECT side, active_usd FROM candle_ledger WHERE symbol = ? AND ts = ?",
@@ -136,9 +133,9 @@ def test_cumulative_curve_ends_at_the_ledger_active_totals(conn):
 
 
 def test_liquidation_flow_per_hour_adds_up_to_the_ledger(conn):
-    result = queries.execute(
+    result = sql.execute(
         conn,
-        queries.LIQUIDATION_FLOW_PER_HOUR,
+        sql.LIQUIDATION_FLOW_PER_HOUR,
         {"symbol": SYMBOL, "start": START, "end": END},
     )
     ledger = dict(
@@ -157,8 +154,8 @@ def test_liquidation_flow_per_hour_adds_up_to_the_ledger(conn):
 def test_modelled_beside_observed_pairs_each_observed_hour_with_its_candles(
     conn, real_liquidations_dir
 ):
-    result = queries.execute(
-        conn, queries.MODELLED_BESIDE_OBSERVED, {"symbol": SYMBOL, "start": START, "end": END}
+    result = sql.execute(
+        conn, sql.MODELLED_BESIDE_OBSERVED, {"symbol": SYMBOL, "start": START, "end": END}
     )
     # Every hour of the window, observed figures straight from the CoinGlass CSV.
     raw = pd.read_csv(next((real_liquidations_dir / "coinglass" / "BTC").glob("*.csv")))
@@ -186,7 +183,7 @@ def test_every_example_query_runs_and_missing_parameters_are_named(conn):
         "symbol": SYMBOL, "start": START, "end": END, "at": AT, "limit": 5,
         "interval_minutes": 60, "price_low": None, "price_high": None, "price_step": None,
     }  # fmt: skip
-    for name, sql in queries.EXAMPLE_QUERIES.items():
-        assert len(queries.execute(conn, sql, parameters)) > 0, name
+    for name, query in sql.EXAMPLE_QUERIES.items():
+        assert len(sql.execute(conn, query, parameters)) > 0, name
     with pytest.raises(KeyError, match="at, limit"):
-        queries.execute(conn, queries.LARGEST_CLUSTERS, {"symbol": SYMBOL})
+        sql.execute(conn, sql.LARGEST_CLUSTERS, {"symbol": SYMBOL})

@@ -20,8 +20,12 @@ from liqheat_pipeline.defs.validation.assets import (
 from liqheat_pipeline.lib import warehouse
 from liqheat_pipeline.partitions import daily_partitions
 from liqheat_pipeline.settings import Settings
-from liqheat_pipeline_tests.archive_fixtures import csv_bytes, write_file
-from liqheat_pipeline_tests.pipeline_runs import failure_messages, load_definitions, pipeline_env
+from liqheat_pipeline_tests.helpers.archive_fixtures import csv_bytes, write_file
+from liqheat_pipeline_tests.helpers.pipeline_runs import (
+    failure_messages,
+    load_definitions,
+    pipeline_env,
+)
 from liqheat_pipeline_tests.test_realized_readers import (
     REAL_FILE,
     SNAPSHOT_HEADER,

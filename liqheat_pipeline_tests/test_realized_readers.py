@@ -19,8 +19,8 @@ from liqheat_pipeline.lib.realized.readers import (
     read_liquidation_snapshot,
     read_realized,
 )
-from liqheat_pipeline_tests.archive_fixtures import csv_bytes, write_file
 from liqheat_pipeline_tests.conftest import REAL_COINGLASS_FILE, SHARED_LIQUIDATIONS
+from liqheat_pipeline_tests.helpers.archive_fixtures import csv_bytes, write_file
 
 REAL_FILE = REAL_COINGLASS_FILE
 # Written out from SOURCES.md, not taken from the code under test.

@@ -29,7 +29,7 @@ from liqheat_pipeline.lib import warehouse
 from liqheat_pipeline.lib.heatmap import queries
 from liqheat_pipeline.lib.heatmap.history import day_end
 from liqheat_pipeline.lib.heatmap.window import Window
-from liqheat_pipeline_tests.api_server import client, running_server
+from liqheat_pipeline_tests.helpers.api_server import client, running_server
 
 TIMESTAMPS = 200
 BINS_PER_TIMESTAMP = 100

@@ -12,7 +12,7 @@ from datetime import date
 
 import numpy as np
 
-from liqheat_pipeline.lib.demo_market import generate_demo_market, write_demo_archive
+from liqheat_pipeline.lib.demo.market import generate_demo_market, write_demo_archive
 
 START = date(2025, 12, 1)
 REPEATS = 7

@@ -22,10 +22,10 @@ from pathlib import Path
 import pandas as pd
 
 from liqheat_pipeline.lib.archive.readers import read_klines, read_metrics
-from liqheat_pipeline.lib.demo_market import DEMO_SYMBOL, generate_demo_market
-from liqheat_pipeline.lib.model.config import ModelConfig
-from liqheat_pipeline.lib.model.engine import MarketSeries, run_model
-from liqheat_pipeline.lib.model.market import split_by_day
+from liqheat_pipeline.lib.demo.market import DEMO_SYMBOL, generate_demo_market
+from liqheat_pipeline.lib.engine.config import ModelConfig
+from liqheat_pipeline.lib.engine.market import split_by_day
+from liqheat_pipeline.lib.engine.run import MarketSeries, run_model
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_REAL_DIR = REPO.parent / "shared" / "data" / "binance"

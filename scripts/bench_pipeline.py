@@ -29,7 +29,8 @@ import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from liqheat_pipeline.lib import queries, warehouse
+from liqheat_pipeline.lib import warehouse
+from liqheat_pipeline.lib.heatmap import sql
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA_DIR = REPO_ROOT.parent / "shared" / "data" / "binance"
@@ -116,7 +117,7 @@ def _heatmap_latencies(db_path: Path, repeats: int) -> dict[str, float | int]:
         high = low + HEATMAP_BUCKETS * bucket
 
         def run():
-            return queries.heatmap(
+            return sql.heatmap(
                 conn, HEATMAP_SYMBOL, start, end, HEATMAP_INTERVAL_MINUTES,
                 price_low=low, price_high=high,
             )  # fmt: skip

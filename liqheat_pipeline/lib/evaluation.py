@@ -27,9 +27,9 @@ from liqheat_pipeline.lib.archive.layout import (
 )
 from liqheat_pipeline.lib.archive.plausibility import DEFAULT_LIMITS, PlausibilityLimits
 from liqheat_pipeline.lib.archive.readers import read_klines, read_metrics
-from liqheat_pipeline.lib.model.config import ModelConfig, ModelConfigError
-from liqheat_pipeline.lib.model.engine import MarketSeries, run_model
-from liqheat_pipeline.lib.model_store import MARKET_CANDLE_COLUMNS, MarketWindow, day_start
+from liqheat_pipeline.lib.engine.config import ModelConfig, ModelConfigError
+from liqheat_pipeline.lib.engine.run import MarketSeries, run_model
+from liqheat_pipeline.lib.model.store import MARKET_CANDLE_COLUMNS, MarketWindow, day_start
 from liqheat_pipeline.lib.realized.readers import RealizedRead, read_realized
 from liqheat_pipeline.lib.skill.predictors import SkillInputs, bucket_series, skill_rows
 

@@ -7,7 +7,7 @@ import dagster as dg
 from liqheat_pipeline.defs.ingest.assets import MARK_PRICE_CANDLES, symbol_feeds
 from liqheat_pipeline.defs.model.assets import build_model_asset
 from liqheat_pipeline.defs.model.checks import build_model_checks
-from liqheat_pipeline.lib.model.config import ModelConfig
+from liqheat_pipeline.lib.engine.config import ModelConfig
 from liqheat_pipeline.partitions import daily_partitions
 from liqheat_pipeline.settings import Settings, load_settings
 

@@ -19,18 +19,19 @@ import dagster as dg
 
 from liqheat_pipeline.defs.model.summary import model_metadata
 from liqheat_pipeline.defs.resources import LiqheatDatabase
-from liqheat_pipeline.lib import model_store, warehouse
-from liqheat_pipeline.lib.model.brackets import bracket_table_frame
-from liqheat_pipeline.lib.model.config import ModelConfig
-from liqheat_pipeline.lib.model.engine import ModelInputError
-from liqheat_pipeline.lib.model_days import (
+from liqheat_pipeline.lib import warehouse
+from liqheat_pipeline.lib.engine.brackets import bracket_table_frame
+from liqheat_pipeline.lib.engine.config import ModelConfig
+from liqheat_pipeline.lib.engine.run import ModelInputError
+from liqheat_pipeline.lib.model import store
+from liqheat_pipeline.lib.model.days import (
     LaterDaysError,
     PreviousStateError,
     check_later_days,
     run_days,
     starting_state,
 )
-from liqheat_pipeline.lib.model_invariants import ModelInvariantError, verify_days
+from liqheat_pipeline.lib.model.invariants import ModelInvariantError, verify_days
 
 # Output name -> description. model_state comes first: the other outputs depend on the previous
 # day's state, and a multi-asset must yield its outputs in dependency order.
@@ -103,18 +104,18 @@ def build_model_asset(
         previous_day = first_day - timedelta(days=1)
         with database.read() as conn:
             warehouse.ensure_schema(conn)
-            market = model_store.load_market(conn, symbol, first_day, end_day)
-            stored = model_store.load_state(conn, symbol, previous_day)
-            last_stored = model_store.last_stored_day(conn, symbol, first_day)
-            history = model_store.history_stamps(conn, symbol, previous_day)
+            market = store.load_market(conn, symbol, first_day, end_day)
+            stored = store.load_state(conn, symbol, previous_day)
+            last_stored = store.last_stored_day(conn, symbol, first_day)
+            history = store.history_stamps(conn, symbol, previous_day)
             later_days = [day for day, _, _ in history if day > days[-1]]
-            stored_last = model_store.load_state(conn, symbol, days[-1]) if later_days else None
+            stored_last = store.load_state(conn, symbol, days[-1]) if later_days else None
             opening = (
                 dict.fromkeys(("long", "short"), 0.0)
                 if first_day <= history_start
-                else model_store.ledger_closing(conn, symbol, first_day)
+                else store.ledger_closing(conn, symbol, first_day)
             )
-        missing = model_store.missing_inputs(market, days)
+        missing = store.missing_inputs(market, days)
         if missing:
             raise dg.Failure(
                 description=f"{symbol}: raw inputs missing for the model:\n" + "\n".join(missing)
@@ -134,7 +135,7 @@ def build_model_asset(
             verify_days(symbol, results, opening)
             context.log.info(f"{symbol}: computed {len(days)} day(s); writing in one transaction")
             with database.transaction() as conn:
-                written = model_store.write_days(
+                written = store.write_days(
                     conn, symbol, results, bracket_table_frame(), expected_history=history
                 )
         except (
@@ -142,7 +143,7 @@ def build_model_asset(
             ModelInputError,
             LaterDaysError,
             ModelInvariantError,
-            model_store.HistoryChangedError,
+            store.HistoryChangedError,
         ) as error:
             raise dg.Failure(description=str(error)) from error
         metadata = model_metadata(results, written)

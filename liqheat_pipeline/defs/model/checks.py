@@ -15,16 +15,17 @@ import dagster as dg
 import duckdb
 
 from liqheat_pipeline.defs.resources import LiqheatDatabase
-from liqheat_pipeline.lib import model_audit, warehouse
+from liqheat_pipeline.lib import warehouse
+from liqheat_pipeline.lib.model import audit
 
-Audit = Callable[[duckdb.DuckDBPyConnection, model_audit.AuditWindow], model_audit.AuditResult]
+Audit = Callable[[duckdb.DuckDBPyConnection, audit.AuditWindow], audit.AuditResult]
 
 
 def _values_audit(*tables: str) -> Audit:
-    def audit(conn, window):
-        return model_audit.values_valid_and_keys_unique(conn, window, tables)
+    def run(conn, window):
+        return audit.values_valid_and_keys_unique(conn, window, tables)
 
-    return audit
+    return run
 
 
 # (asset name, check name) -> (description, audit)
@@ -33,37 +34,37 @@ MODEL_CHECKS: dict[tuple[str, str], tuple[str, Audit]] = {
         "Every consumption in the window happened at the first candle after the level's "
         "creation whose low (long) / high (short) crosses its liquidation price (mark-price "
         "candles where present).",
-        model_audit.consumed_at_first_crossing,
+        audit.consumed_at_first_crossing,
     ),
     ("model_state", "active_levels_never_crossed"): (
         "No level still active at the end of the window was crossed by any candle after its "
         "creation (levels created on earlier days included).",
-        model_audit.active_levels_not_crossed,
+        audit.active_levels_not_crossed,
     ),
     ("model_state", "continuity_with_previous_day"): (
         "Each day's first candle starts from the previous day's stored closing active totals, "
         "and each day's stored state equals its last ledger row.",
-        model_audit.continuity_with_previous_day,
+        audit.continuity_with_previous_day,
     ),
     ("candle_ledger", "ledger_identity"): (
         "active_k = active_(k-1) + opened - consumed - closed per candle and side, across the "
         "day boundary; one row per candle and side.",
-        model_audit.ledger_identity,
+        audit.ledger_identity,
     ),
     ("candle_ledger", "closures_follow_open_interest"): (
         "Each candle's closed USD per side equals f_k × the side's active USD before the "
         "closure, f_k recomputed from stored candles and open interest under the run's "
         "closure_model (model.md step 6); open_interest_usd and coverage match step 7.",
-        model_audit.closures_follow_open_interest,
+        audit.closures_follow_open_interest,
     ),
     ("heatmap_snapshots", "snapshots_match_ledger"): (
         "Bucket sums of both snapshot tables equal the ledger's active and consumed USD.",
-        model_audit.snapshots_match_ledger,
+        audit.snapshots_match_ledger,
     ),
     ("level_openings", "liquidation_prices_match_brackets"): (
         "Liquidation prices and leverage caps recomputed in SQL from entry price, tier leverage, "
         "side, the margin brackets and N_rep equal the stored ones.",
-        model_audit.liquidation_prices_match_brackets,
+        audit.liquidation_prices_match_brackets,
     ),
     **{
         (name, "values_valid_keys_unique"): (
@@ -81,7 +82,7 @@ MODEL_CHECKS: dict[tuple[str, str], tuple[str, Audit]] = {
 }
 
 
-def _check_result(spec: dg.AssetCheckSpec, result: model_audit.AuditResult) -> dg.AssetCheckResult:
+def _check_result(spec: dg.AssetCheckSpec, result: audit.AuditResult) -> dg.AssetCheckResult:
     metadata: dict[str, dg.MetadataValue] = {
         key: dg.MetadataValue.int(value) for key, value in result.counts.items()
     }
@@ -116,7 +117,7 @@ def build_model_checks(
         context: dg.AssetCheckExecutionContext, database: LiqheatDatabase
     ) -> Iterator[dg.AssetCheckResult]:
         time_window = context.partition_time_window
-        window = model_audit.AuditWindow(
+        window = audit.AuditWindow(
             symbol,
             first_day=time_window.start.date(),
             end_day=time_window.end.date(),
@@ -124,7 +125,7 @@ def build_model_checks(
         )
         with database.read() as conn:
             warehouse.ensure_schema(conn)
-            for key, (_, audit) in MODEL_CHECKS.items():
-                yield _check_result(specs[key], audit(conn, window))
+            for key, (_, run_audit) in MODEL_CHECKS.items():
+                yield _check_result(specs[key], run_audit(conn, window))
 
     return model_checks

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 import dagster as dg
 import pandas as pd
 
-from liqheat_pipeline.lib.model_store import DayResult
+from liqheat_pipeline.lib.model.store import DayResult
 
 TOP_CLUSTERS = 5
 _STAT_KEYS = ("oi_gaps", "taker_fallbacks", "mark_fallbacks", "leverage_capped")

@@ -13,7 +13,7 @@ import pandas as pd
 
 from liqheat_pipeline.defs.resources import LiqheatDatabase
 from liqheat_pipeline.lib import warehouse
-from liqheat_pipeline.lib.model_store import day_start
+from liqheat_pipeline.lib.model.store import day_start
 from liqheat_pipeline.lib.skill import store
 from liqheat_pipeline.lib.skill.predictors import (
     CONTROL,

@@ -80,7 +80,6 @@ LABEL_AT_SNAPSHOT = "create_time is the snapshot instant"
 LABEL_BEFORE_SNAPSHOT = "create_time + 5m is the snapshot instant"
 # Epoch values at or above this are microseconds (spot since 2025); below it, milliseconds.
 _MICROSECOND_EPOCH_FLOOR = 10**15
-_NS_PER_UNIT = {"ms": 1_000_000, "us": 1_000}
 _DAY = timedelta(days=1)
 
 

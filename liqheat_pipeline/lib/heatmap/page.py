@@ -44,7 +44,6 @@ from liqheat_pipeline.lib.heatmap.queries import PriceBins
 
 RANGES = ("12h", "24h", "3d", "7d", "30d")
 DEFAULT_RANGE = "3d"
-PLOT_ID = "liqheat-plot"
 # The observed panel's share of the plot height, under the heatmap's price axis.
 PANEL_HEIGHT = 0.17
 PANEL_GAP = 0.05

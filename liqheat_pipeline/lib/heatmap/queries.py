@@ -14,8 +14,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from liqheat_pipeline.lib.heatmap.window import Window
-from liqheat_pipeline.lib.queries import (
+from liqheat_pipeline.lib.heatmap.sql import (
     CUMULATIVE_USD,
     INTERVAL_ENDS,
     PRICE_RANGE,
@@ -23,6 +22,7 @@ from liqheat_pipeline.lib.queries import (
     bind,
     interval_cells_sql,
 )
+from liqheat_pipeline.lib.heatmap.window import Window
 
 
 @dataclass(frozen=True)
@@ -99,7 +99,7 @@ def leverage_tiers(conn: duckdb.DuckDBPyConnection, symbol: str) -> list[int]:
     return [int(row[0]) for row in rows]
 
 
-# The cells of ``lib.queries.interval_cells_sql``, binned and pivoted to one row per (interval,
+# The cells of ``heatmap.sql.interval_cells_sql``, binned and pivoted to one row per (interval,
 # [leverage,] bin). Price buckets are merged by integer index (round(bucket / size)), so float
 # bucket edges never straddle a bin.
 _BIN = "round((CAST(round(price_bucket / $bucket) AS BIGINT) // $multiple) * $bin, 10)"
@@ -265,7 +265,7 @@ def price_path(
     ).df()
 
 
-# The cumulative curve of ``lib.queries.CUMULATIVE_USD`` over display bins; ``reach_price`` is the
+# The cumulative curve of ``heatmap.sql.CUMULATIVE_USD`` over display bins; ``reach_price`` is the
 # edge whose reaching liquidates a bin's cumulative: a long bin's lower edge, a short bin's upper.
 _MAP_SQL = f"""
 WITH bins AS (

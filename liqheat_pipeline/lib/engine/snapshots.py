@@ -24,7 +24,7 @@ class Cells:
 
     ts: np.ndarray
     price_bucket: np.ndarray
-    side: np.ndarray  # 0 = long, 1 = short
+    side: np.ndarray  # state.LONG / state.SHORT
     leverage: np.ndarray | None
     active_usd: np.ndarray
     consumed_usd: np.ndarray

@@ -13,8 +13,8 @@ from datetime import timedelta
 
 import pandas as pd
 
-from liqheat_pipeline.lib.model.brackets import bracket_for
-from liqheat_pipeline.lib.model.config import ModelConfig, auto_bucket_size
+from liqheat_pipeline.lib.engine.brackets import bracket_for
+from liqheat_pipeline.lib.engine.config import ModelConfig, auto_bucket_size
 
 DUST = 1e-9
 SIDES = ("long", "short")

@@ -15,8 +15,8 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
-from liqheat_pipeline.lib.model_audit import ABSOLUTE_TOLERANCE_USD, RELATIVE_TOLERANCE, TABLE_RULES
-from liqheat_pipeline.lib.model_store import DayResult
+from liqheat_pipeline.lib.model.audit import ABSOLUTE_TOLERANCE_USD, RELATIVE_TOLERANCE, TABLE_RULES
+from liqheat_pipeline.lib.model.store import DayResult
 
 SIDES = ("long", "short")
 # Keys checked for uniqueness before writing: level ids and the ledger's (candle, side). The

@@ -13,11 +13,11 @@ from datetime import date, timedelta
 import numpy as np
 import pandas as pd
 
-from liqheat_pipeline.lib.model.config import ModelConfig
-from liqheat_pipeline.lib.model.engine import run_model
-from liqheat_pipeline.lib.model.market import split_by_day
-from liqheat_pipeline.lib.model.state import LEVEL_COLUMNS, ModelState
-from liqheat_pipeline.lib.model_store import (
+from liqheat_pipeline.lib.engine.config import ModelConfig
+from liqheat_pipeline.lib.engine.market import split_by_day
+from liqheat_pipeline.lib.engine.run import run_model
+from liqheat_pipeline.lib.engine.state import LEVEL_COLUMNS, ModelState
+from liqheat_pipeline.lib.model.store import (
     OUTPUT_TIME_COLUMNS,
     DayResult,
     MarketWindow,

@@ -17,8 +17,8 @@ import pandas as pd
 import pytest
 
 from liqheat_pipeline.lib import warehouse
-from liqheat_pipeline.lib.demo_market import DEMO_SYMBOL, write_demo_archive
-from liqheat_pipeline_tests.pipeline_runs import (
+from liqheat_pipeline.lib.demo.market import DEMO_SYMBOL, write_demo_archive
+from liqheat_pipeline_tests.helpers.pipeline_runs import (
     MODEL_ASSETS,
     RAW_ASSETS,
     failure_messages,

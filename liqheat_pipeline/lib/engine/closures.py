@@ -22,7 +22,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from liqheat_pipeline.lib.model.config import DUST_SHARE
+from liqheat_pipeline.lib.engine.config import DUST_SHARE
+from liqheat_pipeline.lib.engine.state import LONG, SHORT
 
 # Below this scale the run is cut after the candle and continued as a new run (S = 1 again), so
 # that w = opening / S can never overflow.
@@ -69,7 +70,7 @@ def run_closures(
     levels by falling remaining share, then new ones."""
     n_levels = len(side)
     n_carried = len(carried_remaining)
-    carried_totals = [float(carried_remaining[side[:n_carried] == s].sum()) for s in (0, 1)]
+    carried_totals = [float(carried_remaining[side[:n_carried] == s].sum()) for s in (LONG, SHORT)]
     carried_threshold = (DUST_SHARE * opening[:n_carried] / carried_remaining).tolist()
     by_crossing_array = np.argsort(crossing, kind="stable")
     crossing_bounds = np.searchsorted(crossing[by_crossing_array], np.arange(candles + 1)).tolist()

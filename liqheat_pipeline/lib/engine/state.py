@@ -9,10 +9,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from liqheat_pipeline.lib.model.market import ModelInputError
+from liqheat_pipeline.lib.engine.market import ModelInputError
 
 STATE_FORMAT = "liqheat-model-state/1"
 SIDES = ("long", "short")
+# The engine's side codes index SIDES.
+LONG, SHORT = 0, 1
 LEVEL_COLUMNS = (
     "level_id",
     "created_at",

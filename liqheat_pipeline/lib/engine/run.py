@@ -17,19 +17,19 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from liqheat_pipeline.lib.model.brackets import bracket_for
-from liqheat_pipeline.lib.model.closures import run_closures
-from liqheat_pipeline.lib.model.config import (
+from liqheat_pipeline.lib.engine.brackets import bracket_for
+from liqheat_pipeline.lib.engine.closures import run_closures
+from liqheat_pipeline.lib.engine.config import (
     MODELLED_CLOSURE_MODELS,
     NET_CLOSURE_MODELS,
     ModelConfig,
     auto_bucket_size,
 )
-from liqheat_pipeline.lib.model.crossing import first_crossings
-from liqheat_pipeline.lib.model.liquidation import liquidation_price_by_flag
-from liqheat_pipeline.lib.model.market import MarketSeries, ModelInputError
-from liqheat_pipeline.lib.model.snapshots import Cells, bucket_price, snapshot_cells
-from liqheat_pipeline.lib.model.state import SIDES, ModelState
+from liqheat_pipeline.lib.engine.crossing import first_crossings
+from liqheat_pipeline.lib.engine.liquidation import liquidation_price_by_flag
+from liqheat_pipeline.lib.engine.market import MarketSeries, ModelInputError
+from liqheat_pipeline.lib.engine.snapshots import Cells, bucket_price, snapshot_cells
+from liqheat_pipeline.lib.engine.state import LONG, SHORT, SIDES, ModelState
 
 __all__ = ["MarketSeries", "ModelInputError", "ModelOutput", "ModelState", "run_model"]
 
@@ -68,17 +68,19 @@ def run_model(
     config_hash = config.config_hash(symbol)
     state = _starting_state(symbol, market, config, config_hash, state)
     _check_grid(market, config.interval_minutes)
-    runs: list[_Run] = []
+    spans: list[_Span] = []
     start = 0
-    while start < len(market) or not runs:
-        run = _run(symbol, market.slice(start, len(market)), config, state, snapshots)
-        if run.candles < len(market) - start:
+    while start < len(market) or not spans:
+        span = _span_over(symbol, market.slice(start, len(market)), config, state, snapshots)
+        if span.candles < len(market) - start:
             # The closure scale became tiny: redo the shorter span, continue from its state.
-            run = _run(symbol, market.slice(start, start + run.candles), config, state, snapshots)
-        runs.append(run)
-        state = run.state
-        start += run.candles
-    return _joined(symbol, runs)
+            span = _span_over(
+                symbol, market.slice(start, start + span.candles), config, state, snapshots
+            )
+        spans.append(span)
+        state = span.state
+        start += span.candles
+    return _joined(symbol, spans)
 
 
 def _starting_state(
@@ -121,7 +123,9 @@ def _check_grid(market: MarketSeries, interval_minutes: int) -> None:
 
 
 @dataclass
-class _Run:
+class _Span:
+    """One stretch of candles between closure-scale renormalisations (not a Dagster run)."""
+
     candles: int
     columns: dict[str, dict[str, np.ndarray]]
     bucket_cells: Cells | None
@@ -266,7 +270,7 @@ def _new_levels(
         leverage=leverage,
         entry_price=entry,
         liq_price=liquidation_price_by_flag(
-            entry, leverage, side == 0, mmr, maint_amount, config.n_rep
+            entry, leverage, side == LONG, mmr, maint_amount, config.n_rep
         ),
         notional_usd=notional[candle, side, tier],
         mmr=mmr,
@@ -280,9 +284,9 @@ def _bucket_index(liq_price: np.ndarray, bucket_size: float) -> np.ndarray:
     return np.floor(liq_price / bucket_size).astype(np.int64)
 
 
-def _run(
+def _span_over(
     symbol: str, market: MarketSeries, config: ModelConfig, state: ModelState, snapshots: bool
-) -> _Run:
+) -> _Span:
     times = market.open_time.astype(np.int64)
     candles = len(market)
     inputs = _candles(market, config)
@@ -294,7 +298,7 @@ def _run(
     opening = np.concatenate([state.notional_usd, new.notional_usd])
     liq_price = np.concatenate([state.liq_price, new.liq_price])
     created = np.concatenate([np.full(carried, -1), new.candle])
-    crossing = first_crossings(inputs.lows, inputs.highs, liq_price, side == 0, created + 1)
+    crossing = first_crossings(inputs.lows, inputs.highs, liq_price, side == LONG, created + 1)
     carried_share = state.remaining_usd / state.notional_usd
     result = run_closures(
         candles=candles,
@@ -306,11 +310,11 @@ def _run(
         opened_usd=np.vstack(
             [
                 np.bincount(new.candle[new.side == s], new.notional_usd[new.side == s], candles)
-                for s in (0, 1)
+                for s in (LONG, SHORT)
             ]
         ),
         opened_levels=np.vstack(
-            [np.bincount(new.candle[new.side == s], minlength=candles) for s in (0, 1)]
+            [np.bincount(new.candle[new.side == s], minlength=candles) for s in (LONG, SHORT)]
         ),
         side=side,
         opening=opening,
@@ -322,7 +326,7 @@ def _run(
         ),
     )
     if result.candles < candles:
-        return _Run(result.candles, {}, None, None, state, {})
+        return _Span(result.candles, {}, None, None, state, {})
 
     weight = np.concatenate(
         [state.remaining_usd, new.notional_usd * np.array(result.inverse_at_creation)[new.candle]]
@@ -374,7 +378,7 @@ def _run(
         },
     )
     all_ids = np.concatenate([state.level_id, new.level_id])
-    # Consumptions in time order (then level_id), so runs concatenate like one pass.
+    # Consumptions in time order (then level_id), so spans concatenate like one pass.
     by_time = np.flatnonzero(consumed)
     by_time = by_time[np.lexsort((all_ids[by_time], end[by_time]))]
     columns = {
@@ -399,7 +403,7 @@ def _run(
         },
         "candle_ledger": {
             "ts": np.repeat(market.open_time, 2),
-            "side": np.tile(np.array([0, 1], dtype=np.int8), candles),
+            "side": np.tile(np.array([LONG, SHORT], dtype=np.int8), candles),
             # Summed from the levels themselves, so the ledger matches level_openings exactly.
             "opened_usd": np.bincount(
                 new.candle * 2 + new.side, new.notional_usd, minlength=2 * candles
@@ -421,7 +425,7 @@ def _run(
             ledger["active_usd"] / ledger["open_interest_usd"],
             np.nan,
         )
-    return _Run(
+    return _Span(
         candles=candles,
         columns=columns,
         bucket_cells=bucket_cells,
@@ -438,33 +442,33 @@ def _run(
     )
 
 
-def _joined(symbol: str, runs: list[_Run]) -> ModelOutput:
+def _joined(symbol: str, spans: list[_Span]) -> ModelOutput:
     frames: dict[str, pd.DataFrame] = {}
     for table in ("level_openings", "level_consumptions", "candle_ledger"):
-        frames[table] = _frame(symbol, _concatenated([run.columns[table] for run in runs]))
+        frames[table] = _frame(symbol, _concatenated([span.columns[table] for span in spans]))
     for table, attribute in (
         ("heatmap_snapshots", "bucket_cells"),
         ("heatmap_snapshots_by_leverage", "leverage_cells"),
     ):
         parts = []
-        for run in runs:
-            cells: Cells = getattr(run, attribute) or _no_cells(table)
+        for span in spans:
+            cells: Cells = getattr(span, attribute) or _no_cells(table)
             part = {"ts": cells.ts, "price_bucket": cells.price_bucket, "side": cells.side}
             if cells.leverage is not None:
                 part["leverage"] = cells.leverage
             part |= {"active_usd": cells.active_usd, "consumed_usd": cells.consumed_usd}
             parts.append(part)
         frames[table] = _frame(symbol, _concatenated(parts))
-    stats = {key: sum(run.stats[key] for run in runs) for key in runs[0].stats}
-    stats["renormalisations"] = len(runs) - 1
-    stats["active_levels"] = len(runs[-1].state)
+    stats = {key: sum(span.stats[key] for span in spans) for key in spans[0].stats}
+    stats["renormalisations"] = len(spans) - 1
+    stats["active_levels"] = len(spans[-1].state)
     return ModelOutput(
         level_openings=frames["level_openings"],
         level_consumptions=frames["level_consumptions"],
         candle_ledger=frames["candle_ledger"],
         heatmap_snapshots=frames["heatmap_snapshots"],
         heatmap_snapshots_by_leverage=frames["heatmap_snapshots_by_leverage"],
-        state=runs[-1].state,
+        state=spans[-1].state,
         stats=stats,
     )
 

@@ -14,8 +14,8 @@ from datetime import date, datetime, timedelta
 import duckdb
 import pandas as pd
 
-from liqheat_pipeline.lib.model_store import day_start
-from liqheat_pipeline.lib.queries import execute
+from liqheat_pipeline.lib.heatmap.sql import execute
+from liqheat_pipeline.lib.model.store import day_start
 
 # Relative tolerance for sums of floats computed in a different order, with an absolute floor
 # (in USD) so that zero-versus-rounding-noise comparisons pass.

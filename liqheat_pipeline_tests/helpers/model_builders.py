@@ -12,9 +12,9 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from liqheat_pipeline.lib.model.config import ModelConfig
-from liqheat_pipeline.lib.model.engine import MarketSeries, ModelOutput, run_model
-from liqheat_pipeline.lib.model.state import ModelState
+from liqheat_pipeline.lib.engine.config import ModelConfig
+from liqheat_pipeline.lib.engine.run import MarketSeries, ModelOutput, run_model
+from liqheat_pipeline.lib.engine.state import ModelState
 
 START = pd.Timestamp("2025-12-01 00:00")
 OUTPUT_TABLES = (

@@ -14,7 +14,7 @@ import pytest
 from liqheat_pipeline.definitions import defs
 from liqheat_pipeline.defs.automation.schedules import DAILY_JOB_NAME
 from liqheat_pipeline.lib import warehouse
-from liqheat_pipeline.lib.model_store import OUTPUT_TIME_COLUMNS
+from liqheat_pipeline.lib.model.store import OUTPUT_TIME_COLUMNS
 
 RAW_ASSETS = ("candles", "open_interest", "mark_price_candles")
 MODEL_ASSETS = (

@@ -19,8 +19,8 @@ from numbers import Real
 from pathlib import Path
 from typing import Any
 
-from liqheat_pipeline.lib.model.brackets import shipped_tables, tables_for
-from liqheat_pipeline.lib.model.liquidation import FORMULA_NAME
+from liqheat_pipeline.lib.engine.brackets import shipped_tables, tables_for
+from liqheat_pipeline.lib.engine.liquidation import FORMULA_NAME
 
 SPEC_VERSION = "model.md v2"
 # Bumped whenever the engine's results change for the same inputs and options.
