@@ -29,8 +29,8 @@ from liqheat_pipeline.settings import (
 
 DEFAULT_DEMO_DAYS = 30
 DEFINITIONS_MODULE = "liqheat_pipeline.definitions"
-# (table, time column) reported after the demo run, for the demo symbol only.
-SUMMARY_TABLES = (("candles", "open_time"), ("open_interest", "ts"), ("heatmap_snapshots", "ts"))
+# Tables reported after the demo run (rows and time span), for the demo symbol only.
+SUMMARY_TABLES = ("candles", "open_interest", "heatmap_snapshots")
 
 
 @dataclass(frozen=True)
@@ -209,10 +209,11 @@ def _summary_lines(db_path: Path) -> list[str]:
         present = {
             row[0] for row in conn.execute("SELECT table_name FROM duckdb_tables()").fetchall()
         }
-        for table, time_column in SUMMARY_TABLES:
+        for table in SUMMARY_TABLES:
             if table not in present:
                 lines.append(f"{table}: not present")
                 continue
+            time_column = warehouse.TABLES[table].time_column
             rows, first, last = conn.execute(
                 f"SELECT count(*), min({time_column}), max({time_column}) "
                 f"FROM {table} WHERE symbol = ?",

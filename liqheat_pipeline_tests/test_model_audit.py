@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 from liqheat_pipeline.lib import warehouse
-from liqheat_pipeline.lib.model import audit, store
+from liqheat_pipeline.lib.model import audit
 
 SYMBOL = "TESTUSDT"
 DAY_1, DAY_2 = date(2025, 12, 1), date(2025, 12, 2)
@@ -165,7 +165,7 @@ def conn(db_path):
             conn.register("_rows", frame)
             conn.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM _rows")
             conn.unregister("_rows")
-        store.replace_brackets(conn, BRACKETS)
+        warehouse.replace_table(conn, "margin_brackets", BRACKETS)
         yield conn
 
 
@@ -184,7 +184,9 @@ def _all_audits(conn, window) -> dict[str, audit.AuditResult]:
         "snapshots": audit.snapshots_match_ledger(conn, window),
         "continuity": audit.continuity_with_previous_day(conn, window),
         "liq_prices": audit.liquidation_prices_match_brackets(conn, window),
-        "values": audit.values_valid_and_keys_unique(conn, window, tuple(audit.TABLE_RULES)),
+        "values": audit.values_valid_and_keys_unique(
+            conn, window, tuple(audit.NON_NEGATIVE_COLUMNS)
+        ),
     }
 
 

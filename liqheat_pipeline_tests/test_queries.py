@@ -108,7 +108,7 @@ def _state_at(conn, moment: datetime) -> pd.DataFrame:
 
 
 def test_largest_clusters_are_the_top_buckets_of_the_state_at_that_time(conn):
-    result = sql.execute(conn, sql.LARGEST_CLUSTERS, {"symbol": SYMBOL, "at": AT, "limit": 5})
+    result = warehouse.execute(conn, sql.LARGEST_CLUSTERS, {"symbol": SYMBOL, "at": AT, "limit": 5})
     state = _state_at(conn, AT)
     assert list(result["active_usd"]) == sorted(state["active_usd"], reverse=True)[:5]
     assert (result["ts"] == datetime(2025, 12, 2, 12, 0)).all()
@@ -116,7 +116,7 @@ def test_largest_clusters_are_the_top_buckets_of_the_state_at_that_time(conn):
 
 
 def test_cumulative_curve_ends_at_the_ledger_active_totals(conn):
-    result = sql.execute(conn, sql.CUMULATIVE_LIQUIDATION_CURVE, {"symbol": SYMBOL, "at": AT})
+    result = warehouse.execute(conn, sql.CUMULATIVE_LIQUIDATION_CURVE, {"symbol": SYMBOL, "at": AT})
     ledger = dict(
         conn.execute(
             "SELECT side, active_usd FROM candle_ledger WHERE symbol = ? AND ts = ?",
@@ -133,7 +133,7 @@ def test_cumulative_curve_ends_at_the_ledger_active_totals(conn):
 
 
 def test_liquidation_flow_per_hour_adds_up_to_the_ledger(conn):
-    result = sql.execute(
+    result = warehouse.execute(
         conn,
         sql.LIQUIDATION_FLOW_PER_HOUR,
         {"symbol": SYMBOL, "start": START, "end": END},
@@ -154,7 +154,7 @@ def test_liquidation_flow_per_hour_adds_up_to_the_ledger(conn):
 def test_modelled_beside_observed_pairs_each_observed_hour_with_its_candles(
     conn, real_liquidations_dir
 ):
-    result = sql.execute(
+    result = warehouse.execute(
         conn, sql.MODELLED_BESIDE_OBSERVED, {"symbol": SYMBOL, "start": START, "end": END}
     )
     # Every hour of the window, observed figures straight from the CoinGlass CSV.
@@ -184,6 +184,6 @@ def test_every_example_query_runs_and_missing_parameters_are_named(conn):
         "interval_minutes": 60, "price_low": None, "price_high": None, "price_step": None,
     }  # fmt: skip
     for name, query in sql.EXAMPLE_QUERIES.items():
-        assert len(sql.execute(conn, query, parameters)) > 0, name
+        assert len(warehouse.execute(conn, query, parameters)) > 0, name
     with pytest.raises(KeyError, match="at, limit"):
-        sql.execute(conn, sql.LARGEST_CLUSTERS, {"symbol": SYMBOL})
+        warehouse.execute(conn, sql.LARGEST_CLUSTERS, {"symbol": SYMBOL})

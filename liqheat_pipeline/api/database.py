@@ -26,6 +26,9 @@ from liqheat_pipeline.lib import warehouse
 # A request waits at most this long for a writer to finish, then gets a 503.
 LOCK_WAIT_SECONDS = 2.0
 RETRY_AFTER_SECONDS = 5
+# First pause of the lock-wait backoff: shorter than the pipeline's, as a request's latency
+# budget is tens of milliseconds.
+FIRST_POLL_SECONDS = 0.02
 _ALIAS = "liqheat"
 
 log = logging.getLogger(__name__)
@@ -88,12 +91,10 @@ class DatabaseReader:
     def _wait_while_a_writer_waits(self, deadline: float) -> None:
         """Start no request while a pipeline write waits for the file: requests in flight end,
         the file is detached and the writer gets it, however many clients keep asking."""
-        delay = 0.02
+        backoff = warehouse.Backoff(deadline, FIRST_POLL_SECONDS)
         while warehouse.writer_waiting(self.path):
-            if time.monotonic() >= deadline:
+            if not backoff.wait():
                 raise self._being_written()
-            time.sleep(delay)
-            delay = min(delay * 2, 0.25)
 
     def _attach(self, deadline: float) -> None:
         """Attach the file read-only, retrying with backoff while the writer holds it."""
@@ -102,18 +103,16 @@ class DatabaseReader:
                 f"database {self.path.name} does not exist yet: run the pipeline first "
                 "(e.g. `liqheat demo`)"
             )
-        delay = 0.02
+        backoff = warehouse.Backoff(deadline, FIRST_POLL_SECONDS)
         while True:
             try:
                 self._instance.execute(f"ATTACH ? AS {_ALIAS} (READ_ONLY)", [str(self.path)])
                 return
             except duckdb.IOException as error:
-                if "lock" not in str(error).lower():
+                if not warehouse.is_lock_conflict(error):
                     raise self._unreadable(error) from None
-                if time.monotonic() >= deadline:
+                if not backoff.wait():
                     raise self._being_written() from None
-                time.sleep(delay)
-                delay = min(delay * 2, 0.25)
             except duckdb.Error as error:
                 raise self._unreadable(error) from None
 

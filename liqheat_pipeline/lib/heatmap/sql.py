@@ -1,19 +1,19 @@
 """The README's example queries over the SQL contract, reusable by the HTTP API and benchmarks.
 
 Every query takes DuckDB named parameters (``$symbol``, ``$start`` ...); timestamps are naive
-UTC. ``execute`` binds only the parameters a query mentions.
+UTC. Run them with ``warehouse.execute``, which binds only the parameters a query mentions.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Mapping
 from datetime import datetime
 
 import duckdb
 import pandas as pd
 
-_PARAMETER = re.compile(r"\$([a-z_]+)")
+# Re-exported while lib/heatmap/queries.py still imports it from here (its owner moves it).
+from liqheat_pipeline.lib.warehouse import bind as bind
+from liqheat_pipeline.lib.warehouse import execute
 
 # The heatmap cells of [$start, $end) at a coarser interval of $interval_minutes, in the relation
 # `interval_cells` (ts = interval start, on the grid anchored at $start): per interval, the active
@@ -151,23 +151,6 @@ EXAMPLE_QUERIES: dict[str, str] = {
     "liquidation_flow_per_hour": LIQUIDATION_FLOW_PER_HOUR,
     "modelled_beside_observed": MODELLED_BESIDE_OBSERVED,
 }
-
-
-def bind(sql: str, parameters: Mapping[str, object]) -> dict[str, object]:
-    """The named parameters ``sql`` mentions, taken from ``parameters`` (DuckDB rejects unused
-    ones); one the query needs but ``parameters`` lacks raises KeyError naming it."""
-    wanted = sorted(set(_PARAMETER.findall(sql)))
-    missing = [name for name in wanted if name not in parameters]
-    if missing:
-        raise KeyError(f"query parameters missing: {', '.join(missing)}")
-    return {name: parameters[name] for name in wanted}
-
-
-def execute(
-    conn: duckdb.DuckDBPyConnection, sql: str, parameters: Mapping[str, object]
-) -> pd.DataFrame:
-    """Run ``sql`` with the named parameters it mentions (see ``bind``)."""
-    return conn.execute(sql, bind(sql, parameters)).fetchdf()
 
 
 def heatmap(

@@ -14,8 +14,8 @@ from datetime import date, datetime, timedelta
 import duckdb
 import pandas as pd
 
-from liqheat_pipeline.lib.heatmap.sql import execute
-from liqheat_pipeline.lib.model.store import day_start
+from liqheat_pipeline.lib import warehouse
+from liqheat_pipeline.lib.days import day_start
 
 # Relative tolerance for sums of floats computed in a different order, with an absolute floor
 # (in USD) so that zero-versus-rounding-noise comparisons pass.
@@ -72,7 +72,7 @@ class AuditWindow:
 def _query(
     conn: duckdb.DuckDBPyConnection, sql: str, window: AuditWindow, **extra: object
 ) -> pd.DataFrame:
-    return execute(conn, sql, window.parameters() | extra)
+    return warehouse.execute(conn, sql, window.parameters() | extra)
 
 
 def _count(conn: duckdb.DuckDBPyConnection, table: str, where: str, window: AuditWindow) -> int:
@@ -492,32 +492,15 @@ def liquidation_prices_match_brackets(
     )
 
 
-@dataclass(frozen=True)
-class TableRules:
-    """Contract key, owning time column and non-negative numeric columns of one table."""
-
-    key: tuple[str, ...]
-    time_column: str
-    non_negative: tuple[str, ...]
-
-
-TABLE_RULES: dict[str, TableRules] = {
-    "level_openings": TableRules(
-        ("level_id",), "created_at", ("notional_usd", "entry_price", "liq_price")
-    ),
-    "level_consumptions": TableRules(("level_id",), "consumed_at", ("consumed_usd",)),
-    "candle_ledger": TableRules(
-        ("ts", "side"), "ts", ("opened_usd", "consumed_usd", "closed_usd", "active_usd")
-    ),
-    "heatmap_snapshots": TableRules(
-        ("ts", "price_bucket", "side"), "ts", ("active_usd", "consumed_usd")
-    ),
-    "heatmap_snapshots_by_leverage": TableRules(
-        ("ts", "price_bucket", "side", "leverage"), "ts", ("active_usd", "consumed_usd")
-    ),
-    "model_state": TableRules(
-        ("day", "level_id"), "day", ("notional_usd", "remaining_usd", "liq_price")
-    ),
+# The numeric columns each audited model table must hold non-negative (keys and owning time
+# columns are the table registry's, ``warehouse.TABLES``).
+NON_NEGATIVE_COLUMNS: dict[str, tuple[str, ...]] = {
+    "level_openings": ("notional_usd", "entry_price", "liq_price"),
+    "level_consumptions": ("consumed_usd",),
+    "candle_ledger": ("opened_usd", "consumed_usd", "closed_usd", "active_usd"),
+    "heatmap_snapshots": ("active_usd", "consumed_usd"),
+    "heatmap_snapshots_by_leverage": ("active_usd", "consumed_usd"),
+    "model_state": ("notional_usd", "remaining_usd", "liq_price"),
 }
 
 
@@ -531,13 +514,15 @@ def values_valid_and_keys_unique(
     """
     frames = []
     for table in tables:
-        rules = TABLE_RULES[table]
-        in_window = f"{rules.time_column} >= $start AND {rules.time_column} < $end"
+        stored = warehouse.TABLES[table]
+        in_window = stored.owned("$start", "$end")
         bad_value = " OR ".join(
-            f"{column} IS NULL OR isnan({column}) OR {column} < 0" for column in rules.non_negative
+            f"{column} IS NULL OR isnan({column}) OR {column} < 0"
+            for column in NON_NEGATIVE_COLUMNS[table]
         )
-        key = ", ".join(rules.key)
-        scope = in_window if rules.time_column in rules.key else "true"
+        key_columns = stored.key_within_symbol
+        key = ", ".join(key_columns)
+        scope = in_window if stored.time_column in key_columns else "true"
         frames.append(
             _query(
                 conn,

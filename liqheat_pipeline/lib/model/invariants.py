@@ -15,7 +15,12 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
-from liqheat_pipeline.lib.model.audit import ABSOLUTE_TOLERANCE_USD, RELATIVE_TOLERANCE, TABLE_RULES
+from liqheat_pipeline.lib import warehouse
+from liqheat_pipeline.lib.model.audit import (
+    ABSOLUTE_TOLERANCE_USD,
+    NON_NEGATIVE_COLUMNS,
+    RELATIVE_TOLERANCE,
+)
 from liqheat_pipeline.lib.model.store import DayResult
 
 SIDES = ("long", "short")
@@ -23,7 +28,7 @@ SIDES = ("long", "short")
 # snapshot tables' keys come from a group-by (and are audited in SQL); checking their ~20 M rows
 # per month in pandas would cost more than the whole write.
 UNIQUE_KEYS = {
-    table: TABLE_RULES[table].key
+    table: warehouse.TABLES[table].key_within_symbol
     for table in ("level_openings", "level_consumptions", "candle_ledger")
 } | {"model_state": ("level_id",)}
 # Problems listed in the error (the count covers all of them).
@@ -44,10 +49,10 @@ def verify_days(
     no stored ledger row (itself a broken chain).
     """
     problems: list[str] = []
-    for table, rules in TABLE_RULES.items():
+    for table, columns in NON_NEGATIVE_COLUMNS.items():
         frames = _frames(results, table)
         for day, frame in frames:
-            problems += [f"{day} {p}" for p in _bad_values(table, frame, rules.non_negative)]
+            problems += [f"{day} {p}" for p in _bad_values(table, frame, columns)]
         if table in UNIQUE_KEYS:
             problems += _duplicates(table, frames, UNIQUE_KEYS[table])
     problems += _chain(results, opening)

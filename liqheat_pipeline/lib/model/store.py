@@ -9,21 +9,26 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import duckdb
 import pandas as pd
 
 from liqheat_pipeline.lib import warehouse
+from liqheat_pipeline.lib.days import day_end, day_start, naive_utc_now
 
-# Output tables written per day, with the column that decides which day owns a row.
+# The engine's output tables written per day, with the column that decides which day owns a row
+# (the table registry's).
 OUTPUT_TIME_COLUMNS: dict[str, str] = {
-    "level_openings": "created_at",
-    "level_consumptions": "consumed_at",
-    "candle_ledger": "ts",
-    "heatmap_snapshots": "ts",
-    "heatmap_snapshots_by_leverage": "ts",
+    table: warehouse.TABLES[table].time_column
+    for table in (
+        "level_openings",
+        "level_consumptions",
+        "candle_ledger",
+        "heatmap_snapshots",
+        "heatmap_snapshots_by_leverage",
+    )
 }
 
 # The candle columns the engine reads.
@@ -37,11 +42,6 @@ MARKET_CANDLE_COLUMNS = (
     "quote_volume",
     "taker_buy_volume",
 )
-
-
-def day_start(day: date) -> datetime:
-    """Naive UTC midnight opening ``day`` (the storage convention; never host-local time)."""
-    return datetime.combine(day, time())
 
 
 @dataclass(frozen=True)
@@ -82,7 +82,7 @@ def missing_inputs(market: MarketWindow, days: Sequence[date]) -> list[str]:
     """Human-readable list of days whose candles or own open-interest partition are absent."""
     problems = []
     for day in days:
-        start, end = day_start(day), day_start(day + timedelta(days=1))
+        start, end = day_start(day), day_end(day)
         if not ((market.candles["open_time"] >= start) & (market.candles["open_time"] < end)).any():
             problems.append(f"{day}: no candles (materialize the `candles` partition {day})")
         oi_ts = market.open_interest["ts"]
@@ -197,23 +197,24 @@ def write_days(
     if current != expected_history:
         raise HistoryChangedError(_history_change(symbol, expected_history, current))
     start = day_start(results[0].day)
-    end = day_start(results[-1].day + timedelta(days=1))
+    end = day_end(results[-1].day)
     written: dict[str, int] = {}
     for table, time_column in OUTPUT_TIME_COLUMNS.items():
         frame = pd.concat([result.tables[table] for result in results], ignore_index=True)
         if not frame[time_column].is_monotonic_increasing:
             frame = frame.sort_values(time_column, kind="stable", ignore_index=True)
         written[table] = warehouse.replace_rows(
-            conn, table, frame, symbol=symbol, time_column=time_column, start=start, end=end
+            conn, table, frame, symbol=symbol, start=start, end=end
         )
     for table, frame in (
         ("model_state", _state_rows(symbol, results)),
         ("model_runs", _run_rows(symbol, results)),
     ):
         written[table] = warehouse.replace_rows(
-            conn, table, frame, symbol=symbol, time_column="day", start=start, end=end
+            conn, table, frame, symbol=symbol, start=start, end=end
         )
-    replace_brackets(conn, brackets)
+    # The shipped bracket tables, the same for every symbol and day.
+    warehouse.replace_table(conn, "margin_brackets", brackets)
     return written
 
 
@@ -239,19 +240,6 @@ def _history_change(
     )
 
 
-def replace_brackets(conn: duckdb.DuckDBPyConnection, brackets: pd.DataFrame) -> None:
-    """Store the shipped margin-bracket tables (the same for every symbol and day)."""
-    conn.execute("DELETE FROM margin_brackets")
-    columns = ", ".join(brackets.columns)
-    conn.register("_incoming_brackets", brackets)
-    try:
-        conn.execute(
-            f"INSERT INTO margin_brackets ({columns}) SELECT {columns} FROM _incoming_brackets"
-        )
-    finally:
-        conn.unregister("_incoming_brackets")
-
-
 def _state_rows(symbol: str, results: Sequence[DayResult]) -> pd.DataFrame:
     frames = []
     for result in results:
@@ -263,7 +251,7 @@ def _state_rows(symbol: str, results: Sequence[DayResult]) -> pd.DataFrame:
 
 
 def _run_rows(symbol: str, results: Sequence[DayResult]) -> pd.DataFrame:
-    computed_at = datetime.now(UTC).replace(tzinfo=None)
+    computed_at = naive_utc_now()
     return pd.DataFrame(
         {
             "symbol": symbol,

@@ -1,0 +1,194 @@
+"""The one table registry of the SQL contract: per table its columns, key, owning time column and
+partition ownership, plus the contract view(s) and ``ensure_schema``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import duckdb
+
+
+@dataclass(frozen=True)
+class Table:
+    """One table: DDL columns, contract key, and which daily partition owns each row.
+
+    Partition D of a symbol owns the rows whose ``time_column`` lies in [D 00:00, D+1 00:00),
+    or in (D 00:00, D+1 00:00] when ``owns_end`` is set. A table without a time column is not
+    partitioned (it is replaced whole).
+    """
+
+    columns: str
+    key: tuple[str, ...]
+    time_column: str | None
+    owns_end: bool = False
+    # Columns added after the table's first release: files created earlier gain them (NULL for
+    # the old rows, which a recompute under the new model fills).
+    added_columns: tuple[str, ...] = ()
+
+    @property
+    def key_within_symbol(self) -> tuple[str, ...]:
+        """The key columns after ``symbol`` (what is unique within one symbol's rows)."""
+        return tuple(column for column in self.key if column != "symbol")
+
+    def owned(self, start: str = "?", end: str = "?") -> str:
+        """SQL condition selecting the rows owned by the partition window [start, end) (or
+        (start, end] with ``owns_end``); ``start``/``end`` are SQL placeholders or expressions."""
+        if self.time_column is None:
+            raise ValueError("the table is not partitioned: it has no time column")
+        column = self.time_column
+        if self.owns_end:
+            return f"{column} > {start} AND {column} <= {end}"
+        return f"{column} >= {start} AND {column} < {end}"
+
+
+# Tables carry no PRIMARY KEY: DuckDB's ART indexes make bulk delete-then-insert of large
+# partitions slow and memory-hungry. Key uniqueness is verified by asset checks instead.
+TABLES: dict[str, Table] = {
+    "candles": Table(
+        """
+        symbol VARCHAR NOT NULL, open_time TIMESTAMP NOT NULL,
+        open DOUBLE, high DOUBLE, low DOUBLE, close DOUBLE,
+        volume DOUBLE, quote_volume DOUBLE, trades BIGINT,
+        taker_buy_volume DOUBLE, taker_buy_quote_volume DOUBLE""",
+        key=("symbol", "open_time"),
+        time_column="open_time",
+    ),
+    "mark_price_candles": Table(
+        """
+        symbol VARCHAR NOT NULL, open_time TIMESTAMP NOT NULL,
+        open DOUBLE, high DOUBLE, low DOUBLE, close DOUBLE""",
+        key=("symbol", "open_time"),
+        time_column="open_time",
+    ),
+    # Partition D owns (D, D+1]: what the archive's metrics file D holds in both label
+    # conventions.
+    "open_interest": Table(
+        """
+        symbol VARCHAR NOT NULL, ts TIMESTAMP NOT NULL,
+        open_interest DOUBLE, open_interest_value DOUBLE""",
+        key=("symbol", "ts"),
+        time_column="ts",
+        owns_end=True,
+    ),
+    "level_openings": Table(
+        """
+        symbol VARCHAR NOT NULL, level_id BIGINT NOT NULL, created_at TIMESTAMP NOT NULL,
+        side VARCHAR NOT NULL, leverage INTEGER NOT NULL, entry_price DOUBLE NOT NULL,
+        liq_price DOUBLE NOT NULL, notional_usd DOUBLE NOT NULL,
+        tier_leverage INTEGER, mmr DOUBLE, maint_amount DOUBLE, price_bucket DOUBLE""",
+        key=("symbol", "level_id"),
+        time_column="created_at",
+    ),
+    "level_consumptions": Table(
+        """
+        symbol VARCHAR NOT NULL, level_id BIGINT NOT NULL, consumed_at TIMESTAMP NOT NULL,
+        consumed_usd DOUBLE NOT NULL, side VARCHAR""",
+        key=("symbol", "level_id"),
+        time_column="consumed_at",
+    ),
+    "candle_ledger": Table(
+        """
+        symbol VARCHAR NOT NULL, ts TIMESTAMP NOT NULL, side VARCHAR NOT NULL,
+        opened_usd DOUBLE NOT NULL, consumed_usd DOUBLE NOT NULL,
+        closed_usd DOUBLE NOT NULL, active_usd DOUBLE NOT NULL,
+        open_interest_usd DOUBLE, coverage DOUBLE""",
+        key=("symbol", "ts", "side"),
+        time_column="ts",
+        added_columns=("open_interest_usd DOUBLE", "coverage DOUBLE"),
+    ),
+    "heatmap_snapshots": Table(
+        """
+        symbol VARCHAR NOT NULL, ts TIMESTAMP NOT NULL, price_bucket DOUBLE NOT NULL,
+        side VARCHAR NOT NULL, active_usd DOUBLE NOT NULL, consumed_usd DOUBLE NOT NULL""",
+        key=("symbol", "ts", "price_bucket", "side"),
+        time_column="ts",
+    ),
+    "heatmap_snapshots_by_leverage": Table(
+        """
+        symbol VARCHAR NOT NULL, ts TIMESTAMP NOT NULL, price_bucket DOUBLE NOT NULL,
+        side VARCHAR NOT NULL, leverage INTEGER NOT NULL,
+        active_usd DOUBLE NOT NULL, consumed_usd DOUBLE NOT NULL""",
+        key=("symbol", "ts", "price_bucket", "side", "leverage"),
+        time_column="ts",
+    ),
+    # Observed liquidations (not modelled): one row per bucket of the source; a bucket the
+    # source lacks is absent, never 0.
+    "realized_liquidations": Table(
+        """
+        symbol VARCHAR NOT NULL, bucket_start TIMESTAMP NOT NULL, bucket_minutes INTEGER NOT NULL,
+        long_usd DOUBLE NOT NULL, short_usd DOUBLE NOT NULL, source VARCHAR NOT NULL,
+        scope VARCHAR NOT NULL""",
+        key=("symbol", "bucket_start"),
+        time_column="bucket_start",
+    ),
+    # The model's skill against realized_liquidations over a window (docs/validation.md).
+    # Partition D owns the window ending at D+1 00:00.
+    "model_skill": Table(
+        """
+        symbol VARCHAR NOT NULL, window_start TIMESTAMP NOT NULL, window_end TIMESTAMP NOT NULL,
+        bucket_minutes INTEGER NOT NULL, side VARCHAR NOT NULL, predictor VARCHAR NOT NULL,
+        metric VARCHAR NOT NULL, value DOUBLE, n_buckets INTEGER NOT NULL, config_hash VARCHAR,
+        computed_at TIMESTAMP NOT NULL""",
+        key=(
+            "symbol",
+            "window_start",
+            "window_end",
+            "bucket_minutes",
+            "side",
+            "predictor",
+            "metric",
+        ),
+        time_column="window_end",
+        owns_end=True,
+    ),
+    # Tables the model adds beside the SQL contract. `model_state` holds each day's end-of-day
+    # active levels (what the next day starts from); `model_runs` one row per symbol and day with
+    # the configuration that produced it; `margin_brackets` the shipped bracket tables, so the
+    # liquidation-price check can recompute prices in SQL.
+    "model_state": Table(
+        """
+        symbol VARCHAR NOT NULL, day DATE NOT NULL, state_position INTEGER NOT NULL,
+        level_id BIGINT NOT NULL, created_at TIMESTAMP NOT NULL, side VARCHAR NOT NULL,
+        leverage INTEGER NOT NULL, tier_index INTEGER NOT NULL, entry_price DOUBLE NOT NULL,
+        liq_price DOUBLE NOT NULL, price_bucket DOUBLE NOT NULL, notional_usd DOUBLE NOT NULL,
+        remaining_usd DOUBLE NOT NULL""",
+        key=("symbol", "day", "level_id"),
+        time_column="day",
+    ),
+    "model_runs": Table(
+        """
+        symbol VARCHAR NOT NULL, day DATE NOT NULL, config_hash VARCHAR NOT NULL,
+        assumptions JSON NOT NULL, bucket_size DOUBLE, last_candle_time TIMESTAMP,
+        stats JSON NOT NULL, state_metadata JSON NOT NULL, computed_at TIMESTAMP NOT NULL""",
+        key=("symbol", "day"),
+        time_column="day",
+    ),
+    "margin_brackets": Table(
+        """
+        symbol VARCHAR NOT NULL, effective_from DATE NOT NULL, floor DOUBLE NOT NULL,
+        cap DOUBLE NOT NULL, max_leverage INTEGER NOT NULL, mmr DOUBLE NOT NULL,
+        maint_amount DOUBLE NOT NULL""",
+        key=("symbol", "effective_from", "floor"),
+        time_column=None,
+    ),
+}
+
+# The column definitions alone, per table (what CREATE TABLE takes).
+TABLE_DDL: dict[str, str] = {name: table.columns for name, table in TABLES.items()}
+
+VIEW_DDL: dict[str, str] = {
+    "liquidation_levels": """
+        SELECT o.*, c.consumed_at, c.consumed_usd
+        FROM level_openings o
+        LEFT JOIN level_consumptions c USING (symbol, level_id)""",
+}
+
+
+def ensure_schema(conn: duckdb.DuckDBPyConnection) -> None:
+    """Create every contract table and view that does not exist yet."""
+    for name, table in TABLES.items():
+        conn.execute(f"CREATE TABLE IF NOT EXISTS {name} ({table.columns})")
+        for column in table.added_columns:
+            conn.execute(f"ALTER TABLE {name} ADD COLUMN IF NOT EXISTS {column}")
+    for name, query in VIEW_DDL.items():
+        conn.execute(f"CREATE VIEW IF NOT EXISTS {name} AS {query}")
