@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, timedelta
 
 import pytest
@@ -13,6 +14,7 @@ from liqheat_pipeline.lib.archive.layout import (
     interval_duration,
     parse_daily_file_name,
 )
+from liqheat_pipeline.lib.symbols import SYMBOL_RULE
 
 DAY = date(2025, 12, 1)
 
@@ -92,7 +94,19 @@ def test_file_names_parse_back(dataset, suffix):
 
 
 @pytest.mark.parametrize(
-    "name", ["BTCUSDT-5m-2025-13-01.csv", "BTCUSDT-5m-2025-12-01.txt", "notes.csv", "x-5m-1.csv"]
+    "name",
+    [
+        "BTCUSDT-5m-2025-13-01.csv",
+        "BTCUSDT-5m-2025-12-01.txt",
+        "notes.csv",
+        "x-5m-1.csv",
+        # not a symbol: lower case, one character, 21 characters, a separator inside
+        "btcusdt-5m-2025-12-01.csv",
+        "B-5m-2025-12-01.csv",
+        f"{'B' * 21}-5m-2025-12-01.csv",
+        "BTC-USDT-5m-2025-12-01.csv",
+        "BTC\nUSDT-5m-2025-12-01.csv",
+    ],
 )
 def test_other_names_do_not_parse(name):
     assert parse_daily_file_name(name) is None
@@ -104,3 +118,8 @@ def test_other_names_do_not_parse(name):
 )
 def test_interval_durations(interval, duration):
     assert interval_duration(interval) == duration
+
+
+def test_a_bad_symbol_is_refused_with_the_symbol_rule():
+    with pytest.raises(ValueError, match=re.escape(f"symbol='btcusdt': expected {SYMBOL_RULE}")):
+        daily_relative_path("klines", "btcusdt", DAY)

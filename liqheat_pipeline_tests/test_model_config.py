@@ -60,7 +60,11 @@ def test_defaults_are_the_validated_defaults():
         ({"bracket_rule": "by_oi"}, r"bracket_rule: must be one of by_candle_date"),
         ({"bucket_sizes": (("BTCUSDT", 0.0),)}, r"bucket_sizes\[0\]: size for BTCUSDT must be > 0"),
         ({"bucket_sizes": (("BTCUSDT", -5),)}, r"bucket_sizes\[0\]: size for BTCUSDT must be > 0"),
-        ({"bucket_sizes": (("btc", 5.0),)}, r"bucket_sizes\[0\]: symbol must look like BTCUSDT"),
+        (
+            {"bucket_sizes": (("btc", 5.0),)},
+            r"bucket_sizes\[0\]: symbol must look like BTCUSDT \(2-20 upper-case letters or "
+            r"digits\), got 'btc'",
+        ),
         ({"bucket_sizes": (("ETHUSDT", 1.0), ("ETHUSDT", 2.0))}, r"bucket_sizes\[1\]: ETHUSDT"),
         ({"n_rep": 0}, r"n_rep: must be a number > 0"),
         ({"n_rep": float("nan")}, r"n_rep: must be a number > 0"),

@@ -19,6 +19,7 @@ import pytest
 
 from liqheat_pipeline.defs.resources import LiqheatDatabase
 from liqheat_pipeline.lib import warehouse
+from liqheat_pipeline.lib.days import days_in
 from liqheat_pipeline.lib.engine.brackets import bracket_table_frame
 from liqheat_pipeline.lib.engine.config import ModelConfig
 from liqheat_pipeline.lib.model import store
@@ -220,9 +221,10 @@ def test_two_concurrent_runs_never_commit_a_mixed_history(
 def _compute(db_path, first: str, last: str, config: ModelConfig):
     """What the model asset does before its write: read the inputs, state and run records,
     compute the days (real library code, real DuckDB file)."""
-    days = [date.fromisoformat(first) + timedelta(days=i) for i in range(_days(first, last))]
+    first_day, end_day = date.fromisoformat(first), date.fromisoformat(last) + timedelta(days=1)
+    days = days_in(first_day, end_day)
     with warehouse.connect(db_path) as conn:
-        market = store.load_market(conn, "BTCUSDT", days[0], days[-1] + timedelta(days=1))
+        market = store.load_market(conn, "BTCUSDT", first_day, end_day)
         previous = days[0] - timedelta(days=1)
         stored = store.load_state(conn, "BTCUSDT", previous)
         history = store.history_stamps(conn, "BTCUSDT", previous)
@@ -236,10 +238,6 @@ def _compute(db_path, first: str, last: str, config: ModelConfig):
         latest_stored_day=None,
     )
     return run_days("BTCUSDT", days, market, config, state), history
-
-
-def _days(first: str, last: str) -> int:
-    return (date.fromisoformat(last) - date.fromisoformat(first)).days + 1
 
 
 def test_a_write_whose_history_changed_since_it_was_read_writes_nothing(

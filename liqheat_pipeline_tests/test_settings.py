@@ -16,6 +16,7 @@ def test_defaults_when_nothing_is_set():
     assert settings.download is False
     assert settings.model_config_path is None
     assert settings.liquidations_dir == Path("data/liquidations")
+    assert settings.archive_url == "https://data.binance.vision/data/"
 
 
 def test_values_are_parsed_and_normalised(tmp_path):
@@ -52,6 +53,15 @@ def test_values_are_parsed_and_normalised(tmp_path):
 def test_invalid_value_names_the_variable(name, value):
     with pytest.raises(SettingsError, match=name):
         load_settings({name: value})
+
+
+def test_a_bad_symbol_is_named_with_the_symbol_rule():
+    with pytest.raises(SettingsError) as error:
+        load_settings({"LIQHEAT_SYMBOLS": "BTCUSDT,btc-usdt"})
+    assert str(error.value) == (
+        "LIQHEAT_SYMBOLS='BTCUSDT,btc-usdt': 'BTC-USDT' is not a symbol "
+        "(2-20 upper-case letters or digits)"
+    )
 
 
 def test_archive_url_gets_a_trailing_slash_and_must_be_http():

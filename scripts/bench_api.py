@@ -26,8 +26,8 @@ import httpx
 import numpy as np
 
 from liqheat_pipeline.lib import warehouse
+from liqheat_pipeline.lib.days import day_end
 from liqheat_pipeline.lib.heatmap import queries
-from liqheat_pipeline.lib.heatmap.history import day_end
 from liqheat_pipeline.lib.heatmap.window import Window
 from liqheat_pipeline_tests.helpers.api_server import client, running_server
 

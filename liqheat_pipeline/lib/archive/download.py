@@ -14,10 +14,9 @@ from datetime import date
 from pathlib import Path
 from typing import TypeVar
 
-from liqheat_pipeline.lib.archive.layout import daily_relative_path
+from liqheat_pipeline.lib.archive.layout import PUBLIC_ARCHIVE_URL, daily_relative_path
 from liqheat_pipeline.lib.atomic_file import atomic_output
 
-DEFAULT_BASE_URL = "https://data.binance.vision/data/"
 # Long enough for a daily zip over a slow link (they are tens of KB), short enough that a server
 # dripping bytes cannot hold a run for long.
 DEFAULT_DEADLINE_SECONDS = 120.0
@@ -84,7 +83,7 @@ def fetch_daily_file(
     day: date,
     *,
     interval: str = "5m",
-    base_url: str = DEFAULT_BASE_URL,
+    base_url: str = PUBLIC_ARCHIVE_URL,
     timeout_seconds: float = 30,
     retries: int = 3,
     backoff_seconds: float = 1.0,

@@ -16,6 +16,11 @@ import re
 from datetime import date, timedelta
 from pathlib import Path
 
+from liqheat_pipeline.lib.symbols import SYMBOL_RULE, is_symbol
+
+# The public archive; a local mirror holds the same relative paths.
+PUBLIC_ARCHIVE_URL = "https://data.binance.vision/data/"
+
 KLINES = "klines"
 MARK_PRICE_KLINES = "markPriceKlines"
 METRICS = "metrics"
@@ -27,9 +32,9 @@ INTERVAL_DATASETS = (KLINES, MARK_PRICE_KLINES)
 SUFFIXES = (".zip", ".csv.gz", ".csv")
 UM_DAILY = "futures/um/daily"
 
-_SYMBOL = re.compile(r"^[A-Z0-9]{2,20}$")
 _INTERVAL = re.compile(r"^(\d+)([mhd])$")
-_DAILY_NAME = re.compile(r"^([A-Z0-9]{2,20})-(\w+)-(\d{4}-\d{2}-\d{2})(?:\.zip|\.csv\.gz|\.csv)$")
+# <SYM>-<tag>-<YYYY-MM-DD><suffix>; the symbol (up to the first "-") is checked by ``is_symbol``.
+_DAILY_NAME = re.compile(r"^([^-\s]+)-(\w+)-(\d{4}-\d{2}-\d{2})(?:\.zip|\.csv\.gz|\.csv)$")
 _INTERVAL_UNITS = {"m": timedelta(minutes=1), "h": timedelta(hours=1), "d": timedelta(days=1)}
 
 
@@ -73,7 +78,7 @@ def find_daily_file(
 def parse_daily_file_name(name: str) -> tuple[str, str, date] | None:
     """``BTCUSDT-5m-2025-12-01.csv.gz`` → (``"BTCUSDT"``, ``"5m"``, 2025-12-01), else None."""
     match = _DAILY_NAME.match(name)
-    if not match:
+    if not match or not is_symbol(match.group(1)):
         return None
     try:
         day = date.fromisoformat(match.group(3))
@@ -90,6 +95,6 @@ def has_dataset(root: str | Path, dataset: str, symbol: str, interval: str = "5m
 def _validate(dataset: str, symbol: str, interval: str) -> None:
     if dataset not in DATASETS:
         raise ValueError(f"dataset={dataset!r}: expected one of {', '.join(DATASETS)}")
-    if not _SYMBOL.match(symbol):
-        raise ValueError(f"symbol={symbol!r}: expected upper-case letters and digits, e.g. BTCUSDT")
+    if not is_symbol(symbol):
+        raise ValueError(f"symbol={symbol!r}: expected {SYMBOL_RULE}, e.g. BTCUSDT")
     interval_duration(interval)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from functools import lru_cache
@@ -21,6 +20,7 @@ from typing import Any
 
 from liqheat_pipeline.lib.engine.brackets import shipped_tables, tables_for
 from liqheat_pipeline.lib.engine.liquidation import FORMULA_NAME
+from liqheat_pipeline.lib.symbols import SYMBOL_RULE, is_symbol
 
 SPEC_VERSION = "model.md v2"
 # Bumped whenever the engine's results change for the same inputs and options.
@@ -47,7 +47,6 @@ DUST_SHARE = 1e-9
 AUTO_BUCKET_SHARE = 0.001
 AUTO_BUCKET_RULE = "auto: about 0.1 % of the first price, on a 1-2-5 step, fixed on the first day"
 
-_SYMBOL = re.compile(r"^[A-Z0-9]{2,20}$")
 _WEIGHT_SUM_TOLERANCE = 1e-9
 
 
@@ -277,8 +276,10 @@ def _bucket_sizes(value: Any) -> tuple[tuple[str, float], ...]:
         if not isinstance(pair, list | tuple) or len(pair) != 2:
             raise ModelConfigError(f"{where}: expected a (symbol, size) pair, got {pair!r}")
         symbol, size = pair
-        if not isinstance(symbol, str) or not _SYMBOL.match(symbol):
-            raise ModelConfigError(f"{where}: symbol must look like BTCUSDT, got {symbol!r}")
+        if not is_symbol(symbol):
+            raise ModelConfigError(
+                f"{where}: symbol must look like BTCUSDT ({SYMBOL_RULE}), got {symbol!r}"
+            )
         if not _is_real(size) or not math.isfinite(size) or size <= 0:
             raise ModelConfigError(f"{where}: size for {symbol} must be > 0, got {size!r}")
         if symbol in sizes:

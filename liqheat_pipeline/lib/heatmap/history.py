@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, timedelta
 
 import duckdb
 import numpy as np
 import pandas as pd
 
+# Re-exported while defs/heatmap/assets.py, api/app.py and test_heatmap_render.py import it from
+# here (their owners move it to lib/days).
+from liqheat_pipeline.lib.days import day_end as day_end
+from liqheat_pipeline.lib.days import day_start
 from liqheat_pipeline.lib.heatmap import queries
 from liqheat_pipeline.lib.heatmap.window import Window, floor_to_grid
 
@@ -30,11 +34,6 @@ MAX_PRICE_ROWS = 600
 # that matter. The API serves every level.
 PRICE_BAND_MARGIN = 0.25
 ALL_TIERS = 0  # tier value of rows that sum every leverage (when no per-tier table exists)
-
-
-def day_end(day: date) -> datetime:
-    """Naive UTC midnight closing ``day``: the end of that day's page."""
-    return datetime.combine(day, time()) + timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -97,7 +96,7 @@ class HistoryReader:
     def history(self, end: datetime) -> HeatmapHistory:
         """The history before ``end``."""
         conn, info = self._conn, self._info
-        start = max(datetime.combine(info.first_day, time()), end - HISTORY_SPAN)
+        start = max(day_start(info.first_day), end - HISTORY_SPAN)
         fine_start = max(floor_to_grid(start, FINE_MINUTES), end - FINE_SPAN)
         coarse_window = Window(start, end, COARSE_MINUTES)
         fine_window = Window(fine_start, end, FINE_MINUTES)

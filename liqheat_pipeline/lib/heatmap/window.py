@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import date, datetime, timedelta
+
+from liqheat_pipeline.lib.days import day_start, to_naive_utc
 
 # Display intervals of the HTTP API and the page; every one divides a UTC day, so the grid is
 # anchored at midnight UTC (the same grid DuckDB's time_bucket uses).
 INTERVAL_MINUTES: dict[str, int] = {"5m": 5, "15m": 15, "1h": 60, "4h": 240, "1d": 1440}
 
 
-def _naive_utc_new_year(year: int) -> datetime:
-    return datetime(year, 1, 1, tzinfo=UTC).replace(tzinfo=None)
-
-
-_EPOCH = _naive_utc_new_year(1970)
+_EPOCH = day_start(date(1970, 1, 1))
 # Requests outside these years are rejected before any date arithmetic can overflow.
-EARLIEST = _naive_utc_new_year(1970)
-LATEST = _naive_utc_new_year(2200)
+EARLIEST = _EPOCH
+LATEST = day_start(date(2200, 1, 1))
 
 
 class WindowError(ValueError):
@@ -44,13 +42,6 @@ class Window:
     @property
     def slots(self) -> int:
         return (self.end - self.start) // self.interval
-
-
-def to_naive_utc(moment: datetime) -> datetime:
-    """Naive UTC: aware datetimes are converted, naive ones are taken to be UTC already."""
-    if moment.tzinfo is None:
-        return moment
-    return moment.astimezone(UTC).replace(tzinfo=None)
 
 
 def checked_moment(parameter: str, moment: datetime) -> datetime:
