@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import math
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
+from liqheat_pipeline.lib.archive.layout import PUBLIC_ARCHIVE_URL
 from liqheat_pipeline.lib.archive.plausibility import (
     DEFAULT_LIMITS,
     MAX_CANDLE_RANGE_VARIABLE,
@@ -17,16 +17,15 @@ from liqheat_pipeline.lib.archive.plausibility import (
     MAX_VALUE_VARIABLE,
     PlausibilityLimits,
 )
+from liqheat_pipeline.lib.symbols import SYMBOL_RULE, is_symbol
 
 DEFAULT_DATA_DIR = "data/binance"
 DEFAULT_DB = "data/liqheat.duckdb"
 DEFAULT_SYMBOLS = "BTCUSDT"
 # First day of the real sample in ../shared/data/binance and of the offline demo market.
 DEFAULT_START_DATE = "2025-12-01"
-DEFAULT_ARCHIVE_URL = "https://data.binance.vision/data/"
 DEFAULT_LIQUIDATIONS_DIR = "data/liquidations"
 
-_SYMBOL = re.compile(r"^[A-Z0-9]{2,20}$")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"", "0", "false", "no", "off"}
 
@@ -44,7 +43,7 @@ class Settings:
     download: bool
     model_config_path: Path | None
     # Where LIQHEAT_DOWNLOAD fetches from: the public archive or a mirror (tests use loopback).
-    archive_url: str = DEFAULT_ARCHIVE_URL
+    archive_url: str = PUBLIC_ARCHIVE_URL
     # Observed liquidation exports (coinglass/<BASE>/*.csv); absent means no realized data.
     liquidations_dir: Path = Path(DEFAULT_LIQUIDATIONS_DIR)
     # Ingest rejects an archive file with a value beyond these (lib/archive/plausibility.py).
@@ -97,9 +96,9 @@ def _parse_symbols(raw: str) -> tuple[str, ...]:
             f"LIQHEAT_SYMBOLS={raw!r}: expected a comma list such as BTCUSDT,ETHUSDT"
         )
     for symbol in symbols:
-        if not _SYMBOL.match(symbol):
+        if not is_symbol(symbol):
             raise SettingsError(
-                f"LIQHEAT_SYMBOLS={raw!r}: {symbol!r} is not a symbol (2-20 letters or digits)"
+                f"LIQHEAT_SYMBOLS={raw!r}: {symbol!r} is not a symbol ({SYMBOL_RULE})"
             )
     if len(set(symbols)) != len(symbols):
         raise SettingsError(f"LIQHEAT_SYMBOLS={raw!r}: a symbol is listed twice")
@@ -123,7 +122,7 @@ def _parse_bool(name: str, raw: str) -> bool:
 
 
 def _parse_url(name: str, raw: str) -> str:
-    url = raw.strip() or DEFAULT_ARCHIVE_URL
+    url = raw.strip() or PUBLIC_ARCHIVE_URL
     if not url.startswith(("http://", "https://")):
         raise SettingsError(f"{name}={raw!r}: expected an http:// or https:// URL")
     return url if url.endswith("/") else f"{url}/"
