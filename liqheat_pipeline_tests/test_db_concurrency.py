@@ -18,7 +18,6 @@ from datetime import datetime
 import pandas as pd
 import pytest
 
-from liqheat_pipeline.defs.resources import LiqheatDatabase
 from liqheat_pipeline.lib import warehouse
 
 DAY, NEXT_DAY = datetime(2025, 12, 1), datetime(2025, 12, 2)
@@ -43,12 +42,11 @@ def _rows(value: float) -> pd.DataFrame:
     )
 
 
-def _write(database: LiqheatDatabase, value: float) -> None:
-    with database.transaction() as conn:
+def _write(db_path, value: float, lock_wait_seconds: float = 60.0) -> None:
+    with warehouse.transaction(db_path, lock_wait_seconds=lock_wait_seconds) as conn:
         warehouse.replace_rows(
-            conn, "open_interest", _rows(value), symbol="BTCUSDT", time_column="ts",
-            start=DAY, end=NEXT_DAY, include_end=True,
-        )  # fmt: skip
+            conn, "open_interest", _rows(value), symbol="BTCUSDT", start=DAY, end=NEXT_DAY
+        )
 
 
 def _stored_values(db_path) -> list[float]:
@@ -79,11 +77,10 @@ def hold_file(db_path):
 
 
 def test_a_write_waits_for_a_reader_process_then_succeeds(db_path, hold_file):
-    database = LiqheatDatabase(path=str(db_path), lock_wait_seconds=60)
-    _write(database, 1.0)
+    _write(db_path, 1.0)
     holder = hold_file(2.0)
     started = time.monotonic()
-    _write(database, 2.0)
+    _write(db_path, 2.0)
     waited = time.monotonic() - started
     assert holder.poll() is not None, "the write finished while the reader still held the file"
     assert waited >= 1.0
@@ -91,11 +88,10 @@ def test_a_write_waits_for_a_reader_process_then_succeeds(db_path, hold_file):
 
 
 def test_a_short_wait_fails_clearly_and_keeps_the_previous_data(db_path, hold_file):
-    _write(LiqheatDatabase(path=str(db_path)), 1.0)
+    _write(db_path, 1.0)
     holder = hold_file(60.0)
-    impatient = LiqheatDatabase(path=str(db_path), lock_wait_seconds=0.5)
     with pytest.raises(warehouse.DatabaseLockedError) as error:
-        _write(impatient, 2.0)
+        _write(db_path, 2.0, lock_wait_seconds=0.5)
     message = str(error.value)
     assert str(db_path) in message
     assert "locked by another process" in message
@@ -106,12 +102,38 @@ def test_a_short_wait_fails_clearly_and_keeps_the_previous_data(db_path, hold_fi
 
 
 def test_a_failure_inside_the_transaction_rolls_back(db_path):
-    database = LiqheatDatabase(path=str(db_path))
-    _write(database, 1.0)
-    with pytest.raises(RuntimeError, match="boom"), database.transaction() as conn:
+    _write(db_path, 1.0)
+    with pytest.raises(RuntimeError, match="boom"), warehouse.transaction(db_path) as conn:
         conn.execute("DELETE FROM open_interest")
         raise RuntimeError("boom")
     assert _stored_values(db_path) == [1.0, 1.0]
+
+
+def test_a_read_finds_every_contract_table_in_a_new_file(db_path):
+    with warehouse.read(db_path) as conn:
+        tables = {
+            name for (name,) in conn.execute("SELECT table_name FROM duckdb_tables()").fetchall()
+        }
+    assert tables == set(warehouse.TABLES)
+
+
+def test_the_backoff_doubles_its_pauses_up_to_the_cap_and_stops_at_the_deadline():
+    deadline = time.monotonic() + 0.7
+    backoff = warehouse.Backoff(deadline, first_delay=0.1)
+    pauses = []
+    while True:
+        before = time.monotonic()
+        if not backoff.wait():
+            break
+        pauses.append(time.monotonic() - before)
+    stopped = time.monotonic()
+    # 0.1, 0.2, then capped at MAX_POLL_SECONDS (0.25) until the deadline has passed.
+    planned = [0.1, 0.2] + [warehouse.connection.MAX_POLL_SECONDS] * (len(pauses) - 2)
+    assert len(pauses) >= 3
+    for pause, delay in zip(pauses, planned, strict=True):
+        assert delay <= pause < delay + 0.1
+    assert stopped >= deadline
+    assert stopped - before < 0.01  # the last call returned at once
 
 
 # A writer process: it opens the file read-write (waiting as long as needed) and keeps it.
@@ -146,7 +168,7 @@ def _eventually(condition, seconds: float = 10.0) -> bool:
 
 
 def test_a_writer_is_announced_while_it_waits_and_while_it_writes(db_path, hold_file):
-    _write(LiqheatDatabase(path=str(db_path)), 1.0)
+    _write(db_path, 1.0)
     assert not warehouse.writer_waiting(db_path)
     holder = hold_file(1.5)
     writer = _start_writer(db_path)

@@ -29,7 +29,7 @@ def _ledger_rows(opened_usd: float | None) -> pd.DataFrame:
 
 def _replace_day(conn: duckdb.DuckDBPyConnection, frame: pd.DataFrame) -> int:
     return warehouse.replace_rows(
-        conn, "candle_ledger", frame, symbol="BTCUSDT", time_column="ts", start=DAY, end=NEXT_DAY
+        conn, "candle_ledger", frame, symbol="BTCUSDT", start=DAY, end=NEXT_DAY
     )
 
 

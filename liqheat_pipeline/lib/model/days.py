@@ -1,7 +1,7 @@
 """Run the engine over consecutive UTC days, carrying the state from one day to the next.
 
 No Dagster here: the pipeline asset reads the inputs and the previous state with
-``model_store``, calls ``starting_state`` and ``run_days``, and writes the results.
+``lib.model.store``, calls ``starting_state`` and ``run_days``, and writes the results.
 """
 
 from __future__ import annotations
