@@ -14,10 +14,7 @@ from hypothesis import strategies as st
 
 from liqheat_pipeline.lib import warehouse
 from liqheat_pipeline.lib.heatmap import queries
-from liqheat_pipeline.lib.heatmap.liquidation_map import (
-    cumulative_liquidation_map,
-    liquidated_if_reached,
-)
+from liqheat_pipeline.lib.heatmap.liquidation_map import liquidated_if_reached
 from liqheat_pipeline.lib.heatmap.window import (
     INTERVAL_MINUTES,
     Window,
@@ -182,7 +179,7 @@ def test_symbol_info_reads_the_model_run(fixture_db):
 
 @pytest.mark.parametrize("multiple", [1, 4])
 @pytest.mark.parametrize("leverage", [None, 50])
-def test_map_sql_equals_pure_function_and_levels(fixture_db, multiple, leverage):
+def test_map_sql_matches_the_levels(fixture_db, multiple, leverage):
     fixture, path = fixture_db
     index = 300
     bins = queries.PriceBins(fixture.bucket_size, multiple)
@@ -193,32 +190,55 @@ def test_map_sql_equals_pure_function_and_levels(fixture_db, multiple, leverage)
     active = active_after(fixture, index)
     if leverage is not None:
         active = active[active["leverage"] == leverage]
-    pure = cumulative_liquidation_map(
-        pd.DataFrame(
-            {
-                "side": active["side"],
-                "price": _bin_of(active, fixture, multiple),
-                "active_usd": active["notional_usd"],
-            }
-        ),
-        bins.size,
-    )
-    assert len(sql) == len(pure) > 0
-    assert list(sql["side"]) == list(pure["side"])
-    numeric = ["price", "active_usd", "cumulative_usd", "reach_price"]
-    np.testing.assert_allclose(sql[numeric], pure[numeric], rtol=1e-9)
-    # The curve's meaning, straight from the levels: a fall to X liquidates longs priced >= X.
-    for price in sql["reach_price"]:
-        fall = active[(active["side"] == "long") & (_bin_of(active, fixture, multiple) >= price)]
-        rise = active[
-            (active["side"] == "short") & (_bin_of(active, fixture, multiple) + bins.size <= price)
-        ]
-        assert liquidated_if_reached(sql, price, "long") == pytest.approx(
+    price = _bin_of(active, fixture, multiple)
+    per_bin = active.assign(price=price).groupby(["side", "price"])["notional_usd"].sum()
+    assert len(sql) == len(per_bin) > 0
+    assert list(zip(sql["side"], sql["price"], strict=True)) == list(per_bin.index)
+    np.testing.assert_allclose(sql["active_usd"], per_bin.to_numpy(), rtol=1e-9)
+    # Each bin's cumulative, straight from the levels: a fall to a long bin's lower edge
+    # liquidates the longs priced at or above it, a rise to a short bin's upper edge the shorts
+    # at or below it.
+    for side, bin_price, reach, cumulative in sql[
+        ["side", "price", "reach_price", "cumulative_usd"]
+    ].itertuples(index=False):
+        if side == "long":
+            assert reach == bin_price
+            expected = active[(active["side"] == "long") & (price >= bin_price)]
+        else:
+            assert reach == pytest.approx(bin_price + bins.size, abs=1e-9)
+            expected = active[(active["side"] == "short") & (price <= bin_price)]
+        assert cumulative == pytest.approx(expected["notional_usd"].sum(), rel=1e-9)
+    for reach in sql["reach_price"]:
+        fall = active[(active["side"] == "long") & (price >= reach)]
+        rise = active[(active["side"] == "short") & (price + bins.size <= reach)]
+        assert liquidated_if_reached(sql, reach, "long") == pytest.approx(
             fall["notional_usd"].sum()
         )
-        assert liquidated_if_reached(sql, price, "short") == pytest.approx(
+        assert liquidated_if_reached(sql, reach, "short") == pytest.approx(
             rise["notional_usd"].sum()
         )
+
+
+@pytest.mark.parametrize("multiple", [1, 4])
+def test_map_of_bins_already_read_is_the_map_sql(fixture_db, multiple):
+    """The same curve from display bins at hand (the preview's way) as from the table."""
+    fixture, path = fixture_db
+    bins = queries.PriceBins(fixture.bucket_size, multiple)
+    window = Window(fixture.time(300), fixture.time(301), 5)
+    with warehouse.connect(path, read_only=True) as conn:
+        sql = queries.liquidation_map_rows(conn, fixture.symbol, fixture.time(300), bins)
+        cells = queries.heatmap_cells(conn, fixture.symbol, window, bins, by_leverage=True)
+    binned = pd.concat(
+        [
+            pd.DataFrame(
+                {"side": side, "price": cells["price"], "active_usd": cells[f"{side}_active"]}
+            )
+            for side in ("long", "short")
+        ]
+    )
+    assert cells["leverage"].nunique() > 1  # the tiers are summed per bin
+    at_hand = queries.binned_liquidation_map(binned, bins.size)
+    pd.testing.assert_frame_equal(at_hand, sql, check_exact=False, rtol=1e-12)
 
 
 @settings(max_examples=60, deadline=None)
@@ -235,9 +255,11 @@ def test_map_sql_equals_pure_function_and_levels(fixture_db, multiple, leverage)
     probe=st.integers(-2, 42),
 )
 def test_cumulative_map_matches_its_definition(cells, bin_size, probe):
-    frame = pd.DataFrame(cells, columns=["side", "index", "active_usd"])
+    frame = pd.DataFrame(cells, columns=["side", "index", "active_usd"]).astype(
+        {"side": str, "index": int, "active_usd": float}
+    )
     frame["price"] = np.round(frame["index"] * bin_size, 10)
-    curve = cumulative_liquidation_map(frame[["side", "price", "active_usd"]], bin_size)
+    curve = queries.binned_liquidation_map(frame[["side", "price", "active_usd"]], bin_size)
     assert (curve["active_usd"] > 0).all()
     price = probe * bin_size
     longs = frame[(frame["side"] == "long") & (frame["index"] >= probe)]["active_usd"].sum()

@@ -27,7 +27,7 @@ from liqheat_pipeline.defs.heatmap.assets import build_heatmap_page, page_direct
 from liqheat_pipeline.defs.resources import LiqheatDatabase
 from liqheat_pipeline.lib import warehouse
 from liqheat_pipeline.lib.demo.market import DEMO_SYMBOL
-from liqheat_pipeline.lib.heatmap import queries
+from liqheat_pipeline.lib.heatmap import queries, style
 from liqheat_pipeline.lib.heatmap.history import (
     PRICE_BAND_MARGIN,
     HeatmapHistory,
@@ -38,12 +38,19 @@ from liqheat_pipeline.lib.heatmap.history import (
 from liqheat_pipeline.lib.heatmap.labels import SYNTHETIC_LABEL, chart_title
 from liqheat_pipeline.lib.heatmap.page import (
     PLOTLY_FILE,
+    RANGES,
     page_data,
     plotly_bundle,
     render_page,
     self_contained,
 )
-from liqheat_pipeline.lib.heatmap.preview import render_preview
+from liqheat_pipeline.lib.heatmap.preview import (
+    COLORBAR_LEFT,
+    COLORBAR_WIDTH,
+    preview_liquidation_map,
+    render_preview,
+)
+from liqheat_pipeline.project import SymbolSpec
 from liqheat_pipeline_tests.helpers.demo_pipeline import DEMO_DAYS, DEMO_LAST, demo_database
 from liqheat_pipeline_tests.helpers.heatmap_fixture import make_fixture, write_fixture
 
@@ -191,6 +198,77 @@ def test_preview_is_a_drawn_png(history):
     assert lit > 0.2  # the heatmap fills much of the picture, not just axes and text
 
 
+def _rgb(colour: str) -> np.ndarray:
+    return np.array([int(colour[i : i + 2], 16) for i in (1, 3, 5)]) / 255
+
+
+def _scale_colours(stops: tuple[tuple[float, str], ...]) -> np.ndarray:
+    """The scale sampled at 256 points, interpolated between its stops as both views do."""
+    positions = np.linspace(0, 1, 256)
+    at = [stop for stop, _ in stops]
+    colours = np.array([_rgb(colour) for _, colour in stops])
+    return np.stack([np.interp(positions, at, colours[:, k]) for k in range(3)], axis=1)
+
+
+def test_price_line_colour_is_in_no_colour_scale(history):
+    """Nothing else on the heatmap is drawn in (or near) the price line's colour, and the page
+    draws the line over a dark casing, above the markers."""
+    others = np.concatenate(
+        [
+            _scale_colours(style.LONG_STOPS),
+            _scale_colours(style.SHORT_STOPS),
+            [_rgb(c) for c in (style.LONG_ACCENT, style.SHORT_ACCENT, style.COVERAGE_LINE)],
+        ]
+    )
+    distance = np.linalg.norm(others - _rgb(style.PRICE_LINE), axis=1)
+    assert distance.min() > 0.4  # of the RGB cube's 1.73 diagonal; white was at 0 (long top)
+    traces = _embedded_json(render_page(history), "liqheat-figure")["data"]
+    names = [trace["name"] for trace in traces]
+    casing, price = (traces[names.index(name)] for name in ("price casing", "price (close)"))
+    assert price["line"]["color"] == style.PRICE_LINE
+    assert casing["line"]["color"] == style.BACKGROUND
+    assert casing["line"]["width"] > price["line"]["width"]
+    markers = [i for i, name in enumerate(names) if "liquidations (modelled)" in name]
+    assert max(markers) < names.index("price casing") == names.index("price (close)") - 1
+
+
+def test_marker_size_and_opacity_fall_with_the_range(history):
+    ranges = page_data(history)["ranges"]
+    assert list(ranges) == list(RANGES)
+    for name in ("12h", "24h", "3d"):
+        assert ranges[name]["marker_scale"] == 1
+        assert ranges[name]["marker_opacity"] == style.MARKER_OPACITY
+    assert ranges["30d"]["marker_scale"] == pytest.approx(0.1**0.25)
+    scales = [view["marker_scale"] for view in ranges.values()]
+    opacities = [view["marker_opacity"] for view in ranges.values()]
+    assert scales == sorted(scales, reverse=True) and opacities == sorted(opacities, reverse=True)
+    assert style.MARKER_MIN_OPACITY < ranges["30d"]["marker_opacity"] < style.MARKER_OPACITY
+    assert ranges["30d"]["span"] == 30 * 24 * 3600 * 1000
+
+
+def test_preview_map_is_the_sql_map(history, database):
+    """The preview draws what ``liquidation_map_rows`` returns at the page's map time and bins."""
+    with warehouse.connect(database, read_only=True) as conn:
+        sql = queries.liquidation_map_rows(conn, SYMBOL, history.map_ts, history.bins)
+    drawn = preview_liquidation_map(history)
+    assert len(sql) > 100 and set(sql["side"]) == {"long", "short"}
+    pd.testing.assert_frame_equal(drawn, sql, check_exact=False, rtol=1e-9)
+
+
+def test_preview_draws_the_price_line_and_colour_bars(history):
+    pixels = image.imread(io.BytesIO(render_preview(history)), format="png")[..., :3]
+    near_price = np.abs(pixels - _rgb(style.PRICE_LINE)).max(axis=2) < 0.08
+    assert near_price.sum() > 1000  # the close, in its colour, across the picture
+    # Each colour bar reaches its scale's top colour, the short bar above the long one.
+    column = pixels[:, int((COLORBAR_LEFT + COLORBAR_WIDTH / 2) * pixels.shape[1])]
+    short_top, long_top = (
+        np.flatnonzero(np.abs(column - _rgb(stops[-1][1])).max(axis=1) < 0.03)
+        for stops in (style.SHORT_STOPS, style.LONG_STOPS)
+    )
+    assert short_top.size > 0 and long_top.size > 0
+    assert short_top.max() < long_top.min()
+
+
 _RENDER_IN_SUBPROCESS = """
 import hashlib, sys
 from datetime import date
@@ -225,7 +303,7 @@ def test_page_and_preview_do_not_depend_on_the_host_time_zone(history, database)
 
 def _materialize(database: Path, first: str, last: str | None = None) -> dg.ExecuteInProcessResult:
     partitions = dg.DailyPartitionsDefinition(start_date="2025-12-01", timezone="UTC")
-    asset = build_heatmap_page(SYMBOL, partitions)
+    asset = build_heatmap_page(SymbolSpec(SYMBOL, with_mark_price=False), partitions)
     tags = {
         "dagster/asset_partition_range_start": first,
         "dagster/asset_partition_range_end": last or first,
@@ -287,17 +365,25 @@ def test_asset_writes_a_page_per_day_and_a_preview(database_copy):
         "2025-12-03.html",
         "2025-12-04.html",
         "latest.html",
+        "latest.png",
         PLOTLY_FILE,
     ]
     assert _latest_is_inlined(directory, "2025-12-04.html")
     assert "up to 2025-12-03 00:00 UTC" in (directory / "2025-12-02.html").read_text()
-    events = result.get_asset_materialization_events()
-    assert sorted(event.partition for event in events) == ["2025-12-02", "2025-12-03", "2025-12-04"]
-    metadata = events[0].materialization.metadata
+    events = {
+        event.partition: event.materialization.metadata
+        for event in result.get_asset_materialization_events()
+    }
+    assert sorted(events) == ["2025-12-02", "2025-12-03", "2025-12-04"]
+    # Each partition links its own page; only the run's last day carries the PNG preview.
+    for day, metadata in events.items():
+        assert metadata["page"].value == str(directory / f"{day}.html")
+        assert ("preview" in metadata) == (day == "2025-12-04")
+    metadata = events["2025-12-04"]
     preview = re.fullmatch(r"!\[.*\]\(data:image/png;base64,(.+)\)", metadata["preview"].value)
-    assert base64.b64decode(preview.group(1)).startswith(b"\x89PNG")
-    assert metadata["page"].value == str(directory / "2025-12-04.html")
-    assert metadata["pages_written"].value == 3
+    png = base64.b64decode(preview.group(1))
+    assert png.startswith(b"\x89PNG") and png == (directory / "latest.png").read_bytes()
+    assert metadata["latest_preview"].value == str(directory / "latest.png")
 
     # Re-drawing an older day leaves latest.html on the newest day; a plotly.min.js that is
     # not this plotly's bundle is replaced.

@@ -4,6 +4,7 @@ real pipeline output (the synthetic DEMOUSDT market)."""
 from __future__ import annotations
 
 import io
+import math
 import os
 import re
 import shutil
@@ -41,6 +42,11 @@ CHROMIUM_ARGS = [
 ARTIFACTS = REPO_ROOT / "artifacts"
 SYMBOL = DEMO_SYMBOL
 HOUR_MS = 3600e3
+# Trace indices of the page's figure (page.js TRACE).
+LIQ_LONG, LIQ_SHORT, PRICE_CASING, PRICE = 2, 3, 4, 5
+CUM_LONG, CUM_SHORT = 8, 9
+OBSERVED_LONG, OBSERVED_SHORT, COVERAGE = 10, 11, 12
+USD_LABEL = re.compile(r"\$\d+(\.\d+)?[kMB]?")
 
 pytestmark = pytest.mark.browser
 
@@ -207,13 +213,89 @@ def test_tier_filter_and_log_scale_recolour(page, database):
     assert colour_axis["cmax"] < 10  # log10 of USD
 
 
+def _usd_value(label: str) -> float:
+    scale = {"k": 1e3, "M": 1e6, "B": 1e9}.get(label[-1], 1)
+    return float(label[1:].rstrip("kMB")) * scale
+
+
+def _saturation(page) -> float:
+    """The SATURATION_QUANTILE of the cells in view (all tiers, summed in the browser), as
+    page.js picks it: the value at floor(q (n - 1)) of the sorted cells."""
+    values = page.evaluate(
+        """(() => { const d = document.getElementById('liqheat-plot').data;
+                    return d[0].customdata.concat(d[1].customdata).flat()
+                               .filter((v) => v > 0); })()"""
+    )
+    ordered = np.sort(values)
+    return float(ordered[int(np.floor(style.SATURATION_QUANTILE * (len(ordered) - 1)))])
+
+
+def test_colour_scales_floor_and_usd_ticks(page):
+    """Linear: 0 to the saturation, USD ticks across it. Log: the saturation down to
+    LOG_DECADES below it (not the smallest cells), ticks at the powers of ten in between."""
+    for range_name in ("3d", "30d"):
+        _click_and_wait(page, f'button[data-range="{range_name}"]', range_name)
+        top = _saturation(page)
+        _click_and_wait(page, 'button[data-scale="linear"]')
+        layout = page.evaluate("document.getElementById('liqheat-plot').layout")
+        for axis in (layout["coloraxis"], layout["coloraxis2"]):
+            assert axis["cmin"] == 0 and axis["cmax"] == pytest.approx(top, rel=1e-9)
+            ticks, labels = axis["colorbar"]["tickvals"], axis["colorbar"]["ticktext"]
+            assert 3 <= len(ticks) <= 6 and ticks[0] == 0 and ticks[-1] > top / 2
+            assert all(USD_LABEL.fullmatch(label) for label in labels), labels
+            assert [_usd_value(label) for label in labels] == pytest.approx(ticks)
+        _click_and_wait(page, 'button[data-scale="log"]')
+        layout = page.evaluate("document.getElementById('liqheat-plot').layout")
+        for axis in (layout["coloraxis"], layout["coloraxis2"]):
+            assert axis["cmax"] == pytest.approx(math.log10(top), rel=1e-9)
+            assert axis["cmin"] == pytest.approx(axis["cmax"] - style.LOG_DECADES)
+            assert 10 ** axis["cmin"] > 1_000  # the demo's floor: ~$100k, not cents
+            ticks, labels = axis["colorbar"]["tickvals"], axis["colorbar"]["ticktext"]
+            assert len(ticks) >= 3
+            assert all(axis["cmin"] <= tick <= axis["cmax"] for tick in ticks)
+            assert all(USD_LABEL.fullmatch(label) for label in labels), labels
+            assert [math.log10(_usd_value(label)) for label in labels] == pytest.approx(ticks)
+    # The map's axes: USD ticks with suffixes too (no "G" for billions).
+    for axis in ("xaxis2", "xaxis3"):
+        labels = page.evaluate(f"document.getElementById('liqheat-plot').layout.{axis}.ticktext")
+        assert len(labels) >= 3 and all(USD_LABEL.fullmatch(label) for label in labels), labels
+
+
+def test_markers_shrink_and_the_price_line_stays_on_top(page):
+    def markers() -> dict:
+        return page.evaluate(
+            f"""(() => {{ const m = document.getElementById('liqheat-plot').data[{LIQ_LONG}];
+                         return {{size: Math.max(...m.marker.size), opacity: m.marker.opacity,
+                                  count: m.x.length}}; }})()"""
+        )
+
+    three_days = markers()
+    _click_and_wait(page, 'button[data-range="30d"]', "30d")
+    thirty_days = markers()
+    assert three_days["count"] > 0 and thirty_days["count"] > 0
+    assert three_days["opacity"] == style.marker_opacity(timedelta(days=3))
+    assert thirty_days["opacity"] == pytest.approx(style.marker_opacity(timedelta(days=30)))
+    scale = style.marker_scale(timedelta(days=30))
+    assert thirty_days["size"] == pytest.approx(three_days["size"] * scale)
+    traces = page.evaluate(
+        """document.getElementById('liqheat-plot').data
+             .map((t) => ({name: t.name, color: t.line && t.line.color, n: (t.y || []).length}))"""
+    )
+    assert traces[PRICE]["name"] == "price (close)" and traces[PRICE]["color"] == style.PRICE_LINE
+    assert traces[PRICE_CASING]["n"] == traces[PRICE]["n"] > 0
+    assert max(LIQ_LONG, LIQ_SHORT) < PRICE_CASING < PRICE  # drawn later: on top
+    shapes = page.evaluate("document.getElementById('liqheat-plot').layout.shapes")
+    assert style.PRICE_LINE in [shape["line"]["color"] for shape in shapes]  # the map's price
+
+
 def test_page_map_is_the_api_map(page, base_url):
     """The page's cumulative curves (computed in the browser) equal GET /liquidations/map at
     the page's bin size, inside the price band the page draws (PRICE_BAND_MARGIN around the
     traded range; the API serves every level)."""
     curves = page.evaluate(
-        """(() => { const d = document.getElementById('liqheat-plot').data;
-                    return [d[7].x, d[7].y, d[8].x, d[8].y]; })()"""
+        f"""(() => {{ const d = document.getElementById('liqheat-plot').data;
+                     return [d[{CUM_LONG}].x, d[{CUM_LONG}].y, d[{CUM_SHORT}].x, d[{CUM_SHORT}].y];
+                  }})()"""
     )
     low, high, size = page.evaluate(
         """(() => { const d = JSON.parse(document.getElementById('liqheat-data').textContent);
@@ -265,7 +347,7 @@ def test_times_are_utc_whatever_the_browser_time_zone(browser, base_url):
 def _file_page_problems(browser, path: Path) -> list[str]:
     page, problems = _open_offline(browser, path.as_uri(), "file://")
     try:
-        assert page.evaluate("document.getElementById('liqheat-plot').data.length") == 12
+        assert page.evaluate("document.getElementById('liqheat-plot').data.length") == 13
         # A click on a column redraws the map: the page's script runs against the library.
         box = page.locator("#liqheat-plot .nsewdrag").first.bounding_box()
         page.mouse.click(box["x"] + box["width"] * 0.6, box["y"] + box["height"] * 0.5)
@@ -284,9 +366,6 @@ def test_day_page_and_latest_work_offline_from_files(browser, database, tmp_path
     alone = Path(shutil.copy(directory / "latest.html", tmp_path / "latest.html"))
     assert sorted(tmp_path.iterdir()) == [alone]
     assert _file_page_problems(browser, alone) == []
-
-
-OBSERVED_LONG, OBSERVED_SHORT, COVERAGE = 9, 10, 11
 
 
 def _epoch_ms(moment: datetime) -> int:

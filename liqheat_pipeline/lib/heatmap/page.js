@@ -4,12 +4,11 @@
   const DATA = JSON.parse(document.getElementById("liqheat-data").textContent);
   const FIGURE = JSON.parse(document.getElementById("liqheat-figure").textContent);
   const plot = document.getElementById("liqheat-plot");
-  const HOUR = 3600e3;
-  const RANGES = { "12h": 12 * HOUR, "24h": 24 * HOUR, "3d": 72 * HOUR, "7d": 168 * HOUR, "30d": 720 * HOUR };
-  const FINE_LIMIT = RANGES["3d"]; // ranges up to this use the 5-minute grid
-  const TRACE = { heatLong: 0, heatShort: 1, liqLong: 2, liqShort: 3, price: 4,
-                  barLong: 5, barShort: 6, cumLong: 7, cumShort: 8,
-                  observedLong: 9, observedShort: 10, coverage: 11 };
+  const RANGES = DATA.ranges; // name -> span (ms) and marker size and opacity
+  const TRACE = { heatLong: 0, heatShort: 1, liqLong: 2, liqShort: 3, priceCasing: 4, price: 5,
+                  barLong: 6, barShort: 7, cumLong: 8, cumShort: 9,
+                  observedLong: 10, observedShort: 11, coverage: 12 };
+  const PRICE_LINE = FIGURE.data[TRACE.price].line.color;
 
   // Arrays arrive gzip-compressed and base64-encoded; the browser inflates them natively.
   async function unpack(b64, Type) {
@@ -160,9 +159,48 @@
     return { price, longBar, shortBar, cumLong, cumShort };
   }
 
-  function sizes(v) {
+  function sizes(v, scale) {
     const max = v.reduce((a, b) => Math.max(a, b), 1);
-    return v.map((value) => 5 + 13 * Math.sqrt(value / max));
+    return v.map((value) => scale * (5 + 13 * Math.sqrt(value / max)));
+  }
+
+  // Ticks 0, step, 2 step ... up to hi, the step 1, 2 or 5 times a power of ten (3 to 6 ticks).
+  function linearTicks(hi) {
+    if (!(hi > 0)) return [0];
+    const power = Math.pow(10, Math.floor(Math.log10(hi / 4)));
+    const step = [1, 2, 5, 10].map((m) => m * power).find((s) => hi / s <= 5);
+    const ticks = [];
+    for (let i = 0; i * step <= hi * (1 + 1e-9); i++) ticks.push(i * step);
+    return ticks;
+  }
+
+  // Ticks of a log scale over [lo, hi] (USD): the powers of ten, with their triples when there
+  // are fewer than three powers.
+  function logTicks(lo, hi) {
+    const within = (multiples) => {
+      const ticks = [];
+      for (let p = Math.floor(Math.log10(lo)); p <= Math.ceil(Math.log10(hi)); p++) {
+        for (const m of multiples) {
+          const tick = m * Math.pow(10, p);
+          if (tick >= lo * (1 - 1e-9) && tick <= hi * (1 + 1e-9)) ticks.push(tick);
+        }
+      }
+      return ticks;
+    };
+    const powers = within([1]);
+    return powers.length >= 3 ? powers : within([1, 3]);
+  }
+
+  // Explicit USD ticks (k, M, B suffixes) on ``axis``, at ``ticks`` in USD drawn at ``at``.
+  function usdTicks(axis, ticks, at = ticks) {
+    Object.assign(axis, { tickmode: "array", tickvals: at, ticktext: ticks.map(usd) });
+  }
+
+  // A map axis from 0 to a little beyond the largest value drawn on it.
+  function mapAxis(axis, values) {
+    const top = values.reduce((a, b) => Math.max(a, b), 0);
+    if (top > 0) axis.range = [0, 1.05 * top];
+    usdTicks(axis, linearTicks(top));
   }
 
   // The observed panel's axis: longs drawn below zero, shorts above, scaled to the buckets in
@@ -184,16 +222,18 @@
   }
 
   function render() {
-    const span = RANGES[state.range];
-    const grid = span <= FINE_LIMIT ? grids.fine : grids.coarse;
+    const view = RANGES[state.range], span = view.span;
+    const grid = span <= DATA.fine_span ? grids.fine : grids.coarse;
     const x1 = DATA.end, x0 = DATA.end - span;
     const heat = matrices(grid);
     const firstCol = Math.max(0, Math.floor((x0 - grid.t0) / grid.step));
     const values = visibleValues(heat, firstCol);
     const log = state.scale === "log";
+    // Both scales saturate at the same quantile; the log scale's floor is a fixed number of
+    // decades below it (style.LOG_DECADES says why).
     const top = quantile(values, DATA.saturation_quantile);
-    const cmin = log ? Math.log10(quantile(values, 0.02)) : 0;
-    const cmax = log ? Math.log10(values.length ? values[values.length - 1] : 1) : top;
+    const cmax = log ? Math.log10(top) : top;
+    const cmin = log ? cmax - DATA.log_decades : 0;
     const xs = Array.from({ length: grid.n }, (_, c) => grid.t0 + (c + 0.5) * grid.step);
     const ys = Array.from({ length: DATA.rows }, (_, r) => rowPrice(r) + DATA.bin_size / 2);
     const liqLong = markers(grid, 0), liqShort = markers(grid, 1);
@@ -204,9 +244,13 @@
     Object.assign(data[TRACE.heatShort], { x: xs, y: ys, z: transform(heat.short, log), customdata: heat.short });
     for (const [index, liq] of [[TRACE.liqLong, liqLong], [TRACE.liqShort, liqShort]]) {
       Object.assign(data[index], { x: liq.x, y: liq.y, customdata: liq.v });
-      data[index].marker = Object.assign({}, data[index].marker, { size: sizes(liq.v) });
+      data[index].marker = Object.assign({}, data[index].marker,
+        { size: sizes(liq.v, view.marker_scale), opacity: view.marker_opacity });
     }
-    Object.assign(data[TRACE.price], { x: candleTime, y: Array.from(candles.close) });
+    const close = Array.from(candles.close);
+    for (const index of [TRACE.priceCasing, TRACE.price]) {
+      Object.assign(data[index], { x: candleTime, y: close });
+    }
     Object.assign(data[TRACE.barLong], { x: map.longBar, y: map.price });
     Object.assign(data[TRACE.barShort], { x: map.shortBar, y: map.price });
     Object.assign(data[TRACE.cumLong], { x: map.cumLong.x, y: map.cumLong.y });
@@ -223,22 +267,21 @@
     layout.xaxis.range = [x0, x1];
     const band = priceBand(x0, x1);
     if (band) layout.yaxis.range = band;
-    layout.coloraxis.cmin = cmin;
-    layout.coloraxis.cmax = cmax;
-    layout.coloraxis2.cmin = cmin;
-    layout.coloraxis2.cmax = cmax;
+    for (const axis of [layout.coloraxis, layout.coloraxis2]) {
+      Object.assign(axis, { cmin, cmax });
+      if (log) {
+        const ticks = logTicks(Math.pow(10, cmin), top);
+        usdTicks(axis.colorbar, ticks, ticks.map(Math.log10));
+      } else {
+        usdTicks(axis.colorbar, linearTicks(top));
+      }
+    }
+    mapAxis(layout.xaxis2, map.longBar.concat(map.shortBar));
+    mapAxis(layout.xaxis3, map.cumLong.x.concat(map.cumShort.x));
     observedAxis(layout.yaxis3, x0, x1);
     layout.annotations = (layout.annotations || []).concat([{
       text: DATA.observed_label, xref: "x domain", yref: "y3 domain", x: 0.005, y: 1,
       xanchor: "left", yanchor: "bottom", showarrow: false, font: { size: 11 } }]);
-    if (log) {
-      for (const axis of [layout.coloraxis, layout.coloraxis2]) {
-        const ticks = [];
-        for (let p = Math.ceil(cmin); p <= Math.floor(cmax); p++) ticks.push(p);
-        axis.colorbar.tickvals = ticks;
-        axis.colorbar.ticktext = ticks.map((p) => usd(Math.pow(10, p)));
-      }
-    }
     const mapTime = col === null ? null : grid.t0 + (col + 1) * grid.step;
     const mapPrice = mapTime === null ? null : closeAt(mapTime - 1);
     layout.shapes = [];
@@ -248,7 +291,7 @@
     }
     if (mapPrice !== null) {
       layout.shapes.push({ type: "line", xref: "x2 domain", yref: "y", x0: 0, x1: 1,
-                           y0: mapPrice, y1: mapPrice, line: { color: "#ffffff", width: 1 } });
+                           y0: mapPrice, y1: mapPrice, line: { color: PRICE_LINE, width: 1.2 } });
     }
     layout.xaxis2.title = { text: mapTime === null ? "liquidation map: no snapshot in view"
       : "USD per bin at " + new Date(mapTime).toISOString().slice(0, 16).replace("T", " ") + " UTC" };

@@ -23,7 +23,7 @@ import html
 import json
 import math
 import string
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -35,6 +35,7 @@ from plotly.offline import get_plotlyjs
 from liqheat_pipeline.lib.heatmap import style
 from liqheat_pipeline.lib.heatmap.history import (
     ALL_TIERS,
+    FINE_SPAN,
     PRICE_BAND_MARGIN,
     Grid,
     HeatmapHistory,
@@ -42,7 +43,13 @@ from liqheat_pipeline.lib.heatmap.history import (
 from liqheat_pipeline.lib.heatmap.labels import SYNTHETIC_LABEL, chart_title, is_synthetic
 from liqheat_pipeline.lib.heatmap.queries import PriceBins
 
-RANGES = ("12h", "24h", "3d", "7d", "30d")
+RANGES = {
+    "12h": timedelta(hours=12),
+    "24h": timedelta(hours=24),
+    "3d": timedelta(days=3),
+    "7d": timedelta(days=7),
+    "30d": timedelta(days=30),
+}
 DEFAULT_RANGE = "3d"
 # The observed panel's share of the plot height, under the heatmap's price axis.
 PANEL_HEIGHT = 0.17
@@ -229,7 +236,17 @@ def page_data(history: HeatmapHistory) -> dict[str, Any]:
         "rows": rows,
         "tiers": _tier_labels(history),
         "default_range": DEFAULT_RANGE,
+        "ranges": {
+            name: {
+                "span": span // timedelta(milliseconds=1),
+                "marker_scale": style.marker_scale(span),
+                "marker_opacity": style.marker_opacity(span),
+            }
+            for name, span in RANGES.items()
+        },
+        "fine_span": FINE_SPAN // timedelta(milliseconds=1),
         "saturation_quantile": style.SATURATION_QUANTILE,
+        "log_decades": style.LOG_DECADES,
         "map_time": None if history.map_ts is None else _epoch_ms(history.map_ts),
         "grids": {
             "fine": _encode_grid(history.fine, history, y0),
@@ -325,10 +342,17 @@ def _page_figure(synthetic: bool) -> go.Figure:
             ),
             _consumed_markers("long liquidations (modelled)", style.LONG_ACCENT, "triangle-down"),
             _consumed_markers("short liquidations (modelled)", style.SHORT_ACCENT, "triangle-up"),
+            # The close over its casing, both above the markers (drawn later).
+            go.Scatter(
+                name="price casing",
+                mode="lines",
+                line={"color": style.BACKGROUND, "width": style.PRICE_CASING_WIDTH},
+                hoverinfo="skip",
+            ),
             go.Scatter(
                 name="price (close)",
                 mode="lines",
-                line={"color": style.PRICE_LINE, "width": 1.3},
+                line={"color": style.PRICE_LINE, "width": style.PRICE_LINE_WIDTH},
                 hovertemplate="%{x|%Y-%m-%d %H:%M} UTC · close %{y:,.6~g}<extra></extra>",
             ),
             _map_bars("long levels at the map time", style.LONG_ACCENT),
@@ -350,8 +374,8 @@ def _page_figure(synthetic: bool) -> go.Figure:
         ]
     )
     axis = {"gridcolor": style.GRID, "zeroline": False, "color": style.TEXT}
-    usd_ticks = {"tickprefix": "$", "tickformat": ".3~s", "nticks": 4}
-    colorbar = {"thickness": 10, "len": 0.36, "x": 1.0, "xpad": 4, **usd_ticks}
+    # Colour bars and map axes get USD ticks (k, M, B) from page.js, for the data in view.
+    colorbar = {"thickness": 10, "len": 0.36, "x": 1.0, "xpad": 4}
     heat_bottom = PANEL_HEIGHT + PANEL_GAP
     figure.update_layout(
         template="plotly_dark",
@@ -401,7 +425,6 @@ def _page_figure(synthetic: bool) -> go.Figure:
             "domain": [0.77, 0.93],
             "anchor": "y",
             "title": "USD per bin",
-            **usd_ticks,
         },
         xaxis3={
             **axis,
@@ -409,7 +432,6 @@ def _page_figure(synthetic: bool) -> go.Figure:
             "side": "top",
             "showgrid": False,
             "title": "cumulative USD",
-            **usd_ticks,
         },
         coloraxis={
             "colorscale": long_scale,
@@ -462,8 +484,8 @@ def _consumed_markers(name: str, colour: str, symbol: str) -> go.Scatter:
         marker={
             "color": colour,
             "symbol": symbol,
+            # Size and opacity per range come from page.js (style.marker_scale).
             "line": {"color": style.BACKGROUND, "width": 0.5},
-            "opacity": 0.9,
         },
         hovertemplate="%{x|%Y-%m-%d %H:%M} UTC · price ≈ %{y:,.6~g}<br>"
         + name

@@ -265,8 +265,17 @@ def price_path(
     ).df()
 
 
-# The cumulative curve of ``heatmap.sql.CUMULATIVE_USD`` over display bins; ``reach_price`` is the
-# edge whose reaching liquidates a bin's cumulative: a long bin's lower edge, a short bin's upper.
+# The cumulative curve of ``heatmap.sql.CUMULATIVE_USD`` over the display bins in ``bins`` (side,
+# price_bucket = bin lower edge, active_usd > 0); ``reach_price`` is the edge whose reaching
+# liquidates a bin's cumulative: a long bin's lower edge, a short bin's upper.
+_MAP_CURVE = f"""
+SELECT side, price_bucket AS price, active_usd, {CUMULATIVE_USD},
+       CASE side WHEN 'long' THEN price_bucket ELSE round(price_bucket + $bin, 10)
+       END AS reach_price
+FROM bins
+ORDER BY side, price
+"""
+# The bins of one snapshot: its stored buckets merged into display bins, tiers summed.
 _MAP_SQL = f"""
 WITH bins AS (
     SELECT side, {_BIN} AS price_bucket, sum(active_usd) AS active_usd
@@ -274,12 +283,15 @@ WITH bins AS (
     WHERE s.symbol = $symbol AND s.ts = $ts AND s.active_usd > 0 {{tier_filter}}
     GROUP BY ALL
 )
-SELECT side, price_bucket AS price, active_usd, {CUMULATIVE_USD},
-       CASE side WHEN 'long' THEN price_bucket ELSE round(price_bucket + $bin, 10)
-       END AS reach_price
-FROM bins
-ORDER BY side, price
-"""
+{_MAP_CURVE}"""
+# Display bins already read (a frame registered as `binned`), summed per side and bin.
+_BINNED_MAP_SQL = f"""
+WITH bins AS (
+    SELECT side, price AS price_bucket, sum(active_usd) AS active_usd
+    FROM binned WHERE active_usd > 0
+    GROUP BY ALL
+)
+{_MAP_CURVE}"""
 
 
 def liquidation_map_rows(
@@ -290,14 +302,22 @@ def liquidation_map_rows(
     *,
     leverage: int | None = None,
 ) -> pd.DataFrame:
-    """The cumulative liquidation curve of the snapshot at ``ts`` (SQL twin of
-    ``liquidation_map.cumulative_liquidation_map``).
+    """The cumulative liquidation curve of the snapshot at ``ts``.
 
     Columns: side, price (bin lower edge), active_usd, cumulative_usd, reach_price (the price
     whose reaching liquidates ``cumulative_usd``).
     """
     sql = _MAP_SQL.format(table=_snapshots(leverage), tier_filter=_cell_filter(leverage))
     return conn.execute(sql, bind(sql, {**_parameters(symbol, bins, leverage), "ts": ts})).df()
+
+
+def binned_liquidation_map(binned: pd.DataFrame, bin_size: float) -> pd.DataFrame:
+    """The curve of ``liquidation_map_rows`` over display bins already read (columns side, price
+    = bin lower edge, active_usd; rows of one side and bin are summed), by the same SQL in an
+    in-memory DuckDB: for a snapshot whose cells are at hand, e.g. the preview's."""
+    with duckdb.connect() as conn:
+        conn.register("binned", binned)
+        return conn.execute(_BINNED_MAP_SQL, {"bin": bin_size}).df()
 
 
 def observed_symbols(conn: duckdb.DuckDBPyConnection) -> list[str]:
