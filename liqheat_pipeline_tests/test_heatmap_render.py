@@ -47,6 +47,8 @@ from liqheat_pipeline.lib.heatmap.page import (
 from liqheat_pipeline.lib.heatmap.preview import (
     COLORBAR_LEFT,
     COLORBAR_WIDTH,
+    PLOT_BOTTOM,
+    PLOT_TOP,
     preview_liquidation_map,
     render_preview,
 )
@@ -193,9 +195,12 @@ def test_preview_is_a_drawn_png(history):
     assert len(png) < 400_000
     pixels = image.imread(io.BytesIO(png), format="png")[..., :3]
     assert pixels.shape[:2] == (520, 1100)
-    background = np.array([0x0B, 0x0E, 0x14]) / 255
-    lit = (np.abs(pixels - background).max(axis=2) > 40 / 255).mean()
-    assert lit > 0.2  # the heatmap fills much of the picture, not just axes and text
+    lit = np.abs(pixels - _rgb(style.BACKGROUND)).max(axis=2) > 40 / 255
+    # Inside the heatmap's axes (left of the liquidation map, between the plot's top and bottom)
+    # the cells fill much of the picture, not just grid lines and the price.
+    height, width = lit.shape
+    rows = slice(int((1 - PLOT_TOP) * height), int((1 - PLOT_BOTTOM) * height))
+    assert lit[rows, int(0.1 * width) : int(0.7 * width)].mean() > 0.25
 
 
 def _rgb(colour: str) -> np.ndarray:

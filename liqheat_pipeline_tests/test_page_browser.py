@@ -232,7 +232,8 @@ def _saturation(page) -> float:
 
 def test_colour_scales_floor_and_usd_ticks(page):
     """Linear: 0 to the saturation, USD ticks across it. Log: the saturation down to
-    LOG_DECADES below it (not the smallest cells), ticks at the powers of ten in between."""
+    LOG_DECADES below it (not the smallest cells), ticks at powers of ten (and their triples when
+    there are fewer than three) in between."""
     for range_name in ("3d", "30d"):
         _click_and_wait(page, f'button[data-range="{range_name}"]', range_name)
         top = _saturation(page)

@@ -21,16 +21,17 @@ from liqheat_pipeline.lib.heatmap.page import page_title
 
 DPI = 100
 SIZE_INCHES = (11.0, 5.2)
-# Where the colour bars go (figure fractions), right of the liquidation map: short above long,
-# as on the page.
-COLORBAR_LEFT = 0.935
-COLORBAR_WIDTH = 0.011
+# Figure fractions: the axes span [PLOT_BOTTOM, PLOT_TOP]; the colour bars sit right of the
+# liquidation map, the short one at the top and the long one at the bottom, as on the page.
+PLOT_BOTTOM, PLOT_TOP = 0.1, 0.86
+COLORBAR_LEFT, COLORBAR_WIDTH, COLORBAR_HEIGHT = 0.935, 0.011, 0.34
 POINTS_PER_PIXEL = 72 / DPI  # the page's line widths are pixels, matplotlib's points
 
 
 def render_preview(history: HeatmapHistory) -> bytes:
     """PNG bytes: the page's history (5-minute columns up to 3 days, else hourly), all tiers,
-    with the price path, modelled liquidations and the liquidation map at the end."""
+    with the price path, modelled liquidations, the liquidation map at the end and the colour
+    bars (linear, USD ticks)."""
     grid = history.fine if history.end - history.start <= FINE_SPAN else history.coarse
     figure, (heat_axes, map_axes) = plt.subplots(
         1,
@@ -38,7 +39,7 @@ def render_preview(history: HeatmapHistory) -> bytes:
         figsize=SIZE_INCHES,
         dpi=DPI,
         sharey=True,
-        gridspec_kw={"width_ratios": [4.2, 1], "wspace": 0.03},
+        gridspec_kw={"width_ratios": [4.2, 1], "wspace": 0.06},
         facecolor=style.BACKGROUND,
     )
     for axes in (heat_axes, map_axes):
@@ -61,7 +62,7 @@ def render_preview(history: HeatmapHistory) -> bytes:
             alpha=0.3,
             fontweight="bold",
         )
-    figure.subplots_adjust(left=0.07, right=0.905, top=0.86, bottom=0.1)
+    figure.subplots_adjust(left=0.07, right=0.905, top=PLOT_TOP, bottom=PLOT_BOTTOM)
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", facecolor=style.BACKGROUND)
     plt.close(figure)
@@ -93,8 +94,8 @@ def _draw_heat(figure: plt.Figure, axes: plt.Axes, grid: Grid, history: HeatmapH
     top = float(np.quantile(values, style.SATURATION_QUANTILE)) if values.size else 1.0
     norm = Normalize(0.0, top)
     for matrix, name, stops, bottom in (
-        (long, "long", style.LONG_STOPS, 0.1),
-        (short, "short", style.SHORT_STOPS, 0.52),
+        (long, "long", style.LONG_STOPS, PLOT_BOTTOM),
+        (short, "short", style.SHORT_STOPS, PLOT_TOP - COLORBAR_HEIGHT),
     ):
         mesh = axes.pcolormesh(
             edges_x,
@@ -132,7 +133,7 @@ def _draw_heat(figure: plt.Figure, axes: plt.Axes, grid: Grid, history: HeatmapH
 
 def _colorbar(figure: plt.Figure, mesh: plt.QuadMesh, side: str, bottom: float) -> None:
     """A colour bar of one side's scale with USD ticks, right of the liquidation map."""
-    axes = figure.add_axes((COLORBAR_LEFT, bottom, COLORBAR_WIDTH, 0.34))
+    axes = figure.add_axes((COLORBAR_LEFT, bottom, COLORBAR_WIDTH, COLORBAR_HEIGHT))
     bar = figure.colorbar(mesh, cax=axes)
     bar.outline.set_visible(False)
     bar.ax.tick_params(colors=style.TEXT, labelsize=7, length=2)
@@ -164,6 +165,7 @@ def _draw_price(axes: plt.Axes, history: HeatmapHistory) -> None:
     axes.set_ylim(low - pad, high + pad)
     axes.set_xlim(history.start, history.end)
     axes.set_ylabel("price (USDT)", color=style.TEXT, fontsize=9)
+    axes.yaxis.set_major_formatter(matplotlib.ticker.StrMethodFormatter("{x:,.6g}"))
     axes.xaxis.set_major_formatter(matplotlib.dates.DateFormatter("%m-%d\n%H:%M"))
 
 

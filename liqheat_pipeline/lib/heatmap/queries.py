@@ -19,10 +19,10 @@ from liqheat_pipeline.lib.heatmap.sql import (
     INTERVAL_ENDS,
     PRICE_RANGE,
     STATE_TIME,
-    bind,
     interval_cells_sql,
 )
 from liqheat_pipeline.lib.heatmap.window import Window
+from liqheat_pipeline.lib.warehouse import bind
 
 
 @dataclass(frozen=True)
