@@ -13,6 +13,24 @@ class ErrorResponse(BaseModel):
     detail: str = Field(description="What is wrong, naming the offending parameter.")
 
 
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorResponse, "description": "Window too large for one response."},
+    404: {"model": ErrorResponse, "description": "Unknown symbol or no snapshot at that time."},
+    503: {"model": ErrorResponse, "description": "Database absent, not built, or being written."},
+}
+
+# Routes answering HTML still answer errors in JSON; say so explicitly (FastAPI would otherwise
+# document the error bodies under the route's own media type).
+JSON_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {
+        "description": response["description"],
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}},
+    }
+    for status, response in ERROR_RESPONSES.items()
+    if status in (404, 503)
+}
+
+
 class Health(BaseModel):
     status: str = Field(description="'ok' when the DuckDB file is readable.")
     database: str = Field(description="File name of the DuckDB file (not its directory).")
