@@ -48,6 +48,8 @@ class Settings:
     liquidations_dir: Path = Path(DEFAULT_LIQUIDATIONS_DIR)
     # Ingest rejects an archive file with a value beyond these (lib/archive/plausibility.py).
     plausibility: PlausibilityLimits = DEFAULT_LIMITS
+    # The last daily partition (LIQHEAT_END_DATE); None: derived from the data (project.py).
+    end_date: date | None = None
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
@@ -59,6 +61,11 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         symbols=_parse_symbols(env.get("LIQHEAT_SYMBOLS") or DEFAULT_SYMBOLS),
         start_date=_parse_date(
             "LIQHEAT_START_DATE", env.get("LIQHEAT_START_DATE") or DEFAULT_START_DATE
+        ),
+        end_date=(
+            _parse_date("LIQHEAT_END_DATE", env["LIQHEAT_END_DATE"])
+            if env.get("LIQHEAT_END_DATE")
+            else None
         ),
         download=_parse_bool("LIQHEAT_DOWNLOAD", env.get("LIQHEAT_DOWNLOAD", "")),
         model_config_path=_parse_optional_file(

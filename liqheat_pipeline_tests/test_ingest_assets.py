@@ -9,10 +9,7 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from liqheat_pipeline.defs.ingest import assets as ingest_assets
-from liqheat_pipeline.defs.ingest import checks as ingest_checks
-from liqheat_pipeline.defs.ingest.assets import build_ingest_assets
-from liqheat_pipeline.defs.ingest.checks import build_ingest_checks
+from liqheat_pipeline.defs.ingest import definitions as ingest_domain
 from liqheat_pipeline.defs.resources import LiqheatDatabase
 from liqheat_pipeline.lib.archive.plausibility import PlausibilityLimits
 from liqheat_pipeline.lib.warehouse import connect
@@ -29,6 +26,7 @@ from liqheat_pipeline_tests.helpers.archive_fixtures import (
     write_file,
     write_market,
 )
+from liqheat_pipeline_tests.helpers.pipeline_runs import ingest_definitions
 
 SYMBOL = "TESTUSDT"
 DAYS = [date(2025, 12, 1) + timedelta(days=i) for i in range(3)]
@@ -59,7 +57,7 @@ def run(settings: Settings, instance, first: date, last: date | None = None):
             "dagster/asset_partition_range_end": last.isoformat(),
         }
     return dg.materialize(
-        [*build_ingest_assets(settings), *build_ingest_checks(settings)],
+        ingest_definitions(settings),
         partition_key=None if last is not None else first.isoformat(),
         tags=tags,
         resources={"database": LiqheatDatabase(path=str(settings.db_path))},
@@ -119,17 +117,21 @@ def test_one_day_lands_in_the_tables_with_metadata_and_passing_checks(settings, 
     (materialization,) = result.asset_materializations_for_node(CANDLES_NODE)
     metadata = {key: value.value for key, value in materialization.metadata.items()}
     assert materialization.partition == "2025-12-02"
-    assert metadata["dagster/row_count"] == metadata["dagster/partition_row_count"] == 288
+    assert metadata["dagster/partition_row_count"] == 288
     assert metadata["dagster/table_name"] == "candles"
+    assert metadata["source_file"].endswith("TESTUSDT-5m-2025-12-02.csv")
     assert metadata["first_time"] == "2025-12-02 00:00:00 UTC"
     assert metadata["last_time"] == "2025-12-02 23:55:00 UTC"
     assert (metadata["missing_slots"], metadata["duplicates_dropped"]) == (0, 0)
-    assert "| symbol | open_time |" in metadata["preview"]
+    preview = materialization.metadata["preview"]
+    assert [column.name for column in preview.schema.columns][:2] == ["open_time", "open"]
+    assert preview.records[0].data["open_time"] == "2025-12-02 00:00:00"
+    assert len(preview.records) == 6  # the first and last three rows
 
     (oi_materialization,) = result.asset_materializations_for_node(OI_NODE)
     oi_metadata = {key: value.value for key, value in oi_materialization.metadata.items()}
     assert oi_metadata["label_convention"] == (
-        "create_time is the snapshot instant (days detected from content: 1, by the switch date: 0)"
+        "create_time is the snapshot instant (from the content)"
     )
     assert oi_metadata["snapped_timestamps"] == 0
 
@@ -157,14 +159,26 @@ def test_a_range_is_one_run_writing_every_day(settings, instance):
 
     materializations = result.asset_materializations_for_node(CANDLES_NODE)
     assert sorted(m.partition for m in materializations) == [day.isoformat() for day in DAYS]
-    metadata = materializations[0].metadata
-    assert metadata["rows_per_day"].value == {day.isoformat(): 288 for day in DAYS}
-    assert metadata["rows_written"].value == 3 * 288
-    assert "dagster/partition_row_count" not in metadata
-    evaluations = checks_by_name(result)
-    assert all(evaluation.passed for evaluation in evaluations.values())
-    coverage = evaluations["open_interest.covers_candle_boundaries"].metadata
-    assert (coverage["candle_instants"].value, coverage["instants_with_oi"].value) == (865, 864)
+    # Each partition's event carries that day's own figures.
+    for materialization in materializations:
+        metadata = {key: value.value for key, value in materialization.metadata.items()}
+        assert metadata["dagster/partition_row_count"] == 288
+        assert metadata["source_file"].endswith(f"-{materialization.partition}.csv")
+        assert metadata["first_time"] == f"{materialization.partition} 00:00:00 UTC"
+    # One evaluation per check and day, recorded against that day's partition.
+    evaluations = result.get_asset_check_evaluations()
+    assert len(evaluations) == 4 * len(DAYS) and all(e.passed for e in evaluations)
+    coverage = {
+        e.partition: (e.metadata["candle_instants"].value, e.metadata["instants_with_oi"].value)
+        for e in evaluations
+        if e.check_name == "covers_candle_boundaries"
+    }
+    # Only the first day lacks its 00:00 snapshot (open_interest partition D-1, not ingested).
+    assert coverage == {
+        "2025-12-01": (289, 288),
+        "2025-12-02": (289, 289),
+        "2025-12-03": (289, 289),
+    }
 
 
 def test_rematerializing_a_day_replaces_exactly_its_rows(settings, instance):
@@ -376,7 +390,7 @@ def test_the_value_audits_catch_rows_written_by_something_else(settings, instanc
     # A checks-only run: the partition goes in as a tag (Dagster cannot derive a partitions
     # definition from a selection without assets).
     result = dg.materialize(
-        [*build_ingest_assets(settings), *build_ingest_checks(settings)],
+        ingest_definitions(settings),
         selection=dg.AssetSelection.checks_for_assets(
             dg.AssetKey(["testusdt", "open_interest"]), dg.AssetKey(["testusdt", "candles"])
         ),
@@ -392,16 +406,22 @@ def test_the_value_audits_catch_rows_written_by_something_else(settings, instanc
     ]:
         assert not evaluations[name].passed
         assert evaluations[name].metadata["bad_rows"].value == 1
-        assert when in evaluations[name].metadata["bad_rows_sample"].value
+        (record,) = evaluations[name].metadata["bad_rows_sample"].records
+        assert when in record.data.values()
     assert not result.asset_materializations_for_node(OI_NODE)
 
 
 def test_mark_price_candles_exist_only_with_their_folder(settings, instance, tmp_path):
-    keys = {key.to_user_string() for a in build_ingest_assets(settings) for key in a.keys}
+    keys = {
+        key.to_user_string()
+        for a in ingest_definitions(settings)
+        if isinstance(a, dg.AssetsDefinition)
+        for key in a.keys
+    }
     assert keys == {"testusdt/candles", "testusdt/open_interest"}
 
     write_market(settings.data_dir, SYMBOL, DAYS, mark_price=True)
-    assets = build_ingest_assets(settings)
+    assets = [a for a in ingest_definitions(settings) if isinstance(a, dg.AssetsDefinition)]
     by_key = {key.to_user_string(): a for a in assets for key in a.keys}
     assert set(by_key) == keys | {"testusdt/mark_price_candles"}
     mark = by_key["testusdt/mark_price_candles"]
@@ -423,9 +443,8 @@ def test_domain_definitions_follow_the_environment(monkeypatch, tmp_path):
     write_market(tmp_path, "ETHUSDT", DAYS[:1], mark_price=True)
     monkeypatch.setenv("LIQHEAT_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("LIQHEAT_SYMBOLS", "BTCUSDT,ETHUSDT")
-    asset_keys = {
-        key.to_user_string() for asset in ingest_assets.defs().assets for key in asset.keys
-    }
+    definitions = ingest_domain.defs()
+    asset_keys = {key.to_user_string() for asset in definitions.assets for key in asset.keys}
     assert asset_keys == {
         "btcusdt/candles",
         "btcusdt/open_interest",
@@ -435,7 +454,7 @@ def test_domain_definitions_follow_the_environment(monkeypatch, tmp_path):
     }
     check_keys = {
         f"{key.asset_key.to_user_string()}.{key.name}"
-        for check in ingest_checks.defs().asset_checks
+        for check in definitions.asset_checks
         for key in check.check_keys
     }
     assert "ethusdt/mark_price_candles.ohlc_sanity" in check_keys

@@ -5,19 +5,18 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import dagster as dg
 import pandas as pd
 import pytest
 
-from liqheat_pipeline.defs.ingest.assets import build_ingest_assets
-from liqheat_pipeline.defs.ingest.checks import build_ingest_checks
 from liqheat_pipeline.defs.resources import LiqheatDatabase
 from liqheat_pipeline.lib.warehouse import connect
 from liqheat_pipeline.settings import Settings
 from liqheat_pipeline_tests.conftest import REAL_FIRST_DAY, REAL_LAST_DAY, REAL_SYMBOLS, REPO_ROOT
+from liqheat_pipeline_tests.helpers.pipeline_runs import ingest_definitions
 
 pytestmark = pytest.mark.real_data
 
@@ -35,7 +34,7 @@ def ingest_real_sample(data_dir: str | Path, db_path: str | Path) -> dg.ExecuteI
         model_config_path=None,
     )
     return dg.materialize(
-        [*build_ingest_assets(settings), *build_ingest_checks(settings)],
+        ingest_definitions(settings),
         tags={
             "dagster/asset_partition_range_start": REAL_FIRST_DAY,
             "dagster/asset_partition_range_end": REAL_LAST_DAY,
@@ -86,8 +85,17 @@ def test_thirty_days_of_both_symbols_land_complete_ordered_and_unique(ingested):
 def test_every_check_passes_on_the_real_sample(ingested):
     result, _ = ingested
     evaluations = result.get_asset_check_evaluations()
-    assert len(evaluations) == 4 * len(REAL_SYMBOLS)
-    failed = [f"{e.asset_key.to_user_string()}.{e.check_name}" for e in evaluations if not e.passed]
+    days = (date.fromisoformat(REAL_LAST_DAY) - date.fromisoformat(REAL_FIRST_DAY)).days + 1
+    # One evaluation per check, symbol and day.
+    assert len(evaluations) == 4 * len(REAL_SYMBOLS) * days
+    assert {e.partition for e in evaluations} == {
+        (date.fromisoformat(REAL_FIRST_DAY) + timedelta(days=i)).isoformat() for i in range(days)
+    }
+    failed = [
+        f"{e.asset_key.to_user_string()}.{e.check_name}@{e.partition}"
+        for e in evaluations
+        if not e.passed
+    ]
     assert failed == []
 
 

@@ -77,10 +77,11 @@ def test_every_model_check_passes_on_the_range(range_run):
     _, result = range_run
     evaluations = result.get_asset_check_evaluations()
     model_checks = [e for e in evaluations if e.asset_key.path[-1] in MODEL_ASSETS]
-    assert len(model_checks) == len(MODEL_CHECKS)
-    assert {f"{e.asset_key.path[-1]}:{e.check_name}": e.passed for e in model_checks} == {
-        f"{e.asset_key.path[-1]}:{e.check_name}": True for e in model_checks
-    }
+    # One evaluation per check and day, each recorded against its own day's partition.
+    assert sorted(
+        (e.asset_key.path[-1], e.check_name, e.partition) for e in model_checks
+    ) == sorted((asset, name, day) for asset, name in MODEL_CHECKS for day in DAYS)
+    assert [e for e in model_checks if not e.passed] == []
 
 
 @pytest.mark.parametrize(
@@ -149,46 +150,60 @@ def test_an_invalid_model_configuration_fails_when_the_definitions_load(tmp_path
     assert "coin_flip" in result.stderr
 
 
-def test_materialization_metadata_matches_the_stored_rows(range_run):
+def test_each_partition_carries_its_own_days_figures(range_run):
     db_path, result = range_run
     metadata = {
-        event.asset_key.path[-1]: event.metadata
+        (event.asset_key.path[-1], event.partition): event.metadata
         for event in result.get_asset_materialization_events()
         for event in [event.event_specific_data.materialization]
         if event.asset_key.path[-1] in MODEL_ASSETS
     }
+    assert set(metadata) == {(asset, day) for asset in MODEL_ASSETS for day in DAYS}
     with warehouse.connect(db_path, read_only=True) as conn:
-        active = dict(
-            conn.execute(
-                "SELECT side, sum(remaining_usd) FROM model_state WHERE day = ? GROUP BY side",
-                [DAYS[-1]],
+        active = {
+            (str(day), side): usd
+            for day, side, usd in conn.execute(
+                "SELECT day, side, sum(remaining_usd) FROM model_state GROUP BY ALL"
+            ).fetchall()
+        }
+        liquidated = {
+            (str(day), side): usd
+            for day, side, usd in conn.execute(
+                "SELECT consumed_at::DATE, side, sum(consumed_usd) FROM level_consumptions "
+                "GROUP BY ALL"
+            ).fetchall()
+        }
+        snapshot_rows = dict(
+            (str(day), rows)
+            for day, rows in conn.execute(
+                "SELECT ts::DATE, count(*) FROM heatmap_snapshots GROUP BY ALL"
             ).fetchall()
         )
-        liquidated = dict(
-            conn.execute(
-                "SELECT side, sum(consumed_usd) FROM level_consumptions GROUP BY side"
+        coverage = {
+            (str(day), side): value
+            for day, side, value in conn.execute(
+                "SELECT ts::DATE, side, arg_max(coverage, ts) FROM candle_ledger "
+                "WHERE coverage IS NOT NULL GROUP BY ALL"
             ).fetchall()
+        }
+    for day in DAYS:
+        state, ledger = metadata["model_state", day], metadata["candle_ledger", day]
+        consumptions, snapshots = (
+            metadata["level_consumptions", day],
+            metadata["heatmap_snapshots", day],
         )
-        snapshot_rows = conn.execute("SELECT count(*) FROM heatmap_snapshots").fetchone()[0]
-        coverage = dict(
-            conn.execute(
-                "SELECT side, arg_max(coverage, ts) FROM candle_ledger "
-                "WHERE coverage IS NOT NULL GROUP BY side"
-            ).fetchall()
-        )
-    state = metadata["model_state"]
-    for side in ("long", "short"):
-        assert metadata["candle_ledger"][f"coverage_{side}"].value == f"{coverage[side]:.1%}"
-    assert state["active_long_usd"].value == pytest.approx(active["long"], rel=1e-9)
-    assert state["active_short_usd"].value == pytest.approx(active["short"], rel=1e-9)
-    consumptions = metadata["level_consumptions"]
-    assert consumptions["liquidated_long_usd"].value == pytest.approx(liquidated["long"], rel=1e-9)
-    assert consumptions["liquidated_short_usd"].value == pytest.approx(
-        liquidated["short"], rel=1e-9
-    )
-    assert metadata["heatmap_snapshots"]["rows_written"].value == snapshot_rows
-    clusters = metadata["heatmap_snapshots"]["largest_active_clusters"].value
-    assert clusters.count("\n") == 1 + 5  # header, separator, five clusters
+        for side in ("long", "short"):
+            assert ledger[f"coverage_{side}"].value == f"{coverage[day, side]:.1%}"
+            # USD as whole dollars (an int: the UI shows thousands separators).
+            assert state[f"active_{side}_usd"].value == round(active[day, side])
+            assert consumptions[f"liquidated_{side}_usd"].value == round(
+                liquidated.get((day, side), 0.0)
+            )
+        assert snapshots["dagster/partition_row_count"].value == snapshot_rows[day]
+        clusters = snapshots["largest_active_clusters"].value
+        assert len(clusters.records) == 5
+        assert [c.name for c in clusters.schema.columns] == ["price_bucket", "side", "active_usd"]
+        assert state["assumptions"].value["closure_model"] == "oi_share_net"
 
 
 _RUN_IN_NEW_YORK = """

@@ -15,10 +15,9 @@ from liqheat_pipeline.defs.resources import LiqheatDatabase
 from liqheat_pipeline.defs.validation.assets import (
     build_realized_asset,
     build_realized_check,
-    realized_key,
 )
 from liqheat_pipeline.lib import warehouse
-from liqheat_pipeline.partitions import daily_partitions
+from liqheat_pipeline.project import build_project
 from liqheat_pipeline.settings import Settings
 from liqheat_pipeline_tests.helpers.archive_fixtures import csv_bytes, write_file
 from liqheat_pipeline_tests.helpers.pipeline_runs import (
@@ -59,14 +58,11 @@ def settings_for(tmp_path: Path, liquidations_dir: Path, symbols=("BTCUSDT", "ET
 
 def run(settings: Settings, instance, first: str, last: str, *, raise_on_error: bool = True):
     """Materialize every symbol's asset and check over [first, last] in one run."""
-    partitions = daily_partitions(settings)
+    project = build_project(settings)
     definitions = [
         definition
-        for symbol in settings.symbols
-        for definition in (
-            build_realized_asset(settings, symbol, partitions),
-            build_realized_check(symbol, partitions),
-        )
+        for spec in project.symbols
+        for definition in (build_realized_asset(spec, project), build_realized_check(spec, project))
     ]
     return dg.materialize(
         definitions,
@@ -87,11 +83,13 @@ def stored(settings: Settings, symbol: str = "BTCUSDT") -> pd.DataFrame:
         ).fetchdf()
 
 
-def metadata_of(result: dg.ExecuteInProcessResult, symbol: str) -> dict:
-    """The run's metadata (a range run records one materialization per partition, alike)."""
+def metadata_of(result: dg.ExecuteInProcessResult, symbol: str) -> dict[str, dict]:
+    """Each partition's metadata (a range run records one materialization per partition)."""
     events = result.asset_materializations_for_node(f"{symbol.lower()}__realized_liquidations")
-    assert all(event.metadata == events[0].metadata for event in events)
-    return {name: value.value for name, value in events[0].metadata.items()}
+    return {
+        event.partition: {name: value.value for name, value in event.metadata.items()}
+        for event in events
+    }
 
 
 def test_a_month_writes_719_btc_buckets_and_eth_succeeds_without_data(
@@ -112,21 +110,33 @@ def test_a_month_writes_719_btc_buckets_and_eth_succeeds_without_data(
     december = raw[(raw["timestamp"] >= 1764547200000) & (raw["timestamp"] < 1767139200000)]
     assert rows["long_usd"].sum() == pytest.approx(december["longUsd"].sum(), rel=1e-12)
 
+    # Each day's event holds that day's own figures.
     btc = metadata_of(result, "BTCUSDT")
-    assert btc["rows_written"] == btc["dagster/row_count"] == 719
-    assert btc["missing_buckets"] == 1
-    assert btc["missing_buckets_sample"] == "2025-12-27 02:00"
-    assert btc["sources"] == REAL_FILE.name
-    assert btc["scope"] == "BTC all contracts; Binance+Bybit+OKX (CoinGlass aggregate)"
-    assert btc["long_usd_total"] == f"${december['longUsd'].sum():,.0f}"
+    assert len(btc) == 30
+    assert sum(day["dagster/partition_row_count"] for day in btc.values()) == 719
+    assert btc["2025-12-27"]["dagster/partition_row_count"] == 23
+    assert btc["2025-12-27"]["missing_buckets"] == 1
+    assert btc["2025-12-27"]["missing_buckets_sample"] == "2025-12-27 02:00"
+    assert btc["2025-12-26"]["missing_buckets"] == 0
+    assert btc["2025-12-05"]["sources"] == REAL_FILE.name
+    assert (
+        btc["2025-12-05"]["scope"] == "BTC all contracts; Binance+Bybit+OKX (CoinGlass aggregate)"
+    )
+    assert sum(day["long_usd"] for day in btc.values()) == pytest.approx(
+        december["longUsd"].sum(), abs=30
+    )
+    first_day = december[december["timestamp"] < 1764547200000 + 86_400_000]
+    assert btc["2025-12-01"]["long_usd"] == round(first_day["longUsd"].sum())
 
     eth = metadata_of(result, "ETHUSDT")
-    assert eth["rows_written"] == eth["dagster/row_count"] == 0
-    assert "no realized data" in eth["sources"] and eth["scope"] == "no realized data"
+    assert {day["dagster/partition_row_count"] for day in eth.values()} == {0}
+    assert all("no realized data" in day["sources"] for day in eth.values())
     assert stored(settings, "ETHUSDT").empty
 
-    checks = {e.asset_key: e.passed for e in result.get_asset_check_evaluations()}
-    assert checks == {realized_key("BTCUSDT"): True, realized_key("ETHUSDT"): True}
+    # One evaluation per symbol and day, all passing.
+    evaluations = result.get_asset_check_evaluations()
+    assert len(evaluations) == 2 * 30 and all(e.passed for e in evaluations)
+    assert {e.partition for e in evaluations} == set(btc)
 
 
 def test_a_run_replaces_only_its_range_and_an_archive_day_takes_over(
@@ -150,7 +160,7 @@ def test_a_run_replaces_only_its_range_and_an_archive_day_takes_over(
         after[~day].reset_index(drop=True),
         before[before["bucket_start"].dt.date != date(2025, 12, 5)].reset_index(drop=True),
     )
-    assert metadata_of(result, "BTCUSDT")["dagster/partition_row_count"] == 24
+    assert metadata_of(result, "BTCUSDT")["2025-12-05"]["dagster/partition_row_count"] == 24
 
 
 def test_a_bad_file_fails_the_run_and_keeps_the_previous_rows(tmp_path, liquidations_dir, instance):
@@ -186,16 +196,17 @@ def test_the_check_fails_on_negative_values_and_duplicate_buckets(
             "UPDATE realized_liquidations SET short_usd = -1 "
             "WHERE bucket_start = TIMESTAMP '2025-12-01 07:00'"
         )
-    partitions = daily_partitions(settings)
-    check = build_realized_check("BTCUSDT", partitions)
-    asset = build_realized_asset(settings, "BTCUSDT", partitions)
+    project = build_project(settings)
+    (spec,) = project.symbols
+    check = build_realized_check(spec, project)
+    asset = build_realized_asset(spec, project)
     job = dg.Definitions(
         assets=[asset],
         asset_checks=[check],
         resources={"database": LiqheatDatabase(path=str(settings.db_path))},
     ).resolve_implicit_global_asset_job_def()
     result = job.get_subset(
-        asset_selection=set(), asset_check_selection={check.check_key}
+        asset_selection=set(), asset_check_selection=set(check.check_keys)
     ).execute_in_process(instance=instance, partition_key="2025-12-01", raise_on_error=False)
     (evaluation,) = result.get_asset_check_evaluations()
     assert not evaluation.passed
@@ -216,9 +227,10 @@ def test_the_code_location_has_one_realized_asset_per_symbol(tmp_path):
     )
     graph = definitions.resolve_asset_graph()
     for symbol in ("BTCUSDT", "ETHUSDT"):
-        node = graph.get(realized_key(symbol))
+        node = graph.get(dg.AssetKey([symbol.lower(), "realized_liquidations"]))
         assert node.group_name == symbol.lower()
         assert node.backfill_policy == dg.BackfillPolicy.single_run()
         assert node.partitions_def is not None
         assert "observed, not modelled" in node.description.lower()
-        assert any(key.asset_key == realized_key(symbol) for key in graph.asset_check_keys)
+        key = dg.AssetKey([symbol.lower(), "realized_liquidations"])
+        assert any(check.asset_key == key for check in graph.asset_check_keys)

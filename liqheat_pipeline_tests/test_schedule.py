@@ -20,7 +20,19 @@ def definitions(monkeypatch, tmp_path, real_binance_dir):
     monkeypatch.setenv("LIQHEAT_DATA_DIR", str(real_binance_dir))
     monkeypatch.setenv("LIQHEAT_DB", str(tmp_path / "liqheat.duckdb"))
     monkeypatch.setenv("LIQHEAT_SYMBOLS", "BTCUSDT,ETHUSDT")
+    # Past the sample's last day, so that ticks after it have a partition to request.
+    monkeypatch.setenv("LIQHEAT_END_DATE", "2026-01-31")
     return defs()
+
+
+def test_offline_partitions_end_at_the_last_day_the_mirror_has(monkeypatch, real_binance_dir):
+    monkeypatch.setenv("LIQHEAT_DATA_DIR", str(real_binance_dir))
+    monkeypatch.setenv("LIQHEAT_SYMBOLS", "BTCUSDT,ETHUSDT")
+    monkeypatch.delenv("LIQHEAT_END_DATE", raising=False)
+    monkeypatch.delenv("LIQHEAT_DOWNLOAD", raising=False)
+    partitions = defs().resolve_job_def(DAILY_JOB_NAME).partitions_def
+    keys = partitions.get_partition_keys()
+    assert (keys[0], keys[-1], len(keys)) == ("2025-12-01", "2025-12-30", 30)
 
 
 def _requested_partitions(definitions, when: datetime) -> list[str]:
@@ -65,7 +77,9 @@ def test_the_job_selects_every_asset_and_check_of_every_symbol(definitions):
         key for key in graph.get_all_asset_keys() if graph.get(key).is_external
     }
     assert set(job.asset_layer.asset_graph.asset_check_keys) == set(graph.asset_check_keys)
-    assert job.partitions_def == dg.DailyPartitionsDefinition("2025-12-01", timezone="UTC")
+    assert job.partitions_def == dg.DailyPartitionsDefinition(
+        "2025-12-01", end_date="2026-02-01", timezone="UTC"
+    )
 
 
 def test_the_job_runs_one_day_for_every_symbol(definitions, tmp_path):

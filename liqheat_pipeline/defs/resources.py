@@ -1,4 +1,4 @@
-"""Shared resources and the executor for every run."""
+"""The DuckDB resource every asset and check reads and writes through."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import dagster as dg
 import duckdb
 
 from liqheat_pipeline.lib import warehouse
-from liqheat_pipeline.settings import load_settings
 
 
 class LiqheatDatabase(dg.ConfigurableResource):
@@ -36,14 +35,3 @@ class LiqheatDatabase(dg.ConfigurableResource):
                 conn.execute("ROLLBACK")
                 raise
             conn.execute("COMMIT")
-
-
-@dg.definitions
-def defs() -> dg.Definitions:
-    settings = load_settings()
-    return dg.Definitions(
-        resources={"database": LiqheatDatabase(path=str(settings.db_path))},
-        # DuckDB has a single writer, and per-step processes would cost seconds of imports each:
-        # run every step of a run in one process, in dependency order.
-        executor=dg.in_process_executor,
-    )

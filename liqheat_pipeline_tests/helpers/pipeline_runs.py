@@ -11,10 +11,14 @@ import dagster as dg
 import pandas as pd
 import pytest
 
+from liqheat_pipeline import project
 from liqheat_pipeline.definitions import defs
 from liqheat_pipeline.defs.automation.schedules import DAILY_JOB_NAME
+from liqheat_pipeline.defs.ingest.assets import build_ingest_assets
+from liqheat_pipeline.defs.ingest.checks import build_ingest_checks
 from liqheat_pipeline.lib import warehouse
 from liqheat_pipeline.lib.model.store import OUTPUT_TIME_COLUMNS
+from liqheat_pipeline.settings import Settings
 
 RAW_ASSETS = ("candles", "open_interest", "mark_price_candles")
 MODEL_ASSETS = (
@@ -68,8 +72,20 @@ def subprocess_env(**values: str) -> dict[str, str]:
 
 
 def load_definitions(env: Mapping[str, str]) -> dg.Definitions:
+    # The definitions share one project per settings and process; tests change the files under
+    # the same settings (e.g. add a mark-price folder), so each load probes afresh.
+    project._loaded.cache_clear()
     with environment(env):
         return defs()
+
+
+def ingest_definitions(settings: Settings) -> list:
+    """The ingest assets and checks of every symbol of ``settings`` (for ``dg.materialize``)."""
+    built = project.build_project(settings)
+    return [
+        *(asset for spec in built.symbols for asset in build_ingest_assets(spec, built)),
+        *(build_ingest_checks(spec, built) for spec in built.symbols),
+    ]
 
 
 def _selected_keys(definitions: dg.Definitions, names: Iterable[str]) -> set[dg.AssetKey]:
@@ -116,7 +132,7 @@ def materialize(
 def run_checks_only(
     definitions: dg.Definitions, instance: dg.DagsterInstance, first: str, last: str | None = None
 ) -> dict[str, bool]:
-    """Execute only the model asset checks over stored rows; check name -> passed."""
+    """Execute only the model asset checks over stored rows; check name -> passed every day."""
     graph = definitions.resolve_asset_graph()
     checks = {key for key in graph.asset_check_keys if key.asset_key.path[-1] in MODEL_ASSETS}
     job = definitions.resolve_job_def(DAILY_JOB_NAME).get_subset(
@@ -125,10 +141,11 @@ def run_checks_only(
     result = job.execute_in_process(
         instance=instance, raise_on_error=False, **_partitions(first, last)
     )
-    return {
-        f"{evaluation.asset_key.path[-1]}:{evaluation.check_name}": evaluation.passed
-        for evaluation in result.get_asset_check_evaluations()
-    }
+    passed: dict[str, bool] = {}
+    for evaluation in result.get_asset_check_evaluations():  # one per check and day
+        name = f"{evaluation.asset_key.path[-1]}:{evaluation.check_name}"
+        passed[name] = passed.get(name, True) and evaluation.passed
+    return passed
 
 
 def failure_messages(result: dg.ExecuteInProcessResult) -> str:

@@ -3,7 +3,8 @@
 Partition D renders the history up to D+1 00:00 (at most 30 days back) into
 ``<db dir>/heatmaps/<SYMBOL>/<D>.html``, which loads Plotly from ``plotly.min.js`` in the same
 folder (written once, shared by every day's page); ``latest.html`` is the newest day's page with
-Plotly inlined, a single file that works anywhere offline.
+Plotly inlined, a single file that works anywhere offline. The PNG preview of the run's last day
+is written beside the pages as ``latest.png`` and shown in that partition's metadata only.
 """
 
 import base64
@@ -14,6 +15,7 @@ import dagster as dg
 import duckdb
 
 from liqheat_pipeline.defs.resources import LiqheatDatabase
+from liqheat_pipeline.lib.atomic_file import write_bytes_atomically
 from liqheat_pipeline.lib.heatmap import queries
 from liqheat_pipeline.lib.heatmap.history import HeatmapHistory, HistoryReader, day_end
 from liqheat_pipeline.lib.heatmap.labels import is_synthetic
@@ -23,37 +25,44 @@ from liqheat_pipeline.lib.heatmap.page import (
     render_page,
     self_contained,
 )
-from liqheat_pipeline.partitions import daily_partitions
-from liqheat_pipeline.settings import load_settings
+from liqheat_pipeline.project import OWNERS, SymbolSpec
 
 LATEST_PAGE = "latest.html"
+LATEST_PREVIEW = "latest.png"
 
 
 def page_directory(db_path: str | Path, symbol: str) -> Path:
     return Path(db_path).parent / "heatmaps" / symbol
 
 
-def build_heatmap_page(symbol: str, partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
-    prefix = symbol.lower()
+def build_heatmap_page(
+    spec: SymbolSpec, partitions: dg.PartitionsDefinition
+) -> dg.AssetsDefinition:
+    symbol = spec.symbol
 
     @dg.asset(
-        key=[prefix, "heatmap_page"],
-        group_name=prefix,
+        key=spec.key("heatmap_page"),
+        group_name=spec.group,
         partitions_def=partitions,
         backfill_policy=dg.BackfillPolicy.single_run(),
         deps=[
-            dg.AssetKey([prefix, "heatmap_snapshots"]),
-            dg.AssetKey([prefix, "candle_ledger"]),
-            dg.AssetKey([prefix, "candles"]),
-            # The observed-liquidations panel and the skill caption read these.
-            dg.AssetKey([prefix, "realized_liquidations"]),
-            dg.AssetKey([prefix, "model_skill"]),
+            spec.key(name)
+            # The observed-liquidations panel and the skill caption read the last two.
+            for name in (
+                "heatmap_snapshots",
+                "candle_ledger",
+                "candles",
+                "realized_liquidations",
+                "model_skill",
+            )
         ],
-        kinds={"html"},
+        kinds={"html", "plotly"},
+        owners=OWNERS,
+        tags=spec.tags("page"),
         description=(
             f"Interactive liquidation heatmap page of {symbol} per day (HTML loading Plotly "
             "from plotly.min.js beside it, up to 30 days before the end of the day), "
-            "latest.html (the newest page, self-contained) and a PNG preview in the metadata."
+            "latest.html (the newest page, self-contained) and latest.png (a preview)."
         ),
     )
     def heatmap_page(
@@ -73,10 +82,14 @@ def build_heatmap_page(symbol: str, partitions: dg.PartitionsDefinition) -> dg.A
             for day in days:
                 history = reader.history(day_end(day))
                 path = directory / f"{day.isoformat()}.html"
-                _write_atomically(path, render_page(history, inline_plotly=False).encode("utf-8"))
+                write_bytes_atomically(path, render_page(history, inline_plotly=False).encode())
                 context.log.info(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
+                context.add_asset_metadata(_day_metadata(history, path), partition_key=str(day))
         latest = _refresh_latest(directory)
-        return dg.MaterializeResult(metadata=_metadata(history, directory, days, latest))
+        context.add_asset_metadata(
+            _preview_metadata(history, directory, latest), partition_key=str(days[-1])
+        )
+        return dg.MaterializeResult()
 
     return heatmap_page
 
@@ -93,20 +106,13 @@ def _check_modelled(
         )
 
 
-def _write_atomically(path: Path, content: bytes) -> None:
-    """Replace ``path`` in one step, so a reader never sees half a page."""
-    partial = path.with_name(path.name + ".partial")
-    partial.write_bytes(content)
-    partial.replace(path)
-
-
 def _write_plotly(directory: Path) -> None:
     """The Plotly library the day pages load; rewritten only when missing or different (another
     plotly version), so a daily run does not rewrite 4.8 MB."""
     path = directory / PLOTLY_FILE
     bundle = plotly_bundle().encode("utf-8")
     if not path.exists() or path.read_bytes() != bundle:
-        _write_atomically(path, bundle)
+        write_bytes_atomically(path, bundle)
 
 
 def _refresh_latest(directory: Path) -> Path:
@@ -114,37 +120,37 @@ def _refresh_latest(directory: Path) -> Path:
     it on the newest day)."""
     newest = max(directory.glob("????-??-??.html"))
     latest = directory / LATEST_PAGE
-    _write_atomically(latest, self_contained(newest.read_text("utf-8")).encode("utf-8"))
+    write_bytes_atomically(latest, self_contained(newest.read_text("utf-8")).encode("utf-8"))
     return latest
 
 
-def _metadata(
-    history: HeatmapHistory, directory: Path, days: list[date], latest: Path
-) -> dict[str, dg.MetadataValue]:
-    # Imported here: matplotlib costs ~0.4 s to import, which every process loading the
-    # definitions (each run, the daemon, the webserver) would otherwise pay.
-    from liqheat_pipeline.lib.heatmap.preview import render_preview
-
-    last_page = directory / f"{days[-1].isoformat()}.html"
-    png = base64.b64encode(render_preview(history)).decode("ascii")
+def _day_metadata(history: HeatmapHistory, page: Path) -> dict[str, dg.MetadataValue]:
     return {
-        "preview": dg.MetadataValue.md(
-            f"![{history.symbol} heatmap up to {history.end:%Y-%m-%d}](data:image/png;base64,{png})"
-        ),
-        "page": dg.MetadataValue.path(str(last_page)),
-        "latest_page": dg.MetadataValue.path(str(latest)),
-        "pages_written": dg.MetadataValue.int(len(days)),
-        "page_megabytes": dg.MetadataValue.float(round(last_page.stat().st_size / 1e6, 2)),
+        "page": dg.MetadataValue.path(str(page)),
+        "page_megabytes": dg.MetadataValue.float(round(page.stat().st_size / 1e6, 2)),
         "price_bin_size": dg.MetadataValue.float(history.bins.size),
         "history_start": dg.MetadataValue.text(history.start.isoformat()),
         "synthetic": dg.MetadataValue.bool(is_synthetic(history.symbol)),
     }
 
 
-@dg.definitions
-def defs() -> dg.Definitions:
-    settings = load_settings()
-    partitions = daily_partitions(settings)
-    return dg.Definitions(
-        assets=[build_heatmap_page(symbol, partitions) for symbol in settings.symbols]
-    )
+def _preview_metadata(
+    history: HeatmapHistory, directory: Path, latest: Path
+) -> dict[str, dg.MetadataValue]:
+    """The run's last day: the newest page and its PNG preview, written once as a file."""
+    # Imported here: matplotlib costs ~0.4 s to import, which every process loading the
+    # definitions (each run, the daemon, the webserver) would otherwise pay.
+    from liqheat_pipeline.lib.heatmap.preview import render_preview
+
+    png = render_preview(history)
+    preview = directory / LATEST_PREVIEW
+    write_bytes_atomically(preview, png)
+    encoded = base64.b64encode(png).decode("ascii")
+    return {
+        "latest_page": dg.MetadataValue.path(str(latest)),
+        "latest_preview": dg.MetadataValue.path(str(preview)),
+        "preview": dg.MetadataValue.md(
+            f"![{history.symbol} heatmap up to {history.end:%Y-%m-%d}]"
+            f"(data:image/png;base64,{encoded})"
+        ),
+    }

@@ -1,125 +1,100 @@
-"""Partition-aware checks on the raw tables, run against DuckDB over the checked date range.
+"""Per-day checks on the raw tables (the SQL lives in ``lib/archive/audit.py``).
 
 Ingest already refuses impossible candles and non-positive open interest before writing (the
 archive readers); these checks audit the stored rows independently, e.g. rows written by a SQL
 session. Those that would poison the model block downstream assets in the same run; gaps are
-reported but do not block, because the public archive has real gaps the model copes with (it
+reported without blocking, because the public archive has real gaps the model copes with (it
 counts them).
 """
 
-from datetime import datetime
+from collections.abc import Callable
+from datetime import date
 
 import dagster as dg
 import duckdb
+import pandas as pd
 
-from liqheat_pipeline.defs.ingest.assets import (
-    CANDLES,
-    OPEN_INTEREST,
-    SAMPLE_SIZE,
-    Feed,
-    feed_key,
-    markdown_table,
-    naive_utc_window,
-    sample_times,
-    symbol_feeds,
-)
-from liqheat_pipeline.defs.resources import LiqheatDatabase
-from liqheat_pipeline.partitions import daily_partitions
-from liqheat_pipeline.settings import Settings, load_settings
+from liqheat_pipeline.defs.day_checks import DayCheck, DayOutcome, build_day_checks, check_spec
+from liqheat_pipeline.defs.metadata import rows_table, sample_times
+from liqheat_pipeline.lib.archive import audit
+from liqheat_pipeline.lib.archive.feeds import CANDLES, OPEN_INTEREST, Feed, symbol_feeds
+from liqheat_pipeline.lib.days import day_end, day_start
+from liqheat_pipeline.project import Project, SymbolSpec
 
 # Below this share of candle boundaries with an OI snapshot, the model's OI gaps get noticeable.
 MIN_OI_COVERAGE = 0.98
 
+Evaluate = Callable[[duckdb.DuckDBPyConnection, date], DayOutcome]
 
-def build_ingest_checks(settings: Settings) -> list[dg.AssetChecksDefinition]:
-    partitions = daily_partitions(settings)
+
+def build_ingest_checks(spec: SymbolSpec, project: Project) -> dg.AssetChecksDefinition:
     checks = []
-    for symbol in settings.symbols:
-        for feed in symbol_feeds(settings, symbol):
-            if feed is OPEN_INTEREST:
-                checks.append(_positive_open_interest(symbol, partitions))
-                checks.append(_open_interest_coverage(symbol, partitions))
-            else:
-                checks.append(_continuity(symbol, feed, partitions))
-                checks.append(_ohlc_sanity(symbol, feed, partitions))
-    return checks
+    for feed in symbol_feeds(spec.with_mark_price):
+        if feed is OPEN_INTEREST:
+            checks += [_positive_open_interest(spec, project), _coverage(spec, project)]
+        else:
+            checks += [_continuity(spec, feed, project), _ohlc_sanity(spec, feed, project)]
+    return build_day_checks(f"{spec.group}_raw_checks", checks)
 
 
-@dg.definitions
-def defs() -> dg.Definitions:
-    return dg.Definitions(asset_checks=build_ingest_checks(load_settings()))
-
-
-def _continuity(
-    symbol: str, feed: Feed, partitions: dg.PartitionsDefinition
-) -> dg.AssetChecksDefinition:
-    @dg.asset_check(
-        asset=feed_key(symbol, feed),
-        name="continuity",
-        partitions_def=partitions,
-        description=(
-            f"Every {feed.step} slot of the checked days has exactly one row (gaps are listed)."
+def _day_check(
+    spec: SymbolSpec,
+    project: Project,
+    feed: Feed,
+    name: str,
+    description: str,
+    evaluate: Evaluate,
+    *,
+    blocking: bool,
+    severity: dg.AssetCheckSeverity = dg.AssetCheckSeverity.ERROR,
+    additional_deps: tuple[dg.AssetKey, ...] = (),
+) -> DayCheck:
+    return DayCheck(
+        check_spec(
+            spec.key(feed.table),
+            name,
+            description,
+            project.partitions,
+            blocking=blocking,
+            additional_deps=additional_deps,
         ),
+        evaluate,
+        severity=severity,
     )
-    def continuity(
-        context: dg.AssetCheckExecutionContext, database: LiqheatDatabase
-    ) -> dg.AssetCheckResult:
-        start, end = naive_utc_window(context.partition_time_window)
-        with database.read() as conn:
-            expected, missing, missing_sample, duplicates, off_grid = _slot_counts(
-                conn, symbol, feed, start, end
-            )
-        return dg.AssetCheckResult(
-            passed=missing == 0 and duplicates == 0 and off_grid == 0,
+
+
+def _continuity(spec: SymbolSpec, feed: Feed, project: Project) -> DayCheck:
+    def evaluate(conn: duckdb.DuckDBPyConnection, day: date) -> DayOutcome:
+        counts = audit.slot_counts(conn, spec.symbol, feed, day_start(day), day_end(day))
+        return DayOutcome(
+            passed=counts.missing == 0 and counts.duplicates == 0 and counts.off_grid == 0,
             metadata={
-                "expected_slots": expected,
-                "missing_slots": missing,
-                "missing_slots_sample": sample_times(missing_sample, missing),
-                "duplicate_rows": duplicates,
-                "off_grid_rows": off_grid,
+                "expected_slots": dg.MetadataValue.int(counts.expected),
+                "missing_slots": dg.MetadataValue.int(counts.missing),
+                "missing_slots_sample": dg.MetadataValue.text(
+                    sample_times(counts.missing_sample, counts.missing)
+                ),
+                "duplicate_rows": dg.MetadataValue.int(counts.duplicates),
+                "off_grid_rows": dg.MetadataValue.int(counts.off_grid),
             },
         )
 
-    return continuity
-
-
-def _slot_counts(
-    conn: duckdb.DuckDBPyConnection,
-    symbol: str,
-    feed: Feed,
-    start: datetime,
-    end: datetime,
-) -> tuple[int, int, list[datetime], int, int]:
-    """(expected slots, missing slots, the first missing ones, duplicate rows, off-grid rows)."""
-    time = feed.time_column
-    row = conn.execute(
-        f"""
-        WITH present AS (
-            SELECT {time} AS t, count(*) AS n FROM {feed.table}
-            WHERE symbol = $symbol AND {time} >= $start AND {time} < $end GROUP BY ALL
-        ),
-        expected AS (SELECT unnest(generate_series($start, $end - $step, $step)) AS t),
-        missing AS (SELECT t FROM expected ANTI JOIN present USING (t))
-        SELECT (SELECT count(*) FROM expected),
-               (SELECT count(*) FROM missing),
-               (SELECT list(t ORDER BY t) FROM (
-                    SELECT t FROM missing ORDER BY t LIMIT {SAMPLE_SIZE})),
-               (SELECT coalesce(sum(n - 1), 0) FROM present),
-               (SELECT count(*) FROM present ANTI JOIN expected USING (t))
-        """,
-        {"symbol": symbol, "start": start, "end": end, "step": feed.step},
-    ).fetchone()
-    expected, missing, sample, duplicates, off_grid = row
-    return int(expected), int(missing), sample or [], int(duplicates), int(off_grid)
-
-
-def _ohlc_sanity(
-    symbol: str, feed: Feed, partitions: dg.PartitionsDefinition
-) -> dg.AssetChecksDefinition:
-    return _no_bad_rows(
-        symbol,
+    return _day_check(
+        spec,
+        project,
         feed,
-        partitions,
+        "continuity",
+        f"Every {feed.step} slot of the day has exactly one row (gaps are listed).",
+        evaluate,
+        blocking=False,
+    )
+
+
+def _ohlc_sanity(spec: SymbolSpec, feed: Feed, project: Project) -> DayCheck:
+    return _no_bad_rows(
+        spec,
+        feed,
+        project,
         name="ohlc_sanity",
         description="Every candle has positive prices and low <= open, close <= high.",
         columns=("open_time", "open", "high", "low", "close"),
@@ -127,13 +102,11 @@ def _ohlc_sanity(
     )
 
 
-def _positive_open_interest(
-    symbol: str, partitions: dg.PartitionsDefinition
-) -> dg.AssetChecksDefinition:
+def _positive_open_interest(spec: SymbolSpec, project: Project) -> DayCheck:
     return _no_bad_rows(
-        symbol,
+        spec,
         OPEN_INTEREST,
-        partitions,
+        project,
         name="positive_values",
         description="Every snapshot has a positive open interest and a positive USDT value.",
         columns=("ts", "open_interest", "open_interest_value"),
@@ -142,112 +115,58 @@ def _positive_open_interest(
 
 
 def _no_bad_rows(
-    symbol: str,
+    spec: SymbolSpec,
     feed: Feed,
-    partitions: dg.PartitionsDefinition,
+    project: Project,
     *,
     name: str,
     description: str,
     columns: tuple[str, ...],
     valid: str,
-) -> dg.AssetChecksDefinition:
-    """A blocking check that no row of the checked days fails the SQL condition ``valid``."""
-    time = feed.time_column
-    window = f"{time} > ? AND {time} <= ?" if feed.include_end else f"{time} >= ? AND {time} < ?"
+) -> DayCheck:
+    """A blocking check that no row of the day fails the SQL condition ``valid``."""
 
-    @dg.asset_check(
-        asset=feed_key(symbol, feed),
-        name=name,
-        partitions_def=partitions,
-        blocking=True,
-        description=description,
-    )
-    def no_bad_rows(
-        context: dg.AssetCheckExecutionContext, database: LiqheatDatabase
-    ) -> dg.AssetCheckResult:
-        start, end = naive_utc_window(context.partition_time_window)
-        with database.read() as conn:
-            bad = conn.execute(
-                f"""
-                SELECT {", ".join(columns)} FROM {feed.table}
-                WHERE symbol = ? AND {window} AND NOT coalesce({valid}, false)
-                ORDER BY {time}
-                """,
-                [symbol, start, end],
-            ).fetchall()
-        sample = markdown_table(columns, bad[:SAMPLE_SIZE]) if bad else "_none_"
-        return dg.AssetCheckResult(
-            passed=not bad,
-            metadata={"bad_rows": len(bad), "bad_rows_sample": dg.MetadataValue.md(sample)},
+    def evaluate(conn: duckdb.DuckDBPyConnection, day: date) -> DayOutcome:
+        bad = audit.bad_rows(
+            conn, spec.symbol, feed, day_start(day), day_end(day), columns=columns, valid=valid
         )
+        metadata = {"bad_rows": dg.MetadataValue.int(len(bad))}
+        if bad:
+            sample = pd.DataFrame(bad[: audit.SAMPLE_SIZE], columns=list(columns))
+            metadata["bad_rows_sample"] = rows_table(sample)
+        return DayOutcome(passed=not bad, metadata=metadata)
 
-    return no_bad_rows
+    return _day_check(spec, project, feed, name, description, evaluate, blocking=True)
 
 
-def _open_interest_coverage(
-    symbol: str, partitions: dg.PartitionsDefinition
-) -> dg.AssetChecksDefinition:
-    @dg.asset_check(
-        asset=feed_key(symbol, OPEN_INTEREST),
-        name="covers_candle_boundaries",
-        partitions_def=partitions,
-        additional_deps=[feed_key(symbol, CANDLES)],
-        description=(
-            "Share of the candles' open and close instants that have an OI snapshot (the model "
-            f"needs OI at both ends of a candle); warns below {MIN_OI_COVERAGE:.0%}. The 00:00 "
-            "instant of day D comes from open_interest partition D-1."
-        ),
-    )
-    def covers_candle_boundaries(
-        context: dg.AssetCheckExecutionContext, database: LiqheatDatabase
-    ) -> dg.AssetCheckResult:
-        start, end = naive_utc_window(context.partition_time_window)
-        with database.read() as conn:
-            instants, covered, candles, both_ends, uncovered = _coverage(conn, symbol, start, end)
-        share = covered / instants if instants else 0.0
-        return dg.AssetCheckResult(
-            passed=instants > 0 and share >= MIN_OI_COVERAGE,
-            severity=dg.AssetCheckSeverity.WARN,
-            description=None if instants else "no candles in the checked range",
+def _coverage(spec: SymbolSpec, project: Project) -> DayCheck:
+    def evaluate(conn: duckdb.DuckDBPyConnection, day: date) -> DayOutcome:
+        coverage = audit.open_interest_coverage(conn, spec.symbol, day_start(day), day_end(day))
+        return DayOutcome(
+            passed=coverage.instants > 0 and coverage.share >= MIN_OI_COVERAGE,
+            description=None if coverage.instants else "no candles on this day",
             metadata={
-                "coverage": dg.MetadataValue.float(round(share, 6)),
-                "candle_instants": instants,
-                "instants_with_oi": covered,
-                "candles": candles,
-                "candles_with_oi_at_both_ends": both_ends,
-                "uncovered_sample": sample_times(uncovered, instants - covered),
+                "coverage": dg.MetadataValue.float(round(coverage.share, 6)),
+                "candle_instants": dg.MetadataValue.int(coverage.instants),
+                "instants_with_oi": dg.MetadataValue.int(coverage.covered),
+                "candles": dg.MetadataValue.int(coverage.candles),
+                "candles_with_oi_at_both_ends": dg.MetadataValue.int(coverage.both_ends),
+                "uncovered_sample": dg.MetadataValue.text(
+                    sample_times(coverage.uncovered_sample, coverage.instants - coverage.covered)
+                ),
             },
         )
 
-    return covers_candle_boundaries
-
-
-def _coverage(
-    conn: duckdb.DuckDBPyConnection, symbol: str, start: datetime, end: datetime
-) -> tuple[int, int, int, int, list[datetime]]:
-    """(candle instants, those with an OI snapshot, candles, candles with OI at both ends,
-    the first uncovered instants) for candles opening in [start, end)."""
-    row = conn.execute(
-        f"""
-        WITH candle_ends AS (
-            SELECT open_time AS t0, open_time + $step AS t1 FROM candles
-            WHERE symbol = $symbol AND open_time >= $start AND open_time < $end
-        ),
-        oi AS (
-            SELECT DISTINCT ts FROM open_interest
-            WHERE symbol = $symbol AND ts >= $start AND ts <= $end
-        ),
-        instants AS (SELECT t0 AS t FROM candle_ends UNION SELECT t1 FROM candle_ends),
-        uncovered AS (SELECT t FROM instants ANTI JOIN oi ON t = ts)
-        SELECT (SELECT count(*) FROM instants),
-               (SELECT count(*) FROM uncovered),
-               (SELECT count(*) FROM candle_ends),
-               (SELECT count(*) FROM candle_ends
-                WHERE t0 IN (SELECT ts FROM oi) AND t1 IN (SELECT ts FROM oi)),
-               (SELECT list(t ORDER BY t) FROM (
-                    SELECT t FROM uncovered ORDER BY t LIMIT {SAMPLE_SIZE}))
-        """,
-        {"symbol": symbol, "start": start, "end": end, "step": CANDLES.step},
-    ).fetchone()
-    instants, uncovered, candles, both_ends, sample = row
-    return int(instants), int(instants - uncovered), int(candles), int(both_ends), sample or []
+    return _day_check(
+        spec,
+        project,
+        OPEN_INTEREST,
+        "covers_candle_boundaries",
+        "Share of the candles' open and close instants that have an OI snapshot (the model "
+        f"needs OI at both ends of a candle); warns below {MIN_OI_COVERAGE:.0%}. The 00:00 "
+        "instant of day D comes from open_interest partition D-1.",
+        evaluate,
+        blocking=False,
+        severity=dg.AssetCheckSeverity.WARN,
+        additional_deps=(spec.key(CANDLES.table),),
+    )

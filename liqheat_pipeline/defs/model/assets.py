@@ -8,7 +8,7 @@ ONE transaction. The stored history stays one chain of one configuration:
   otherwise the run fails before writing, naming them and the range to run;
 - the write happens only if the run records of S-1 onwards are still the ones read before
   computing (a concurrent run that wrote meanwhile makes this one fail, nothing written);
-- invariants decidable in memory (``model_invariants``) are enforced before writing; the SQL
+- invariants decidable in memory (``lib/model/invariants.py``) are enforced before writing; the SQL
   asset checks audit the stored rows independently afterwards.
 """
 
@@ -17,11 +17,12 @@ from datetime import date, timedelta
 
 import dagster as dg
 
-from liqheat_pipeline.defs.model.summary import model_metadata
+from liqheat_pipeline.defs.metadata import table_metadata
+from liqheat_pipeline.defs.model.summary import day_metadata
 from liqheat_pipeline.defs.resources import LiqheatDatabase
 from liqheat_pipeline.lib import warehouse
 from liqheat_pipeline.lib.engine.brackets import bracket_table_frame
-from liqheat_pipeline.lib.engine.config import ModelConfig
+from liqheat_pipeline.lib.engine.config import ENGINE_VERSION
 from liqheat_pipeline.lib.engine.run import ModelInputError
 from liqheat_pipeline.lib.model import store
 from liqheat_pipeline.lib.model.days import (
@@ -32,6 +33,7 @@ from liqheat_pipeline.lib.model.days import (
     starting_state,
 )
 from liqheat_pipeline.lib.model.invariants import ModelInvariantError, verify_days
+from liqheat_pipeline.project import OWNERS, Project, SymbolSpec
 
 # Output name -> description. model_state comes first: the other outputs depend on the previous
 # day's state, and a multi-asset must yield its outputs in dependency order.
@@ -52,48 +54,47 @@ MODEL_OUTPUTS: dict[str, str] = {
 }
 
 
-def build_model_asset(
-    symbol: str,
-    partitions: dg.DailyPartitionsDefinition,
-    config: ModelConfig,
-    history_start: date,
-    *,
-    with_mark_price: bool,
-) -> dg.AssetsDefinition:
-    prefix = symbol.lower()
-    inputs = [
-        dg.AssetDep([prefix, "candles"]),
-        # Day D needs the 00:00 snapshot of D, which open-interest partition D-1 owns.
-        dg.AssetDep(
-            [prefix, "open_interest"],
-            partition_mapping=dg.TimeWindowPartitionMapping(
-                start_offset=-1, end_offset=0, allow_nonexistent_upstream_partitions=True
-            ),
-        ),
-    ]
-    if with_mark_price:
-        inputs.append(dg.AssetDep([prefix, "mark_price_candles"]))
-    # Self-dependency: day D starts from the state of D-1 (orders UI backfills day by day).
-    previous_state = dg.AssetDep(
-        [prefix, "model_state"],
-        partition_mapping=dg.TimeWindowPartitionMapping(start_offset=-1, end_offset=-1),
-    )
+def build_model_asset(spec: SymbolSpec, project: Project) -> dg.AssetsDefinition:
+    config = project.model_config
+    history_start = project.settings.start_date
+    # Day D also reads the 00:00 open-interest snapshot of D, which open_interest partition D-1
+    # owns. It is declared as the same-day partition all the same: a D-1 offset maps every
+    # selected open_interest day onto D and D+1, which stretches any UI backfill one day past
+    # the chosen range. D-1 is already guaranteed: day D starts from the model of D-1 (below),
+    # which needed open_interest D-1, and a missing snapshot fails the run by name.
+    inputs = [dg.AssetDep(spec.key(name)) for name in ("candles", "open_interest")]
+    if spec.with_mark_price:
+        inputs.append(dg.AssetDep(spec.key("mark_price_candles")))
+    code_version = f"engine-{ENGINE_VERSION}-config-{config.config_hash(spec.symbol)}"
     specs = [
         dg.AssetSpec(
-            [prefix, name],
-            deps=[*inputs, previous_state],
+            spec.key(name),
+            # Each output depends on its own previous day (the carried state): backfills run the
+            # days in order, and every output targets exactly the partitions chosen in the UI.
+            deps=[
+                *inputs,
+                dg.AssetDep(
+                    spec.key(name),
+                    partition_mapping=dg.TimeWindowPartitionMapping(start_offset=-1, end_offset=-1),
+                ),
+            ],
             description=description,
-            group_name=prefix,
-            partitions_def=partitions,
-            kinds={"duckdb"},
+            group_name=spec.group,
+            partitions_def=project.partitions,
+            kinds={"duckdb", "numpy"},
+            owners=OWNERS,
+            tags=spec.tags("model"),
+            code_version=code_version,
+            metadata=table_metadata(name),
         )
         for name, description in MODEL_OUTPUTS.items()
     ]
+    symbol = spec.symbol
 
     @dg.multi_asset(
-        name=f"{prefix}_model",
+        name=f"{spec.group}_model",
         specs=specs,
-        partitions_def=partitions,
+        partitions_def=project.partitions,
         backfill_policy=dg.BackfillPolicy.single_run(),
     )
     def model(
@@ -146,8 +147,16 @@ def build_model_asset(
             store.HistoryChangedError,
         ) as error:
             raise dg.Failure(description=str(error)) from error
-        metadata = model_metadata(results, written)
+        context.log.info(
+            f"{symbol}: wrote "
+            + ", ".join(f"{rows:,} {table} rows" for table, rows in written.items())
+        )
+        for result in results:
+            for name, metadata in day_metadata(result).items():
+                context.add_asset_metadata(
+                    metadata, asset_key=spec.key(name), partition_key=result.day.isoformat()
+                )
         for name in MODEL_OUTPUTS:
-            yield dg.MaterializeResult(asset_key=[prefix, name], metadata=metadata[name])
+            yield dg.MaterializeResult(asset_key=spec.key(name))
 
     return model

@@ -1,22 +1,22 @@
 """Partition-aware asset checks of the model outputs, verified independently in SQL.
 
-All checks of one symbol run in one step over one connection, for exactly the materialized
-partition or range (``context.partition_time_window``). They are independent audits of what
+All checks of one symbol run in one step over one connection, each day of the materialized
+partition or range on its own (``defs/day_checks.py``). They are independent audits of what
 was stored: the model asset already refuses to write days breaking the invariants it can decide
 in memory (``model_invariants``), so a failure here means the file was changed outside the
 pipeline or the two implementations disagree. They block, so downstream assets (the heatmap
 page) do not run on it.
 """
 
-from collections.abc import Callable, Iterator
-from datetime import date
+from collections.abc import Callable
+from datetime import date, timedelta
 
 import dagster as dg
 import duckdb
 
-from liqheat_pipeline.defs.resources import LiqheatDatabase
-from liqheat_pipeline.lib import warehouse
+from liqheat_pipeline.defs.day_checks import DayCheck, DayOutcome, build_day_checks, check_spec
 from liqheat_pipeline.lib.model import audit
+from liqheat_pipeline.project import Project, SymbolSpec
 
 Audit = Callable[[duckdb.DuckDBPyConnection, audit.AuditWindow], audit.AuditResult]
 
@@ -82,50 +82,37 @@ MODEL_CHECKS: dict[tuple[str, str], tuple[str, Audit]] = {
 }
 
 
-def _check_result(spec: dg.AssetCheckSpec, result: audit.AuditResult) -> dg.AssetCheckResult:
+def _day_outcome(result: audit.AuditResult) -> DayOutcome:
     metadata: dict[str, dg.MetadataValue] = {
         key: dg.MetadataValue.int(value) for key, value in result.counts.items()
     }
     if not result.offending.empty:
         metadata["offending_rows"] = dg.MetadataValue.md(result.offending.to_markdown(index=False))
-    return dg.AssetCheckResult(
-        asset_key=spec.asset_key,
-        check_name=spec.name,
-        passed=result.passed,
-        description=result.description,
-        metadata=metadata,
+    return DayOutcome(passed=result.passed, metadata=metadata, description=result.description)
+
+
+def build_model_checks(spec: SymbolSpec, project: Project) -> dg.AssetChecksDefinition:
+    history_start = project.settings.start_date
+
+    def day_check(asset: str, name: str, description: str, run_audit: Audit) -> DayCheck:
+        def evaluate(conn: duckdb.DuckDBPyConnection, day: date) -> DayOutcome:
+            window = audit.AuditWindow(
+                spec.symbol,
+                first_day=day,
+                end_day=day + timedelta(days=1),
+                history_start=history_start,
+            )
+            return _day_outcome(run_audit(conn, window))
+
+        return DayCheck(
+            check_spec(spec.key(asset), name, description, project.partitions, blocking=True),
+            evaluate,
+        )
+
+    return build_day_checks(
+        f"{spec.group}_model_checks",
+        [
+            day_check(asset, name, description, run_audit)
+            for (asset, name), (description, run_audit) in MODEL_CHECKS.items()
+        ],
     )
-
-
-def build_model_checks(
-    symbol: str, partitions: dg.DailyPartitionsDefinition, history_start: date
-) -> dg.AssetChecksDefinition:
-    prefix = symbol.lower()
-    specs = {
-        key: dg.AssetCheckSpec(
-            key[1],
-            asset=[prefix, key[0]],
-            description=description,
-            blocking=True,
-            partitions_def=partitions,
-        )
-        for key, (description, _) in MODEL_CHECKS.items()
-    }
-
-    @dg.multi_asset_check(specs=list(specs.values()), name=f"{prefix}_model_checks")
-    def model_checks(
-        context: dg.AssetCheckExecutionContext, database: LiqheatDatabase
-    ) -> Iterator[dg.AssetCheckResult]:
-        time_window = context.partition_time_window
-        window = audit.AuditWindow(
-            symbol,
-            first_day=time_window.start.date(),
-            end_day=time_window.end.date(),
-            history_start=history_start,
-        )
-        with database.read() as conn:
-            warehouse.ensure_schema(conn)
-            for key, (_, run_audit) in MODEL_CHECKS.items():
-                yield _check_result(specs[key], run_audit(conn, window))
-
-    return model_checks

@@ -1,15 +1,20 @@
-"""Observed liquidations per symbol: the ``realized_liquidations`` asset and its check.
+"""Observed liquidations per symbol: the ``realized_liquidations`` asset and its per-day check.
 
 Each run reads the realized buckets of its partition range, then replaces the range's rows in one
 transaction: a bad file fails the run and leaves the table as it was.
 """
 
+from datetime import date
+
 import dagster as dg
+import duckdb
 import pandas as pd
 
-from liqheat_pipeline.defs.ingest.assets import naive_utc_window, sample_times
+from liqheat_pipeline.defs.day_checks import DayCheck, DayOutcome, build_day_checks, check_spec
+from liqheat_pipeline.defs.metadata import row_counts, sample_times, table_metadata, usd
 from liqheat_pipeline.defs.resources import LiqheatDatabase
 from liqheat_pipeline.lib.archive.layout import LIQUIDATION_SNAPSHOT, dataset_directory
+from liqheat_pipeline.lib.days import day_end, day_start
 from liqheat_pipeline.lib.realized.readers import (
     RealizedRead,
     base_asset,
@@ -20,30 +25,31 @@ from liqheat_pipeline.lib.realized.readers import (
 )
 from liqheat_pipeline.lib.realized.store import REALIZED_TABLE, window_problems
 from liqheat_pipeline.lib.warehouse import replace_rows
+from liqheat_pipeline.project import OWNERS, Project, SymbolSpec
 from liqheat_pipeline.settings import Settings
 
 NO_REALIZED_DATA = "no realized data"
 
 
-def realized_key(symbol: str) -> dg.AssetKey:
-    return dg.AssetKey([symbol.lower(), REALIZED_TABLE])
+def build_realized_asset(spec: SymbolSpec, project: Project) -> dg.AssetsDefinition:
+    settings, symbol = project.settings, spec.symbol
 
-
-def build_realized_asset(
-    settings: Settings, symbol: str, partitions: dg.PartitionsDefinition
-) -> dg.AssetsDefinition:
     @dg.asset(
-        key=realized_key(symbol),
-        group_name=symbol.lower(),
+        key=spec.key(REALIZED_TABLE),
+        group_name=spec.group,
         kinds={"duckdb"},
-        partitions_def=partitions,
+        owners=OWNERS,
+        tags=spec.tags("validation"),
+        metadata=table_metadata(REALIZED_TABLE),
+        partitions_def=project.partitions,
         backfill_policy=dg.BackfillPolicy.single_run(),
         description=_description(symbol),
     )
     def realized_liquidations(
         context: dg.AssetExecutionContext, database: LiqheatDatabase
     ) -> dg.MaterializeResult:
-        start, end = naive_utc_window(context.partition_time_window)
+        days = [date.fromisoformat(key) for key in context.partition_keys]
+        start, end = day_start(days[0]), day_end(days[-1])
         try:
             read = read_realized(settings.liquidations_dir, settings.data_dir, symbol, start, end)
         except ValueError as error:  # a bad file (ArchiveFormatError) or an unknown base asset
@@ -51,57 +57,39 @@ def build_realized_asset(
         rows = read.frame.copy()
         rows.insert(0, "symbol", symbol)
         with database.transaction() as conn:
-            replace_rows(
-                conn,
-                REALIZED_TABLE,
-                rows,
-                symbol=symbol,
-                time_column="bucket_start",
-                start=start,
-                end=end,
+            replace_rows(conn, REALIZED_TABLE, rows, symbol=symbol, start=start, end=end)
+        context.log.info(
+            f"{symbol} {REALIZED_TABLE}: {len(rows):,} rows for [{start}, {end}) "
+            f"({read.rows_read:,} read, {read.duplicates_dropped:,} identical duplicates dropped)"
+        )
+        for day in days:
+            context.add_asset_metadata(
+                _day_metadata(settings, symbol, read, day), partition_key=day.isoformat()
             )
-            (total,) = conn.execute(
-                f"SELECT count(*) FROM {REALIZED_TABLE} WHERE symbol = ?", [symbol]
-            ).fetchone()
-        context.log.info(f"{symbol} {REALIZED_TABLE}: {len(rows)} rows for [{start}, {end})")
-        metadata = _metadata(settings, symbol, read, total)
-        if len(context.partition_keys) == 1:
-            metadata["dagster/partition_row_count"] = dg.MetadataValue.int(len(rows))
-        return dg.MaterializeResult(metadata=metadata)
+        return dg.MaterializeResult()
 
     return realized_liquidations
 
 
-def build_realized_check(
-    symbol: str, partitions: dg.PartitionsDefinition
-) -> dg.AssetChecksDefinition:
-    @dg.asset_check(
-        asset=realized_key(symbol),
-        name="valid_buckets",
-        partitions_def=partitions,
-        blocking=False,
-        description=(
-            "In the checked days: USD values are finite and ≥ 0, and each bucket_start has one row."
-        ),
-    )
-    def valid_buckets(
-        context: dg.AssetCheckExecutionContext, database: LiqheatDatabase
-    ) -> dg.AssetCheckResult:
-        start, end = naive_utc_window(context.partition_time_window)
-        with database.read() as conn:
-            problems = window_problems(conn, symbol, start, end)
-        return dg.AssetCheckResult(
+def build_realized_check(spec: SymbolSpec, project: Project) -> dg.AssetChecksDefinition:
+    def evaluate(conn: duckdb.DuckDBPyConnection, day: date) -> DayOutcome:
+        problems = window_problems(conn, spec.symbol, day_start(day), day_end(day))
+        return DayOutcome(
             passed=problems.ok,
             metadata={
-                "rows": problems.rows,
-                "bad_value_rows": problems.bad_value_rows,
-                "first_bad_value": _when(problems.first_bad_value),
-                "duplicate_buckets": problems.duplicate_buckets,
-                "first_duplicate": _when(problems.first_duplicate),
+                "rows": dg.MetadataValue.int(problems.rows),
+                "bad_value_rows": dg.MetadataValue.int(problems.bad_value_rows),
+                "first_bad_value": dg.MetadataValue.text(_when(problems.first_bad_value)),
+                "duplicate_buckets": dg.MetadataValue.int(problems.duplicate_buckets),
+                "first_duplicate": dg.MetadataValue.text(_when(problems.first_duplicate)),
             },
         )
 
-    return valid_buckets
+    description = "USD values are finite and ≥ 0, and each bucket_start has one row."
+    valid_buckets = check_spec(
+        spec.key(REALIZED_TABLE), "valid_buckets", description, project.partitions, blocking=False
+    )
+    return build_day_checks(f"{spec.group}_realized_checks", [DayCheck(valid_buckets, evaluate)])
 
 
 def _description(symbol: str) -> str:
@@ -118,18 +106,15 @@ def _description(symbol: str) -> str:
     )
 
 
-def _metadata(
-    settings: Settings, symbol: str, read: RealizedRead, total: int
+def _day_metadata(
+    settings: Settings, symbol: str, read: RealizedRead, day: date
 ) -> dict[str, dg.MetadataValue]:
-    frame = read.frame
+    start, end = day_start(day), day_end(day)
+    frame = read.frame[(read.frame["bucket_start"] >= start) & (read.frame["bucket_start"] < end)]
     metadata: dict[str, dg.MetadataValue] = {
-        "dagster/table_name": dg.MetadataValue.text(REALIZED_TABLE),
-        "dagster/row_count": dg.MetadataValue.int(int(total)),
-        "rows_written": dg.MetadataValue.int(len(frame)),
-        "rows_read": dg.MetadataValue.int(read.rows_read),
-        "duplicates_dropped": dg.MetadataValue.int(read.duplicates_dropped),
-        "long_usd_total": dg.MetadataValue.text(_usd(frame["long_usd"].sum())),
-        "short_usd_total": dg.MetadataValue.text(_usd(frame["short_usd"].sum())),
+        **row_counts(REALIZED_TABLE, len(frame)),
+        "long_usd": usd(float(frame["long_usd"].sum())),
+        "short_usd": usd(float(frame["short_usd"].sum())),
     }
     if frame.empty:
         where = (
@@ -139,11 +124,11 @@ def _metadata(
         metadata["sources"] = dg.MetadataValue.text(f"{NO_REALIZED_DATA} (looked in {where})")
         metadata["scope"] = dg.MetadataValue.text(NO_REALIZED_DATA)
         return metadata
-    missing = read.missing_buckets
+    missing = [moment for moment in read.missing_buckets if start <= moment < end]
     metadata.update(
         {
-            "sources": dg.MetadataValue.text(", ".join(read.sources)),
-            "scope": dg.MetadataValue.text("; and ".join(read.scopes)),
+            "sources": dg.MetadataValue.text(", ".join(sorted(frame["source"].unique()))),
+            "scope": dg.MetadataValue.text("; and ".join(sorted(frame["scope"].unique()))),
             "bucket_minutes": dg.MetadataValue.text(
                 ", ".join(str(minutes) for minutes in sorted(frame["bucket_minutes"].unique()))
             ),
@@ -161,10 +146,6 @@ def _coinglass_folder(settings: Settings, symbol: str) -> str:
         return str(coinglass_directory(settings.liquidations_dir, symbol))
     except ValueError as error:
         return str(error)
-
-
-def _usd(value: float) -> str:
-    return f"${value:,.0f}"
 
 
 def _when(moment: pd.Timestamp | None) -> str:

@@ -11,9 +11,10 @@ from datetime import UTC, date, datetime, timedelta
 import dagster as dg
 import pandas as pd
 
+from liqheat_pipeline.defs.metadata import row_counts, table_metadata
 from liqheat_pipeline.defs.resources import LiqheatDatabase
 from liqheat_pipeline.lib import warehouse
-from liqheat_pipeline.lib.model.store import day_start
+from liqheat_pipeline.lib.days import day_start
 from liqheat_pipeline.lib.skill import store
 from liqheat_pipeline.lib.skill.predictors import (
     CONTROL,
@@ -22,6 +23,7 @@ from liqheat_pipeline.lib.skill.predictors import (
     bucket_series,
     skill_rows,
 )
+from liqheat_pipeline.project import OWNERS, Project, SymbolSpec
 
 # The headline of the last window: (predictor, metric) columns per side.
 HEADLINE = (
@@ -33,23 +35,22 @@ HEADLINE = (
 )
 
 
-def build_model_skill_asset(
-    symbol: str, partitions: dg.PartitionsDefinition, history_start: date
-) -> dg.AssetsDefinition:
-    prefix = symbol.lower()
+def build_model_skill_asset(spec: SymbolSpec, project: Project) -> dg.AssetsDefinition:
+    symbol, history_start = spec.symbol, project.settings.start_date
 
     @dg.asset(
-        key=[prefix, store.SKILL_TABLE],
-        group_name=prefix,
-        partitions_def=partitions,
+        key=spec.key(store.SKILL_TABLE),
+        group_name=spec.group,
+        partitions_def=project.partitions,
         backfill_policy=dg.BackfillPolicy.single_run(),
         deps=[
-            dg.AssetKey([prefix, "candle_ledger"]),
-            dg.AssetKey([prefix, "realized_liquidations"]),
-            dg.AssetKey([prefix, "candles"]),
-            dg.AssetKey([prefix, "open_interest"]),
+            spec.key(name)
+            for name in ("candle_ledger", "realized_liquidations", "candles", "open_interest")
         ],
         kinds={"duckdb"},
+        owners=OWNERS,
+        tags=spec.tags("validation"),
+        metadata=table_metadata(store.SKILL_TABLE),
         description=(
             f"Skill of the {symbol} model against observed liquidations (table model_skill): "
             "per realized bucket from the history start to the end of the day, Spearman, "
@@ -69,7 +70,7 @@ def build_model_skill_asset(
             if unmodelled:
                 raise dg.Failure(
                     description=f"{symbol}: the model has not been computed for "
-                    f"{', '.join(map(str, unmodelled))}: materialize {prefix}/candle_ledger "
+                    f"{', '.join(map(str, unmodelled))}: materialize {spec.group}/candle_ledger "
                     "for these days first"
                 )
             inputs = store.load_inputs(
@@ -101,18 +102,16 @@ def build_model_skill_asset(
                 store.SKILL_TABLE,
                 rows,
                 symbol=symbol,
-                time_column="window_end",
                 start=day_start(days[0]),
                 end=day_start(end_day),
-                include_end=True,
             )
-        context.log.info(f"{symbol} model_skill: {written} rows for {len(days)} window(s)")
-        last_day, last_window = windows[-1]
-        return dg.MaterializeResult(
-            metadata=_metadata(
-                symbol, last_window, frames[-1], window_start, last_day, written, len(days)
+        context.log.info(f"{symbol} model_skill: {written:,} rows for {len(days)} window(s)")
+        for (day, window), frame in zip(windows, frames, strict=True):
+            context.add_asset_metadata(
+                _metadata(symbol, window, frame, window_start, day, with_figure=day == days[-1]),
+                partition_key=day.isoformat(),
             )
-        )
+        return dg.MaterializeResult()
 
     return model_skill
 
@@ -122,15 +121,14 @@ def _metadata(
     series: BucketSeries,
     rows: pd.DataFrame,
     window_start: datetime,
-    last_day: date,
-    written: int,
-    windows: int,
+    day: date,
+    *,
+    with_figure: bool,
 ) -> dict[str, dg.MetadataValue]:
-    window_end = day_start(last_day + timedelta(days=1))
+    """Partition ``day``'s window; the figure (a ~100 KB PNG) only on the run's last day."""
+    window_end = day_start(day + timedelta(days=1))
     metadata: dict[str, dg.MetadataValue] = {
-        "dagster/table_name": dg.MetadataValue.text(store.SKILL_TABLE),
-        "rows_written": dg.MetadataValue.int(written),
-        "windows_written": dg.MetadataValue.int(windows),
+        **row_counts(store.SKILL_TABLE, len(rows)),
         "window": dg.MetadataValue.text(f"[{window_start:%Y-%m-%d}, {window_end:%Y-%m-%d})"),
         "n_buckets": dg.MetadataValue.int(series.n_buckets),
     }
@@ -140,8 +138,8 @@ def _metadata(
         )
         return metadata
     metadata["bucket_minutes"] = dg.MetadataValue.int(series.bucket_minutes)
-    metadata["headline"] = dg.MetadataValue.md(_headline(rows))
-    if series.n_buckets:
+    metadata["headline"] = _headline(rows)
+    if with_figure and series.n_buckets:
         # Imported here: matplotlib costs ~0.4 s to import, which every process loading the
         # definitions would otherwise pay.
         from liqheat_pipeline.lib.skill.figure import render_skill_figure
@@ -155,14 +153,25 @@ def _metadata(
     return metadata
 
 
-def _headline(rows: pd.DataFrame) -> str:
-    """Markdown table of the HEADLINE metrics per side (blank where undefined)."""
+def _headline(rows: pd.DataFrame) -> dg.MetadataValue:
+    """The HEADLINE metrics per side as a table (empty cells where undefined)."""
     values = rows.set_index(["side", "predictor", "metric"])["value"]
-    header = "| side | " + " | ".join(f"{metric} ({predictor})" for predictor, metric in HEADLINE)
-    lines = [header + " |", "|---" * (len(HEADLINE) + 1) + "|"]
+    names = [f"{metric} ({predictor})" for predictor, metric in HEADLINE]
+    records = []
     for side in SIDES:
         cells = [values[side, predictor, metric] for predictor, metric in HEADLINE]
-        lines.append(
-            f"| {side} | " + " | ".join("" if pd.isna(v) else f"{v:.3f}" for v in cells) + " |"
+        records.append(
+            dg.TableRecord(
+                {
+                    "side": side,
+                    **{
+                        name: None if pd.isna(v) else round(float(v), 3)
+                        for name, v in zip(names, cells, strict=True)
+                    },
+                }
+            )
         )
-    return "\n".join(lines)
+    schema = dg.TableSchema(
+        columns=[dg.TableColumn("side", "string"), *(dg.TableColumn(n, "float") for n in names)]
+    )
+    return dg.MetadataValue.table(records, schema=schema)
