@@ -40,9 +40,9 @@ LeverageParam = Annotated[
 class DatabaseSession:
     """The request's read-only cursor on the DuckDB file, attached on first use.
 
-    FastAPI calls a route's dependencies before it has validated all of the route's
-    parameters, so attaching lazily keeps a malformed request from touching the file (and from
-    getting a 503 instead of its 422 while the pipeline writes).
+    FastAPI solves a dependency without parameters (this one) before it validates the route's
+    parameters; attaching on first use means the file is attached only by code that queries it,
+    which FastAPI calls only once its own parameters are valid.
     """
 
     def __init__(self, reader: DatabaseReader, stack: ExitStack) -> None:
@@ -127,8 +127,8 @@ def level_selection(
 ) -> LevelSelection:
     """The symbol (404 without model output), its bins and tier (422 when not modelled).
 
-    One dependency rather than three: FastAPI validates the parameters of a dependency used by
-    two others twice and reports its errors twice.
+    One dependency rather than three: FastAPI validates (and reports the errors of) a
+    dependency's parameters once for each dependency that uses it.
     """
     info = modelled_symbol(db, symbol)
     return LevelSelection(info, _price_bins(info, price_bin_size), _tier(db, info, leverage))
