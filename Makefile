@@ -3,8 +3,13 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 RANGE ?= 2025-12-01...2025-12-30
+# The project's Dagster instance (absolute: Dagster requires it): run history, schedules.
+export DAGSTER_HOME := $(CURDIR)/dagster_home
+# The real 30-day sample beside the checkout (`make dev-real`, `make backfill-real`).
+REAL := LIQHEAT_DATA_DIR=../shared/data/binance LIQHEAT_SYMBOLS=BTCUSDT,ETHUSDT \
+	LIQHEAT_LIQUIDATIONS_DIR=../shared/data/liquidations
 
-.PHONY: install demo test lint dev backfill-real bench serve
+.PHONY: install demo test lint dev dev-real backfill-real bench serve
 
 install: $(VENV)/.installed
 
@@ -14,7 +19,8 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet -e ".[test]"
 	touch $@
 
-# Offline end to end: synthetic DEMOUSDT archive -> ingest -> model -> heatmap, into data/liqheat.duckdb.
+# Offline end to end: synthetic DEMOUSDT archive -> ingest -> model -> heatmap, into
+# data/liqheat.duckdb; the run is recorded in dagster_home/ (`make dev` shows it).
 demo: install
 	$(BIN)/liqheat demo
 
@@ -26,16 +32,20 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/dg check defs
 
-# Dagster UI + daemon (schedules, backfills); runs are kept in dagster_home/ (one run at a time).
+# Dagster UI + daemon (schedules, backfills) on the demo symbol `make demo` wrote; runs are kept
+# in dagster_home/ (one run at a time). LIQHEAT_SYMBOLS etc. in the environment take precedence.
 dev: install
-	DAGSTER_HOME=$(CURDIR)/dagster_home $(BIN)/dagster dev -w workspace.yaml
+	LIQHEAT_SYMBOLS=$${LIQHEAT_SYMBOLS:-DEMOUSDT} $(BIN)/dagster dev -w workspace.yaml
 
-# The real 30-day sample beside the checkout, both symbols, one run.
+# The same on the real sample: BTCUSDT and ETHUSDT with observed liquidations.
+dev-real: install
+	$(REAL) $(BIN)/dagster dev -w workspace.yaml
+
+# The real sample, both symbols, every asset and check in one run.
 backfill-real: install
-	LIQHEAT_DATA_DIR=../shared/data/binance LIQHEAT_SYMBOLS=BTCUSDT,ETHUSDT \
-	LIQHEAT_LIQUIDATIONS_DIR=../shared/data/liquidations \
-	$(BIN)/dagster asset materialize -m liqheat_pipeline.definitions --select '*' \
-		--partition-range $(RANGE)
+	$(REAL) $(BIN)/dg launch --job daily_liqheat_job --partition-range $(RANGE) \
+		-m liqheat_pipeline.definitions \
+		--config-json '{"loggers": {"console": {"config": {"log_level": "INFO"}}}}' 
 
 bench: install
 	$(BIN)/python scripts/bench_demo_market.py

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+from liqheat_pipeline.defs.automation.schedules import DAILY_JOB_NAME
 from liqheat_pipeline.lib import warehouse
 from liqheat_pipeline.lib.demo.market import DEFAULT_SEED, DEMO_SYMBOL, write_demo_archive
 from liqheat_pipeline.settings import (
@@ -29,6 +30,7 @@ from liqheat_pipeline.settings import (
 
 DEFAULT_DEMO_DAYS = 30
 DEFINITIONS_MODULE = "liqheat_pipeline.definitions"
+QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 # Tables reported after the demo run (rows and time span), for the demo symbol only.
 SUMMARY_TABLES = ("candles", "open_interest", "heatmap_snapshots")
 
@@ -167,22 +169,26 @@ def _demo(arguments: argparse.Namespace) -> int:
 
     _write_demo_data(settings.data_dir, start, days, seed)
     command = [
-        sys.executable,
-        "-m",
-        "dagster",
-        "asset",
-        "materialize",
-        "-m",
-        DEFINITIONS_MODULE,
-        "--select",
-        "*",
+        "dg",
+        "launch",
+        "--job",
+        DAILY_JOB_NAME,
         "--partition-range",
         f"{start.isoformat()}...{end.isoformat()}",
+        "-m",
+        DEFINITIONS_MODULE,
+        # The console logger at INFO: steps, checks and progress lines, without Dagster's
+        # per-event DEBUG lines (hundreds for a month).
+        "--config-json",
+        json.dumps(QUIET_RUN_CONFIG),
     ]
-    print(f"\nRunning the whole pipeline for {DEMO_SYMBOL} in one Dagster run:")
-    shown = shlex.join(["dagster", *command[3:]])
+    home = os.environ.get("DAGSTER_HOME")
+    where = f"recorded in DAGSTER_HOME={home}" if home else "on a temporary Dagster instance"
+    print(f"\nRunning the whole pipeline for {DEMO_SYMBOL} in one Dagster run ({where}):")
+    shown = shlex.join(command)
     print(f"  LIQHEAT_SYMBOLS={DEMO_SYMBOL} LIQHEAT_START_DATE={start} {shown}", flush=True)
-    status = subprocess.run(command, env=environment, check=False).returncode
+    dg = Path(sys.executable).with_name("dg")
+    status = subprocess.run([str(dg), *command[1:]], env=environment, check=False).returncode
     if status != 0:
         print(
             f"liqheat demo: the Dagster run failed (exit status {status}); see its output above. "

@@ -1,19 +1,21 @@
-"""The `liqheat` console script: option validation, demo-data output, the post-run summary.
-
-The end-to-end `liqheat demo` (which runs Dagster) is exercised outside the unit suite.
+"""The `liqheat` console script: option validation, demo-data output, the post-run summary,
+and `liqheat demo` end to end as README's quick start runs it (quiet, recorded in DAGSTER_HOME).
 """
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+import dagster as dg
 import duckdb
 import pytest
 
 from liqheat_pipeline.cli import _summary_lines, main
+from liqheat_pipeline.defs.automation.schedules import DAILY_JOB_NAME
 from liqheat_pipeline.lib.demo.market import DEMO_SYMBOL, generate_demo_market
 from liqheat_pipeline.lib.warehouse import TABLE_DDL, ensure_schema
 
@@ -160,3 +162,36 @@ def test_summary_says_when_a_table_is_not_present(db_path):
         f"open_interest: 0 rows for {DEMO_SYMBOL}",
         "heatmap_snapshots: not present",
     ]
+
+
+def test_the_demo_runs_quietly_and_is_recorded_in_the_dagster_home(tmp_path):
+    """What `make demo` does (DAGSTER_HOME = the project's dagster_home), on two days."""
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("LIQHEAT_", "DAGSTER_"))
+    }
+    result = subprocess.run(
+        [str(Path(sys.executable).with_name("liqheat")), "demo", "--days", "2"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+        cwd=tmp_path,
+        env={**env, "DAGSTER_HOME": str(home)},
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    # Steps and progress at INFO, none of Dagster's per-event DEBUG lines, no warnings.
+    assert " - DEBUG - " not in output and "Warning" not in output, output
+    assert "DEMOUSDT model: 2/2 days (100%), through 2025-12-02" in output
+    assert len(output.splitlines()) < 40, output
+    assert (tmp_path / "data" / "heatmaps" / "DEMOUSDT" / "latest.html").is_file()
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        (run,) = instance.get_runs()
+        assert run.job_name == DAILY_JOB_NAME and run.status == dg.DagsterRunStatus.SUCCESS
+        assert run.tags["dagster/asset_partition_range_start"] == "2025-12-01"
+        assert run.tags["dagster/asset_partition_range_end"] == "2025-12-02"

@@ -328,7 +328,7 @@ def test_pipeline_run_wrote_every_page(database):
     days = [DEMO_LAST - timedelta(days=back) for back in reversed(range(DEMO_DAYS))]
     names = [f"{day.isoformat()}.html" for day in days]
     assert sorted(path.name for path in directory.iterdir()) == sorted(
-        [*names, "latest.html", PLOTLY_FILE]
+        [*names, "latest.html", "latest.png", PLOTLY_FILE]
     )
     assert (directory / PLOTLY_FILE).read_text("utf-8") == plotly_bundle()
     with warehouse.connect(database, read_only=True) as conn:

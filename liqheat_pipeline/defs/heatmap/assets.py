@@ -14,6 +14,7 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
+from liqheat_pipeline.defs.progress import DayProgress
 from liqheat_pipeline.defs.resources import LiqheatDatabase
 from liqheat_pipeline.lib.atomic_file import write_bytes_atomically
 from liqheat_pipeline.lib.heatmap import queries
@@ -79,11 +80,12 @@ def build_heatmap_page(
             directory.mkdir(parents=True, exist_ok=True)
             _write_plotly(directory)
             reader = HistoryReader(conn, info)
+            progress = DayProgress(context.log, f"{symbol} pages", len(days), "cells")
             for day in days:
                 history = reader.history(day_end(day))
                 path = directory / f"{day.isoformat()}.html"
                 write_bytes_atomically(path, render_page(history, inline_plotly=False).encode())
-                context.log.info(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
+                progress.day_done(day, len(history.fine.cells) + len(history.coarse.cells))
                 context.add_asset_metadata(_day_metadata(history, path), partition_key=str(day))
         latest = _refresh_latest(directory)
         context.add_asset_metadata(

@@ -19,6 +19,7 @@ import dagster as dg
 
 from liqheat_pipeline.defs.metadata import table_metadata
 from liqheat_pipeline.defs.model.summary import day_metadata
+from liqheat_pipeline.defs.progress import DayProgress
 from liqheat_pipeline.defs.resources import LiqheatDatabase
 from liqheat_pipeline.lib import warehouse
 from liqheat_pipeline.lib.engine.brackets import bracket_table_frame
@@ -131,7 +132,17 @@ def build_model_asset(spec: SymbolSpec, project: Project) -> dg.AssetsDefinition
                 last_computed_day=last_stored,
                 latest_stored_day=history[-1][0] if history else None,
             )
-            results = run_days(symbol, days, market, config, state)
+            progress = DayProgress(context.log, f"{symbol} model", len(days))
+            results = run_days(
+                symbol,
+                days,
+                market,
+                config,
+                state,
+                on_day=lambda day: progress.day_done(
+                    day.day, sum(len(frame) for frame in day.tables.values())
+                ),
+            )
             check_later_days(symbol, first_day, results[-1], stored_last, later_days)
             verify_days(symbol, results, opening)
             context.log.info(f"{symbol}: computed {len(days)} day(s); writing in one transaction")

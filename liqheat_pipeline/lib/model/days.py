@@ -7,7 +7,7 @@ No Dagster here: the pipeline asset reads the inputs and the previous state with
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date, timedelta
 
 import numpy as np
@@ -142,8 +142,11 @@ def run_days(
     market: MarketWindow,
     config: ModelConfig,
     state: ModelState | None,
+    *,
+    on_day: Callable[[DayResult], None] | None = None,
 ) -> list[DayResult]:
-    """Run the engine day by day, each day from the previous day's end state (in memory)."""
+    """Run the engine day by day, each day from the previous day's end state (in memory);
+    ``on_day`` sees each day's result as soon as it is computed (progress reports)."""
     config_hash = config.config_hash(symbol)
     assumptions_json = config.assumptions_json(symbol)
     marks = market.mark_price_candles
@@ -168,4 +171,6 @@ def run_days(
                 last_candle_time=state.last_candle_time,
             )
         )
+        if on_day is not None:
+            on_day(results[-1])
     return results
