@@ -1,18 +1,34 @@
 """The per-symbol model multi-asset: levels, ledger, heatmap snapshots and the carried state.
 
-Storage is written directly through the "database" resource (no IO manager): a run covering
-days [S, E) reads the raw inputs and the state stored at the end of S-1, runs the engine day by
-day in memory, verifies the computed days, then replaces every model table's rows of [S, E) in
-ONE transaction. The stored history stays one chain of one configuration:
-- days stored after E-1 are kept only if the recomputed end state of E-1 equals the stored one;
-  otherwise the run fails before writing, naming them and the range to run;
-- the write happens only if the run records of S-1 onwards are still the ones read before
-  computing (a concurrent run that wrote meanwhile makes this one fail, nothing written);
-- invariants decidable in memory (``lib/model/invariants.py``) are enforced before writing; the SQL
-  asset checks audit the stored rows independently afterwards.
+Storage is written directly through the "database" resource (no IO manager). A run covering
+days [S, E) streams them in chunks of ``CHUNK_DAYS`` days, so its memory is one chunk's whatever
+the range's length: for each chunk it reads the chunk's raw inputs, runs the engine day by day
+from the previous chunk's end state (the state stored at the end of S-1 for the first), verifies
+the chunk's days and replaces every model table's rows of the chunk in ONE transaction. The
+results are exactly those of one run over the whole range (and of day-by-day runs). The stored
+history stays one chain of one configuration:
+- each chunk is atomic; a failure in chunk n leaves chunks 1..n-1 written (a valid chain from
+  S on) and nothing of chunk n; the error names the written days and the range to resume with
+  (the next run starts from the last written day's stored state, as any run does);
+- days stored after E-1 are kept only if the recomputed end state of E-1 equals the stored one,
+  otherwise the run fails before writing anything, naming them and the range to run. That is
+  only known once E-1 is computed, and chunks commit before: so when such days exist and the
+  range spans more than one chunk, the range is first computed once without writing (twice the
+  engine time, only for re-runs inside the history) and refused before its first chunk if the
+  end state would change. Holding every chunk uncommitted instead would hold the whole range;
+- when a chunk changes the end state its range's later stored days start from, its transaction
+  also deletes them: a failure before they are rewritten leaves a gap, never a stored day built
+  on a state that no longer exists;
+- each chunk's write happens only if the run records from the day before it are still the ones
+  read before computing, or written by this run's previous chunk (a concurrent run that wrote
+  meanwhile makes this one fail at that chunk);
+- invariants decidable in memory (``lib/model/invariants.py``) are enforced on each chunk before
+  its write, its ledger chained from the previous chunk's; the SQL asset checks audit the stored
+  rows independently afterwards.
 """
 
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Iterator, Sequence
 from datetime import date, timedelta
 
 import dagster as dg
@@ -21,7 +37,6 @@ from liqheat_pipeline.defs.metadata import table_metadata
 from liqheat_pipeline.defs.model.summary import day_metadata
 from liqheat_pipeline.defs.progress import DayProgress
 from liqheat_pipeline.defs.resources import LiqheatDatabase
-from liqheat_pipeline.lib import warehouse
 from liqheat_pipeline.lib.engine.brackets import bracket_table_frame
 from liqheat_pipeline.lib.engine.config import ENGINE_VERSION
 from liqheat_pipeline.lib.engine.run import ModelInputError
@@ -30,11 +45,18 @@ from liqheat_pipeline.lib.model.days import (
     LaterDaysError,
     PreviousStateError,
     check_later_days,
-    run_days,
+    chunks_of,
+    run_chunks,
+    same_state,
     starting_state,
 )
 from liqheat_pipeline.lib.model.invariants import ModelInvariantError, verify_days
+from liqheat_pipeline.lib.model.store import DayResult
 from liqheat_pipeline.project import OWNERS, Project, SymbolSpec
+
+# Days computed, verified and written per transaction: peak memory grows with it, not with the
+# range (scripts/bench_year.py measured 10, 30 and 90 on one symbol-year; README, Performance).
+CHUNK_DAYS = 30
 
 # Output name -> description. model_state comes first: the other outputs depend on the previous
 # day's state, and a multi-asset must yield its outputs in dependency order.
@@ -102,11 +124,10 @@ def build_model_asset(spec: SymbolSpec, project: Project) -> dg.AssetsDefinition
         context: dg.AssetExecutionContext, database: LiqheatDatabase
     ) -> Iterator[dg.MaterializeResult]:
         days = [date.fromisoformat(key) for key in context.partition_keys]
-        first_day, end_day = days[0], days[-1] + timedelta(days=1)
+        first_day = days[0]
         previous_day = first_day - timedelta(days=1)
         with database.read() as conn:
-            warehouse.ensure_schema(conn)
-            market = store.load_market(conn, symbol, first_day, end_day)
+            missing = store.missing_inputs(conn, symbol, days)
             stored = store.load_state(conn, symbol, previous_day)
             last_stored = store.last_stored_day(conn, symbol, first_day)
             history = store.history_stamps(conn, symbol, previous_day)
@@ -117,11 +138,19 @@ def build_model_asset(spec: SymbolSpec, project: Project) -> dg.AssetsDefinition
                 if first_day <= history_start
                 else store.ledger_closing(conn, symbol, first_day)
             )
-        missing = store.missing_inputs(market, days)
         if missing:
             raise dg.Failure(
                 description=f"{symbol}: raw inputs missing for the model:\n" + "\n".join(missing)
             )
+
+        def load_market(chunk: Sequence[date]) -> store.MarketWindow:
+            with database.read() as conn:
+                return store.load_market(conn, symbol, chunk[0], chunk[-1] + timedelta(days=1))
+
+        chunks = chunks_of(days, CHUNK_DAYS)
+        writer = _ChunkWriter(
+            context, database, spec, days, history, opening, later_days, stored_last
+        )
         try:
             state = starting_state(
                 symbol,
@@ -132,24 +161,26 @@ def build_model_asset(spec: SymbolSpec, project: Project) -> dg.AssetsDefinition
                 last_computed_day=last_stored,
                 latest_stored_day=history[-1][0] if history else None,
             )
+            if later_days and len(chunks) > 1:
+                # Decide the later days' fate before the first chunk commits (module docstring).
+                context.log.info(
+                    f"{symbol}: days are stored after {days[-1]}; computing the range once "
+                    f"without writing to check that its end state stays unchanged"
+                )
+                last = run_chunks(symbol, chunks, load_market, config, state)
+                check_later_days(symbol, first_day, last, stored_last, later_days)
             progress = DayProgress(context.log, f"{symbol} model", len(days))
-            results = run_days(
+            run_chunks(
                 symbol,
-                days,
-                market,
+                chunks,
+                load_market,
                 config,
                 state,
+                on_chunk=writer.write,
                 on_day=lambda day: progress.day_done(
                     day.day, sum(len(frame) for frame in day.tables.values())
                 ),
             )
-            check_later_days(symbol, first_day, results[-1], stored_last, later_days)
-            verify_days(symbol, results, opening)
-            context.log.info(f"{symbol}: computed {len(days)} day(s); writing in one transaction")
-            with database.transaction() as conn:
-                written = store.write_days(
-                    conn, symbol, results, bracket_table_frame(), expected_history=history
-                )
         except (
             PreviousStateError,
             ModelInputError,
@@ -157,17 +188,95 @@ def build_model_asset(spec: SymbolSpec, project: Project) -> dg.AssetsDefinition
             ModelInvariantError,
             store.HistoryChangedError,
         ) as error:
-            raise dg.Failure(description=str(error)) from error
+            raise dg.Failure(description=f"{error}{writer.written_note()}") from error
         context.log.info(
-            f"{symbol}: wrote "
-            + ", ".join(f"{rows:,} {table} rows" for table, rows in written.items())
+            f"{symbol}: wrote {len(days)} day(s) in {len(chunks)} transaction(s): "
+            + ", ".join(f"{rows:,} {table} rows" for table, rows in writer.rows.items())
         )
-        for result in results:
-            for name, metadata in day_metadata(result).items():
-                context.add_asset_metadata(
-                    metadata, asset_key=spec.key(name), partition_key=result.day.isoformat()
-                )
         for name in MODEL_OUTPUTS:
             yield dg.MaterializeResult(asset_key=spec.key(name))
 
     return model
+
+
+class _ChunkWriter:
+    """Verifies and writes one chunk of computed days per transaction, in order, carrying what
+    the next chunk's checks start from: the ledger's closing and the stored run records."""
+
+    def __init__(
+        self,
+        context: dg.AssetExecutionContext,
+        database: LiqheatDatabase,
+        spec: SymbolSpec,
+        days: Sequence[date],
+        history: tuple[store.RunStamp, ...],
+        opening: dict[str, float] | None,
+        later_days: Sequence[date],
+        stored_last: store.StoredState | None,
+    ) -> None:
+        self._context, self._database, self._spec, self._days = context, database, spec, days
+        self._expected_history, self._opening = history, opening
+        self._later_days, self._stored_last = later_days, stored_last
+        self.rows: Counter[str] = Counter()
+        self.written_through: date | None = None
+        self.cleared = False  # whether the range's later stored days were deleted
+
+    def write(self, results: list[DayResult]) -> None:
+        symbol, last_day = self._spec.symbol, self._days[-1]
+        chunk_last = results[-1].day
+        if chunk_last == last_day:
+            check_later_days(
+                symbol, self._days[0], results[-1], self._stored_last, self._later_days
+            )
+        closing = verify_days(symbol, results, self._opening)
+        stored_in_range = any(chunk_last < day <= last_day for day, _, _ in self._expected_history)
+        with self._database.transaction() as conn:
+            # The range's stored days after this chunk start from the stored state of its last
+            # day; if this chunk changes it, they are deleted with this write, so that a failure
+            # before they are rewritten leaves a gap (resumable), never a day built on a state
+            # that no longer exists.
+            stale = stored_in_range and not same_state(
+                results[-1], store.load_state(conn, symbol, chunk_last)
+            )
+            written = store.write_days(
+                conn,
+                symbol,
+                results,
+                bracket_table_frame(),
+                expected_history=self._expected_history,
+                clear_through=last_day if stale else None,
+            )
+            self._expected_history = store.history_stamps(conn, symbol, chunk_last)
+        self._opening = closing
+        self.rows.update(written)
+        self.written_through = chunk_last
+        self.cleared = self.cleared or stale
+        self._context.log.info(
+            f"{symbol}: wrote {results[0].day}…{chunk_last} ({len(results)} day(s), "
+            f"{written['heatmap_snapshots']:,} snapshot rows) in one transaction"
+            + (f"; deleted the stored {chunk_last + timedelta(days=1)}…{last_day}" if stale else "")
+        )
+        for result in results:
+            for name, metadata in day_metadata(result).items():
+                self._context.add_asset_metadata(
+                    metadata, asset_key=self._spec.key(name), partition_key=result.day.isoformat()
+                )
+
+    def written_note(self) -> str:
+        """What a failed run committed and how to resume (empty when nothing was written)."""
+        if self.written_through is None:
+            return ""
+        resume, last_day = self.written_through + timedelta(days=1), self._days[-1]
+        return (
+            f"\nDays {self._days[0]}…{self.written_through} of this run were written (committed "
+            f"in chunks of up to {CHUNK_DAYS} days) and form a valid history; {resume}…{last_day} "
+            f"were not written"
+            + (
+                " (their previous rows were deleted: they started from a state this run changed)"
+                if self.cleared
+                else ""
+            )
+            + f". Resume from the day after the last written one, e.g. `dagster "
+            f"asset materialize -m liqheat_pipeline.definitions --select "
+            f"'group:{self._spec.group}' --partition-range {resume}...{last_day}`."
+        )

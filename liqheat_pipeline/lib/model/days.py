@@ -1,13 +1,14 @@
 """Run the engine over consecutive UTC days, carrying the state from one day to the next.
 
 No Dagster here: the pipeline asset reads the inputs and the previous state with
-``lib.model.store``, calls ``starting_state`` and ``run_days``, and writes the results.
+``lib.model.store``, calls ``starting_state`` and ``run_chunks`` (``run_days`` per chunk of
+days), and writes each chunk's results before the next chunk is loaded.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import date, timedelta
 
 import numpy as np
@@ -92,7 +93,7 @@ def check_later_days(
     they would keep state derived from the old days, so nothing may be written: the user must
     recompute through the last stored day.
     """
-    if not later_days or _same_state(last, stored_last):
+    if not later_days or same_state(last, stored_last):
         return
     shown = (
         ", ".join(str(day) for day in later_days)
@@ -115,7 +116,7 @@ def check_later_days(
     )
 
 
-def _same_state(result: DayResult, stored: StoredState | None) -> bool:
+def same_state(result: DayResult, stored: StoredState | None) -> bool:
     """Whether the computed end-of-day state is exactly the stored one."""
     if stored is None or stored.config_hash != result.config_hash:
         return False
@@ -174,3 +175,41 @@ def run_days(
         if on_day is not None:
             on_day(results[-1])
     return results
+
+
+def chunks_of(days: Sequence[date], chunk_days: int) -> list[list[date]]:
+    """Consecutive runs of at most ``chunk_days`` days, in order."""
+    return [list(days[i : i + chunk_days]) for i in range(0, len(days), chunk_days)]
+
+
+def state_after(result: DayResult) -> ModelState:
+    """The engine state at the end of ``result``'s day, rebuilt from its storable form (as the
+    next run rebuilds it from the stored rows)."""
+    return ModelState.restore(result.state_metadata, result.state_levels)
+
+
+def run_chunks(
+    symbol: str,
+    chunks: Iterable[Sequence[date]],
+    load_market: Callable[[Sequence[date]], MarketWindow],
+    config: ModelConfig,
+    state: ModelState | None,
+    *,
+    on_chunk: Callable[[list[DayResult]], None] | None = None,
+    on_day: Callable[[DayResult], None] | None = None,
+) -> DayResult:
+    """Run chunk after chunk, each from the previous chunk's end state, and return the last
+    day's result. Only one chunk's inputs and results are held at a time: ``on_chunk`` (which
+    writes them) sees each chunk's results before the next chunk's inputs are loaded, and must
+    not keep them."""
+    last = None
+    for chunk in chunks:
+        results = run_days(symbol, chunk, load_market(chunk), config, state, on_day=on_day)
+        if on_chunk is not None:
+            on_chunk(results)
+        last = results[-1]
+        state = state_after(last)
+        del results  # before the next chunk's inputs are loaded
+    if last is None:
+        raise ValueError(f"{symbol}: no days to run")
+    return last

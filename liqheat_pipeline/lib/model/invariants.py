@@ -41,12 +41,13 @@ class ModelInvariantError(RuntimeError):
 
 def verify_days(
     symbol: str, results: Sequence[DayResult], opening: Mapping[str, float] | None
-) -> None:
-    """Raise ModelInvariantError naming every broken rule of ``results``.
+) -> dict[str, float]:
+    """Raise ModelInvariantError naming every broken rule of ``results``; else return the active
+    USD per side at the end of the last day (what the next chunk of days must start from).
 
     ``opening`` is the active USD per side the first day must start from: the stored ledger's
-    last row before it, or zeros on the first day of the history; None when the previous day has
-    no stored ledger row (itself a broken chain).
+    last row before it (or the previous chunk's closing), or zeros on the first day of the
+    history; None when the previous day has no stored ledger row (itself a broken chain).
     """
     problems: list[str] = []
     for table, columns in NON_NEGATIVE_COLUMNS.items():
@@ -55,7 +56,8 @@ def verify_days(
             problems += [f"{day} {p}" for p in _bad_values(table, frame, columns)]
         if table in UNIQUE_KEYS:
             problems += _duplicates(table, frames, UNIQUE_KEYS[table])
-    problems += _chain(results, opening)
+    chain_problems, closing = _chain(results, opening)
+    problems += chain_problems
     if problems:
         shown = "\n".join(f"  {problem}" for problem in problems[:SHOWN_PROBLEMS])
         more = len(problems) - SHOWN_PROBLEMS
@@ -64,6 +66,7 @@ def verify_days(
             f"{len(problems)} model invariant(s); nothing was written:\n{shown}"
             + (f"\n  … and {more} more" if more > 0 else "")
         )
+    return closing
 
 
 def _frames(results: Sequence[DayResult], table: str) -> list[tuple[date, pd.DataFrame]]:
@@ -113,10 +116,14 @@ def _close(a: np.ndarray, b: np.ndarray, scale: np.ndarray) -> np.ndarray:
     return np.abs(a - b) <= RELATIVE_TOLERANCE * scale + ABSOLUTE_TOLERANCE_USD
 
 
-def _chain(results: Sequence[DayResult], opening: Mapping[str, float] | None) -> list[str]:
-    """Ledger identity per candle and side from ``opening`` on, and state = last ledger row."""
+def _chain(
+    results: Sequence[DayResult], opening: Mapping[str, float] | None
+) -> tuple[list[str], dict[str, float]]:
+    """Ledger identity per candle and side from ``opening`` on, and state = last ledger row;
+    the problems and the closing active USD per side."""
     if opening is None:
-        return [f"{results[0].day}: continuity: the previous day has no stored ledger rows"]
+        problem = f"{results[0].day}: continuity: the previous day has no stored ledger rows"
+        return [problem], {}
     problems: list[str] = []
     previous = {side: float(opening.get(side, 0.0)) for side in SIDES}
     for result in results:
@@ -135,7 +142,7 @@ def _chain(results: Sequence[DayResult], opening: Mapping[str, float] | None) ->
                     f"the last ledger row {last!r} USD"
                 )
             previous[side] = last
-    return problems
+    return problems, previous
 
 
 def _side_identity(day: date, side: str, rows: pd.DataFrame, previous: float) -> list[str]:

@@ -78,20 +78,37 @@ def load_market(
     return MarketWindow(candles, open_interest, mark)
 
 
-def missing_inputs(market: MarketWindow, days: Sequence[date]) -> list[str]:
-    """Human-readable list of days whose candles or own open-interest partition are absent."""
+def missing_inputs(conn: duckdb.DuckDBPyConnection, symbol: str, days: Sequence[date]) -> list[str]:
+    """Human-readable list of days whose candles or own open-interest partition are absent
+    (decided in SQL for the whole range, before its first chunk is loaded)."""
+    start, end = day_start(days[0]), day_end(days[-1])
+    with_candles = _days(
+        conn,
+        "SELECT DISTINCT CAST(open_time AS DATE) FROM candles WHERE symbol = ? "
+        "AND open_time >= ? AND open_time < ?",
+        [symbol, start, end],
+    )
+    # Day D owns the snapshots in (D 00:00, D+1 00:00]: one microsecond back lands in D.
+    with_open_interest = _days(
+        conn,
+        "SELECT DISTINCT CAST(ts - INTERVAL 1 MICROSECOND AS DATE) FROM open_interest "
+        "WHERE symbol = ? AND ts > ? AND ts <= ?",
+        [symbol, start, end],
+    )
     problems = []
     for day in days:
-        start, end = day_start(day), day_end(day)
-        if not ((market.candles["open_time"] >= start) & (market.candles["open_time"] < end)).any():
+        if day not in with_candles:
             problems.append(f"{day}: no candles (materialize the `candles` partition {day})")
-        oi_ts = market.open_interest["ts"]
-        if not ((oi_ts > start) & (oi_ts <= end)).any():
+        if day not in with_open_interest:
             problems.append(
-                f"{day}: no open-interest snapshots in ({start:%Y-%m-%d %H:%M}, "
-                f"{end:%Y-%m-%d %H:%M}] (materialize the `open_interest` partition {day})"
+                f"{day}: no open-interest snapshots in ({day_start(day):%Y-%m-%d %H:%M}, "
+                f"{day_end(day):%Y-%m-%d %H:%M}] (materialize the `open_interest` partition {day})"
             )
     return problems
+
+
+def _days(conn: duckdb.DuckDBPyConnection, sql: str, params: list) -> set[date]:
+    return {row[0] for row in conn.execute(sql, params).fetchall()}
 
 
 @dataclass(frozen=True)
@@ -183,13 +200,15 @@ def write_days(
     brackets: pd.DataFrame,
     *,
     expected_history: tuple[RunStamp, ...],
+    clear_through: date | None = None,
 ) -> dict[str, int]:
     """Replace the days' rows of every model table (call inside one transaction).
 
     ``results`` must be consecutive days; rows are inserted in time order. ``expected_history``
     is ``history_stamps`` from the day before the first result, as read before computing: if the
     stored records differ now, another run wrote meanwhile and nothing is written
-    (HistoryChangedError). Returns rows written per table.
+    (HistoryChangedError). ``clear_through`` (after the last result) also deletes the stored
+    rows of the days after the results through that day. Returns rows written per table.
     """
     warehouse.ensure_schema(conn)
     previous_day = results[0].day - timedelta(days=1)
@@ -197,7 +216,7 @@ def write_days(
     if current != expected_history:
         raise HistoryChangedError(_history_change(symbol, expected_history, current))
     start = day_start(results[0].day)
-    end = day_end(results[-1].day)
+    end = day_end(max(results[-1].day, clear_through or results[-1].day))
     written: dict[str, int] = {}
     for table, time_column in OUTPUT_TIME_COLUMNS.items():
         frame = pd.concat([result.tables[table] for result in results], ignore_index=True)

@@ -1,0 +1,222 @@
+"""Benchmark one symbol-year through the documented CLI; prints one JSON object.
+
+1. Writes 365 days of the synthetic DEMOUSDT market (``lib/demo/market.py``) into a temporary
+   archive mirror.
+2. Runs every asset and check of those days in ONE Dagster run, as the README documents it:
+   ``dg launch --job daily_liqheat_job --partition-range ... -m liqheat_pipeline.definitions``
+   with the console logger at INFO (``liqheat demo``'s run config). Measures the wall time, the
+   peak RSS of the whole process tree (the sum over the tree, polled from /proc) and of its
+   largest process (``getrusage(RUSAGE_CHILDREN).ru_maxrss``), and the DuckDB file size.
+3. The write floor, in the same run: DuckDB copying the produced snapshot tables into a fresh
+   file (``ATTACH`` + ``CREATE TABLE AS SELECT``), timed; the pipeline's ratio to it.
+
+The machine's load average is reported: other processes on the host skew every figure.
+
+Usage: python scripts/bench_year.py [--days N] [--start YYYY-MM-DD] [--keep DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import resource
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+import duckdb
+
+from liqheat_pipeline.cli import DEFINITIONS_MODULE, QUIET_RUN_CONFIG
+from liqheat_pipeline.defs.automation.schedules import DAILY_JOB_NAME
+from liqheat_pipeline.lib.demo.market import DEMO_SYMBOL, write_demo_archive
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_START = date(2025, 12, 1)
+DEFAULT_DAYS = 365
+SNAPSHOT_TABLES = ("heatmap_snapshots", "heatmap_snapshots_by_leverage")
+RSS_POLL_SECONDS = 0.2
+RSS_TARGET_GIB = 1.5
+PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
+# An INFO line of the run's console log: its time stamp and the step that logged it.
+_LOG_LINE = re.compile(
+    r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) [+-]\d{4} - dagster - \w+ - [^-]+ - [0-9a-f-]+ - (\w+) - "
+)
+
+
+def _tree_rss_bytes(root_pid: int) -> int:
+    """Resident bytes of ``root_pid`` and all its descendants (0 once they are gone)."""
+    children: dict[int, list[int]] = {}
+    rss: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            resident_pages = int((entry / "statm").read_text().split()[1])
+        except OSError:  # the process ended while we read it
+            continue
+        # Fields after the parenthesised command name: state, ppid, ...
+        parent = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(parent, []).append(int(entry.name))
+        rss[int(entry.name)] = resident_pages * PAGE_BYTES
+    total, pending = 0, [root_pid]
+    while pending:
+        pid = pending.pop()
+        total += rss.get(pid, 0)
+        pending.extend(children.get(pid, ()))
+    return total
+
+
+class TreeRssPeak:
+    """Polls the RSS sum of a process tree in a thread; ``peak`` is the largest seen."""
+
+    def __init__(self, root_pid: int) -> None:
+        self.peak = 0
+        self._root_pid = root_pid
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+        self._thread.start()
+
+    def _poll(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, _tree_rss_bytes(self._root_pid))
+            self._stop.wait(RSS_POLL_SECONDS)
+
+    def stop(self) -> int:
+        self._stop.set()
+        self._thread.join()
+        return self.peak
+
+
+def _step_log_spans(log: str) -> dict[str, int]:
+    """Seconds from each step's first to its last INFO line (`demousdt_model` -> `model`).
+
+    The INFO log has no "step finished" events, so this is a lower bound of the step's time
+    (whole seconds); it shows where a long range run spends its time.
+    """
+    spans: dict[str, list[datetime]] = {}
+    for line in log.splitlines():
+        match = _LOG_LINE.match(line)
+        if match:
+            stamp = datetime.fromisoformat(match[1])
+            step = match[2].split("_", 1)[1].lstrip("_")
+            spans.setdefault(step, [stamp, stamp])[1] = stamp
+    return {step: int((last - first).total_seconds()) for step, (first, last) in spans.items()}
+
+
+def _run_pipeline(work: Path, start: date, days: int) -> dict:
+    """One `dg launch` of the daily job over the range; wall time, RSS and step times."""
+    last = start + timedelta(days=days - 1)
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith("LIQHEAT_") and key != "DAGSTER_HOME"
+    }
+    env.update(
+        LIQHEAT_DATA_DIR=str(work / "archive"),
+        LIQHEAT_DB=str(work / "liqheat.duckdb"),
+        LIQHEAT_SYMBOLS=DEMO_SYMBOL,
+        LIQHEAT_START_DATE=start.isoformat(),
+        LIQHEAT_END_DATE=last.isoformat(),
+        LIQHEAT_LIQUIDATIONS_DIR=str(work / "no_liquidations"),
+        LIQHEAT_DOWNLOAD="0",
+    )
+    command = [
+        str(Path(sys.executable).with_name("dg")),
+        "launch",
+        "--job",
+        DAILY_JOB_NAME,
+        "--partition-range",
+        f"{start.isoformat()}...{last.isoformat()}",
+        "-m",
+        DEFINITIONS_MODULE,
+        "--config-json",
+        json.dumps(QUIET_RUN_CONFIG),
+    ]
+    log_path = work / "run.log"
+    started = time.perf_counter()
+    with log_path.open("w") as log:
+        process = subprocess.Popen(
+            command, env=env, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT
+        )
+        rss = TreeRssPeak(process.pid)
+        status = process.wait()
+        peak_tree = rss.stop()
+    elapsed = time.perf_counter() - started
+    text = log_path.read_text()
+    if status != 0:
+        sys.stderr.write(text[-5000:])
+        raise SystemExit(f"benchmark run failed (exit {status}): {' '.join(command)}")
+    largest_child_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return {
+        "seconds": round(elapsed, 1),
+        "peak_rss_tree_gib": round(peak_tree / 2**30, 3),
+        "peak_rss_largest_process_gib": round(largest_child_kib / 2**20, 3),
+        "target_peak_rss_gib": RSS_TARGET_GIB,
+        "step_log_span_seconds": _step_log_spans(text),
+        "days": f"{start}...{last}",
+    }
+
+
+def _write_floor(db_path: Path, work: Path) -> dict:
+    """Seconds DuckDB takes to copy the snapshot tables into a fresh file, and their rows."""
+    floor_path = work / "floor.duckdb"
+    with duckdb.connect(str(floor_path)) as conn:
+        conn.execute(f"ATTACH '{db_path}' AS produced (READ_ONLY)")
+        rows = {
+            table: conn.execute(f"SELECT count(*) FROM produced.{table}").fetchone()[0]
+            for table in SNAPSHOT_TABLES
+        }
+        started = time.perf_counter()
+        for table in SNAPSHOT_TABLES:
+            conn.execute(f"CREATE TABLE {table} AS SELECT * FROM produced.{table}")
+        conn.execute("CHECKPOINT")
+        seconds = time.perf_counter() - started
+    return {
+        "seconds": round(seconds, 1),
+        "rows": rows,
+        "file_mb": round(floor_path.stat().st_size / 1e6, 1),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--start", type=date.fromisoformat, default=DEFAULT_START)
+    parser.add_argument("--days", type=int, default=DEFAULT_DAYS)
+    parser.add_argument("--keep", type=Path, help="work in this directory and keep it")
+    args = parser.parse_args()
+    load_before = os.getloadavg()
+    with tempfile.TemporaryDirectory(prefix="liqheat-bench-year-") as tmp:
+        work = args.keep or Path(tmp)
+        work.mkdir(parents=True, exist_ok=True)
+        write_demo_archive(work / "archive", args.start, args.days)
+        pipeline = _run_pipeline(work, args.start, args.days)
+        db_path = work / "liqheat.duckdb"
+        pipeline["database_mb"] = round(db_path.stat().st_size / 1e6, 1)
+        floor = _write_floor(db_path, work)
+    print(
+        json.dumps(
+            {
+                "pipeline_one_symbol_year": pipeline,
+                "write_floor_snapshot_copy": floor,
+                "ratio_pipeline_to_floor": round(pipeline["seconds"] / floor["seconds"], 1),
+                "machine": {
+                    "cpus": os.cpu_count(),
+                    "load_average_before": [round(value, 2) for value in load_before],
+                    "load_average_after": [round(value, 2) for value in os.getloadavg()],
+                    "python": sys.version.split()[0],
+                },
+            },
+            indent=2,
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
