@@ -30,7 +30,7 @@ test: install
 lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
-	$(BIN)/dg check defs
+	VIRTUAL_ENV=$(CURDIR)/$(VENV) $(BIN)/dg check defs
 
 # Dagster UI + daemon (schedules, backfills) on the demo symbol `make demo` wrote; runs are kept
 # in dagster_home/ (one run at a time). LIQHEAT_SYMBOLS etc. in the environment take precedence.

@@ -303,7 +303,7 @@ def _evaluate(arguments: argparse.Namespace) -> int:
 
     try:
         settings = load_settings()
-        window = evaluation.Window(
+        window = evaluation.ScoringPeriod(
             arguments.history_start or settings.start_date,
             arguments.start,
             arguments.end + timedelta(days=1),

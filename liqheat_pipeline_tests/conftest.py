@@ -8,6 +8,8 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from liqheat_pipeline_tests.helpers.browser import CHROMIUM, CHROMIUM_ARGS
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED_BINANCE = REPO_ROOT.parent / "shared" / "data" / "binance"
 SHARED_LIQUIDATIONS = REPO_ROOT.parent / "shared" / "data" / "liquidations"
@@ -56,3 +58,18 @@ def instance():
     """A temporary Dagster instance shared by the runs of one test module."""
     with dg.instance_for_test() as test_instance:
         yield test_instance
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not CHROMIUM.exists():
+        message = f"{CHROMIUM} not found (apt-get install chromium)"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"{message}; CI=true requires the browser test to run")
+        pytest.skip(message)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()

@@ -22,7 +22,7 @@ from liqheat_pipeline.lib import warehouse
 from liqheat_pipeline.lib.demo.market import DEMO_SYMBOL
 from liqheat_pipeline.lib.heatmap import queries
 from liqheat_pipeline.lib.heatmap.labels import SYNTHETIC_LABEL
-from liqheat_pipeline.lib.heatmap.window import Window
+from liqheat_pipeline.lib.heatmap.window import IntervalWindow
 from liqheat_pipeline_tests.helpers.api_server import (
     _wait_until_listening,
     client,
@@ -78,7 +78,7 @@ def test_timeseries_is_the_sql_heatmap_reshaped(api, database, info):
     )
     assert response.status_code == 200, response.text
     body = response.json()
-    window = Window(start, end, 60)
+    window = IntervalWindow(start, end, 60)
     with warehouse.connect(database, read_only=True) as conn:
         cells = queries.heatmap_cells(conn, SYMBOL, window, queries.PriceBins(info.bucket_size, 3))
         ledger = conn.execute(

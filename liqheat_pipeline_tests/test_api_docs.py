@@ -8,7 +8,6 @@ DuckDB file and these tests do not wait for the demo pipeline.
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 from urllib.parse import urljoin, urlsplit
@@ -16,7 +15,7 @@ from urllib.parse import urljoin, urlsplit
 import pytest
 
 from liqheat_pipeline_tests.helpers.api_server import client, running_server
-from liqheat_pipeline_tests.test_page_browser import CHROMIUM, CHROMIUM_ARGS
+from liqheat_pipeline_tests.helpers.browser import open_offline
 
 API_PATHS = {
     "/",
@@ -81,44 +80,9 @@ def test_docs_routes_stay_out_of_the_schema(base_url):
     assert missing_asset.status_code == 404
 
 
-@pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM.exists():
-        message = f"{CHROMIUM} not found (apt-get install chromium)"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"{message}; CI=true requires the browser test to run")
-        pytest.skip(message)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
-
-def _open_offline(browser, url: str, allowed: str):
-    """A page showing ``url`` where any request not starting with ``allowed`` is refused; the
-    refused URLs and the console and script errors are collected."""
-    page = browser.new_page(viewport={"width": 1400, "height": 900})
-    refused: list[str] = []
-    errors: list[str] = []
-    page.on("console", lambda message: message.type == "error" and errors.append(message.text))
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.route(
-        "**/*",
-        lambda route: (
-            route.continue_()
-            if route.request.url.startswith(allowed)
-            else (refused.append(route.request.url), route.abort())
-        ),
-    )
-    page.goto(url)
-    return page, refused, errors
-
-
 @pytest.mark.browser
 def test_swagger_ui_renders_every_operation_offline(browser, base_url):
-    page, refused, errors = _open_offline(browser, f"{base_url}/docs", base_url)
+    page, refused, errors = open_offline(browser, f"{base_url}/docs", base_url)
     try:
         page.wait_for_selector(".opblock-summary-path", timeout=30_000)
         paths = page.eval_on_selector_all(
@@ -145,7 +109,7 @@ REDOC_BADGE = "https://cdn.redoc.ly/redoc/logo-mini.svg"
 
 @pytest.mark.browser
 def test_redoc_renders_the_operations_offline(browser, base_url):
-    page, refused, errors = _open_offline(browser, f"{base_url}/redoc", base_url)
+    page, refused, errors = open_offline(browser, f"{base_url}/redoc", base_url)
     try:
         page.wait_for_function(
             "document.body.innerText.includes('/liquidations/heatmap-timeseries')",

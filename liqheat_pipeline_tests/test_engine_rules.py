@@ -507,14 +507,11 @@ def test_outputs_have_the_contract_columns_and_load_into_duckdb(db_path):
             frame = getattr(output, table)
             expected = [part.split()[0] for part in re.split(r",\s*", ddl.strip())]
             assert list(frame.columns) == expected, table
-            time_column = "created_at" if table == "level_openings" else "ts"
-            time_column = "consumed_at" if table == "level_consumptions" else time_column
             warehouse.replace_rows(
                 conn,
                 table,
                 frame,
                 symbol="BTCUSDT",
-                time_column=time_column,
                 start=START,
                 end=START + pd.Timedelta(days=1),
             )

@@ -64,7 +64,7 @@ def test_a_grid_is_scored_against_realized_hours_and_nothing_is_written(
 
     # The model's hourly spearman, recomputed from the engine's ledger and the raw CSV.
     config = ModelConfig(side_model="symmetric")
-    window = evaluation.Window(date(2025, 12, 1), date(2025, 12, 2), date(2025, 12, 4))
+    window = evaluation.ScoringPeriod(date(2025, 12, 1), date(2025, 12, 2), date(2025, 12, 4))
     market = evaluation.load_market(real_binance_dir, "BTCUSDT", window.days)
     ledger = pd.concat(
         [r.tables["candle_ledger"] for r in run_days("BTCUSDT", window.days, market, config, None)]

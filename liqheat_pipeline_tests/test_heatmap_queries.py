@@ -17,7 +17,7 @@ from liqheat_pipeline.lib.heatmap import queries
 from liqheat_pipeline.lib.heatmap.liquidation_map import liquidated_if_reached
 from liqheat_pipeline.lib.heatmap.window import (
     INTERVAL_MINUTES,
-    Window,
+    IntervalWindow,
     WindowError,
     WindowTooLargeError,
     align_window,
@@ -44,7 +44,7 @@ def _bin_of(frame: pd.DataFrame, fixture: Fixture, multiple: int) -> np.ndarray:
 
 
 def expected_cells(
-    fixture: Fixture, window: Window, multiple: int, leverage: int | None = None
+    fixture: Fixture, window: IntervalWindow, multiple: int, leverage: int | None = None
 ) -> pd.DataFrame:
     """Per interval: the levels active after its last candle, and those consumed inside it."""
     levels = fixture.levels
@@ -115,7 +115,9 @@ def test_heatmap_cells_match_levels(fixture_db, interval, multiple, hours):
 @pytest.mark.parametrize("leverage", [10, 50])
 def test_leverage_filter_keeps_one_tier(fixture_db, leverage):
     fixture, path = fixture_db
-    window = Window(fixture.start + timedelta(hours=20), fixture.start + timedelta(hours=32), 60)
+    window = IntervalWindow(
+        fixture.start + timedelta(hours=20), fixture.start + timedelta(hours=32), 60
+    )
     with warehouse.connect(path, read_only=True) as conn:
         bins = queries.PriceBins(fixture.bucket_size, 2)
         actual = queries.heatmap_cells(conn, fixture.symbol, window, bins, leverage=leverage)
@@ -129,7 +131,9 @@ def test_leverage_filter_keeps_one_tier(fixture_db, leverage):
 def test_timeseries_body_groups_the_cells_per_interval(fixture_db, leverage):
     fixture, path = fixture_db
     # Starts before the history: intervals without candles are absent, not empty.
-    window = Window(fixture.start - timedelta(hours=8), fixture.start + timedelta(hours=16), 240)
+    window = IntervalWindow(
+        fixture.start - timedelta(hours=8), fixture.start + timedelta(hours=16), 240
+    )
     bins = queries.PriceBins(fixture.bucket_size, 5)
     with warehouse.connect(path, read_only=True) as conn:
         body = queries.timeseries_body(conn, fixture.symbol, window, bins, leverage=leverage)
@@ -158,7 +162,7 @@ def test_timeseries_body_groups_the_cells_per_interval(fixture_db, leverage):
 
 def test_empty_window_gives_an_empty_body(fixture_db):
     fixture, path = fixture_db
-    window = Window(fixture.end + timedelta(days=1), fixture.end + timedelta(days=2), 60)
+    window = IntervalWindow(fixture.end + timedelta(days=1), fixture.end + timedelta(days=2), 60)
     with warehouse.connect(path, read_only=True) as conn:
         body = queries.timeseries_body(conn, fixture.symbol, window, queries.PriceBins(10.0))
     assert body == queries.TimeseriesBody("[]", 0, None, None, 0.0, 0.0, 0.0)
@@ -224,7 +228,7 @@ def test_map_of_bins_already_read_is_the_map_sql(fixture_db, multiple):
     """The same curve from display bins at hand (the preview's way) as from the table."""
     fixture, path = fixture_db
     bins = queries.PriceBins(fixture.bucket_size, multiple)
-    window = Window(fixture.time(300), fixture.time(301), 5)
+    window = IntervalWindow(fixture.time(300), fixture.time(301), 5)
     with warehouse.connect(path, read_only=True) as conn:
         sql = queries.liquidation_map_rows(conn, fixture.symbol, fixture.time(300), bins)
         cells = queries.heatmap_cells(conn, fixture.symbol, window, bins, by_leverage=True)

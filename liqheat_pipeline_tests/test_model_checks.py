@@ -14,7 +14,6 @@ from liqheat_pipeline.defs.model.checks import MODEL_CHECKS
 from liqheat_pipeline.lib import warehouse
 from liqheat_pipeline.lib.model.store import OUTPUT_TIME_COLUMNS
 from liqheat_pipeline_tests.helpers.pipeline_runs import (
-    dagster_instance,  # noqa: F401  (the module-scoped `instance` fixture)
     load_definitions,
     materialize,
     pipeline_env,

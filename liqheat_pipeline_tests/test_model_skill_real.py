@@ -21,7 +21,6 @@ from liqheat_pipeline_tests.conftest import REAL_FIRST_DAY, REAL_LAST_DAY
 from liqheat_pipeline_tests.helpers.pipeline_runs import (
     MODEL_ASSETS,
     RAW_ASSETS,
-    dagster_instance,  # noqa: F401  (the module-scoped `instance` fixture)
     load_definitions,
     materialize,
     pipeline_env,
@@ -169,21 +168,29 @@ def test_a_range_run_writes_one_cumulative_window_per_day(btc_run):
 
 
 def test_the_metadata_has_the_headline_and_a_small_figure(btc_run):
-    _, _, result = btc_run
-    # One materialization per partition of the range, each carrying the last window's figures.
-    materializations = [
-        event.materialization
+    db_path, _, result = btc_run
+    # One materialization per partition of the range, each with its own window's figures; the
+    # figure only on the run's last day.
+    by_day = {
+        event.partition: {key: value.value for key, value in event.materialization.metadata.items()}
         for event in result.get_asset_materialization_events()
         if event.materialization.asset_key.path == ["btcusdt", "model_skill"]
-    ]
-    assert len(materializations) == 30
-    materialization = materializations[-1]
-    metadata = {key: value.value for key, value in materialization.metadata.items()}
+    }
+    assert len(by_day) == 30
+    assert [day for day, metadata in by_day.items() if "figure" in metadata] == [REAL_LAST_DAY]
+    assert {metadata["dagster/partition_row_count"] for metadata in by_day.values()} == {33}
+    assert by_day["2025-12-01"]["window"] == "[2025-12-01, 2025-12-02)"
+    with warehouse.connect(db_path, read_only=True) as conn:
+        stored = dict(
+            conn.execute(
+                "SELECT strftime(window_end - INTERVAL 1 DAY, '%Y-%m-%d'), max(n_buckets) "
+                "FROM model_skill WHERE symbol = 'BTCUSDT' GROUP BY 1"
+            ).fetchall()
+        )
+    assert {day: metadata["n_buckets"] for day, metadata in by_day.items()} == stored
+    metadata = by_day[REAL_LAST_DAY]
     assert metadata["n_buckets"] == 718
-    assert metadata["windows_written"] == 30
-    assert metadata["rows_written"] == 30 * 33
-    headline = metadata["headline"].splitlines()
-    assert [line.split("|")[1].strip() for line in headline[2:]] == list(SIDES)
+    assert [record.data["side"] for record in metadata["headline"].records] == list(SIDES)
     png = base64.b64decode(re.search(r"base64,([A-Za-z0-9+/=]+)\)", metadata["figure"])[1])
     assert png.startswith(b"\x89PNG")
     assert len(png) < 80_000
@@ -228,6 +235,6 @@ def test_a_symbol_without_realized_liquidations_succeeds_with_no_rows(
         if event.materialization.asset_key.path == ["ethusdt", "model_skill"]
     ]
     assert "no realized liquidations" in materialization.metadata["skill"].value
-    assert materialization.metadata["rows_written"].value == 0
+    assert materialization.metadata["dagster/partition_row_count"].value == 0
     with warehouse.connect(db_path, read_only=True) as conn:
         assert conn.execute("SELECT count(*) FROM model_skill").fetchone()[0] == 0

@@ -28,7 +28,6 @@ def test_replace_rows_owns_exactly_its_window_and_symbol(db_path):
             "open_interest",
             _oi_rows("BTCUSDT", seed),
             symbol="BTCUSDT",
-            time_column="ts",
             start=datetime(2025, 12, 1),
             end=datetime(2025, 12, 4),
         )
@@ -37,7 +36,6 @@ def test_replace_rows_owns_exactly_its_window_and_symbol(db_path):
             "open_interest",
             _oi_rows("ETHUSDT", ["2025-12-02 12:00"]),
             symbol="ETHUSDT",
-            time_column="ts",
             start=day,
             end=next_day,
         )
@@ -47,10 +45,8 @@ def test_replace_rows_owns_exactly_its_window_and_symbol(db_path):
             "open_interest",
             _oi_rows("BTCUSDT", ["2025-12-02 06:00"]),
             symbol="BTCUSDT",
-            time_column="ts",
             start=day,
             end=next_day,
-            include_end=True,
         )
         rows = conn.execute(
             "SELECT symbol, strftime(ts, '%Y-%m-%d %H:%M'), open_interest FROM open_interest "
@@ -129,24 +125,6 @@ def test_model_skill_partition_d_owns_the_window_ending_at_the_next_midnight(db_
         ).fetchall()
     assert written == 1
     assert rows == [("2025-12-02", 0.5), ("2025-12-03", 0.9)]
-
-
-@pytest.mark.parametrize(
-    "expectation", [{"time_column": "open_time"}, {"include_end": False}], ids=str
-)
-def test_replace_rows_refuses_an_ownership_the_registry_does_not_say(db_path, expectation):
-    with warehouse.connect(db_path) as conn:
-        warehouse.ensure_schema(conn)
-        warehouse.replace_rows(
-            conn, "open_interest", _oi_rows("BTCUSDT", ["2025-12-02 06:00"]), symbol="BTCUSDT",
-            start=datetime(2025, 12, 2), end=datetime(2025, 12, 3),
-        )  # fmt: skip
-        with pytest.raises(ValueError, match=r"open_interest: a partition owns .*ts > start"):
-            warehouse.replace_rows(
-                conn, "open_interest", _oi_rows("BTCUSDT", []), symbol="BTCUSDT",
-                start=datetime(2025, 12, 2), end=datetime(2025, 12, 3), **expectation,
-            )  # fmt: skip
-        assert conn.execute("SELECT count(*) FROM open_interest").fetchone() == (1,)
 
 
 def test_replace_table_replaces_every_row(db_path):

@@ -28,7 +28,7 @@ import numpy as np
 from liqheat_pipeline.lib import warehouse
 from liqheat_pipeline.lib.days import day_end
 from liqheat_pipeline.lib.heatmap import queries
-from liqheat_pipeline.lib.heatmap.window import Window
+from liqheat_pipeline.lib.heatmap.window import IntervalWindow
 from liqheat_pipeline_tests.helpers.api_server import client, running_server
 
 TIMESTAMPS = 200
@@ -59,7 +59,7 @@ def request_parameters(db_path: Path, symbol: str | None) -> dict[str, object]:
         info = queries.symbol_info(conn, symbol)
         last = queries.snapshot_at(conn, symbol, day_end(info.last_day) - timedelta.resolution)
         end = last + timedelta(minutes=5)
-        window = Window(end - TIMESTAMPS * timedelta(minutes=5), end, 5)
+        window = IntervalWindow(end - TIMESTAMPS * timedelta(minutes=5), end, 5)
         cells = queries.heatmap_cells(conn, symbol, window, queries.PriceBins(info.bucket_size))
     active = cells[(cells["long_active"] > 0) | (cells["short_active"] > 0)]
     index = np.rint(active["price"] / info.bucket_size).astype(np.int64)

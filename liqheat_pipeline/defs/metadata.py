@@ -83,16 +83,14 @@ def _cell(value: object) -> str | int | float | bool | None:
 def table_metadata(table: str) -> dict[str, object]:
     """Definition metadata of an asset stored in ``table``: its name and column schema (the
     registry's DDL), so the catalog shows the columns before anything is materialized."""
-    columns = []
-    for column in TABLES[table].columns.split(","):
-        name, column_type, *constraints = column.split()
-        columns.append(
-            dg.TableColumn(
-                name,
-                column_type.lower(),
-                constraints=dg.TableColumnConstraints(nullable="NOT" not in constraints),
-            )
+    columns = [
+        dg.TableColumn(
+            column.name,
+            column.type,
+            constraints=dg.TableColumnConstraints(nullable=column.nullable),
         )
+        for column in TABLES[table].column_definitions
+    ]
     return {
         "dagster/table_name": table,
         "dagster/column_schema": dg.TableSchema(columns=columns),

@@ -19,19 +19,11 @@ class LiqheatDatabase(dg.ConfigurableResource):
 
     @contextmanager
     def read(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        with warehouse.connect(self.path, lock_wait_seconds=self.lock_wait_seconds) as conn:
-            warehouse.ensure_schema(conn)
+        with warehouse.read(self.path, lock_wait_seconds=self.lock_wait_seconds) as conn:
             yield conn
 
     @contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """A write transaction: committed on success, rolled back (previous data kept) on error."""
-        with warehouse.connect(self.path, lock_wait_seconds=self.lock_wait_seconds) as conn:
-            warehouse.ensure_schema(conn)
-            conn.execute("BEGIN TRANSACTION")
-            try:
-                yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
+        with warehouse.transaction(self.path, lock_wait_seconds=self.lock_wait_seconds) as conn:
+            yield conn

@@ -12,7 +12,7 @@ import json
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +27,10 @@ from liqheat_pipeline.lib.archive.layout import (
 )
 from liqheat_pipeline.lib.archive.plausibility import DEFAULT_LIMITS, PlausibilityLimits
 from liqheat_pipeline.lib.archive.readers import read_klines, read_metrics
+from liqheat_pipeline.lib.days import day_start, days_in, naive_utc_now
 from liqheat_pipeline.lib.engine.config import ModelConfig, ModelConfigError
 from liqheat_pipeline.lib.engine.run import MarketSeries, run_model
-from liqheat_pipeline.lib.model.store import MARKET_CANDLE_COLUMNS, MarketWindow, day_start
+from liqheat_pipeline.lib.model.store import MARKET_CANDLE_COLUMNS, MarketWindow
 from liqheat_pipeline.lib.realized.readers import RealizedRead, read_realized
 from liqheat_pipeline.lib.skill.predictors import SkillInputs, bucket_series, skill_rows
 
@@ -43,7 +44,7 @@ class EvaluationError(ValueError):
 
 
 @dataclass(frozen=True)
-class Window:
+class ScoringPeriod:
     """Engine history from ``history_start`` (empty state); scored buckets in [start, end)."""
 
     history_start: date
@@ -59,8 +60,7 @@ class Window:
 
     @property
     def days(self) -> list[date]:
-        count = (self.end - self.history_start).days
-        return [self.history_start + timedelta(days=i) for i in range(count)]
+        return days_in(self.history_start, self.end)
 
 
 def load_market(
@@ -115,7 +115,7 @@ def evaluate(
     market: MarketWindow,
     realized: RealizedRead,
     configs: Mapping[str, ModelConfig],
-    window: Window,
+    window: ScoringPeriod,
 ) -> pd.DataFrame:
     """``model_skill`` rows for every configuration (column ``config`` names it), plus the
     engine seconds each took (column ``engine_seconds``)."""
@@ -149,14 +149,14 @@ def evaluate(
             window_start=start,
             window_end=end,
             config_hash=config.config_hash(symbol),
-            computed_at=datetime.now(UTC).replace(tzinfo=None),
+            computed_at=naive_utc_now(),
         )
         frames.append(rows.assign(config=name, engine_seconds=seconds))
     return pd.concat(frames, ignore_index=True)
 
 
 def load_realized(
-    liquidations_dir: Path, data_dir: Path, symbol: str, window: Window
+    liquidations_dir: Path, data_dir: Path, symbol: str, window: ScoringPeriod
 ) -> RealizedRead:
     realized = read_realized(
         liquidations_dir, data_dir, symbol, day_start(window.start), day_start(window.end)

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import dagster as dg
 import pandas as pd
-import pytest
 
 from liqheat_pipeline import project
 from liqheat_pipeline.definitions import defs
@@ -30,13 +29,6 @@ MODEL_ASSETS = (
 )
 # Everything the model writes per symbol and day (model_runs without its wall-clock column).
 MODEL_TABLES = (*OUTPUT_TIME_COLUMNS, "model_state", "model_runs")
-
-
-@pytest.fixture(scope="module", name="instance")
-def dagster_instance() -> Iterator[dg.DagsterInstance]:
-    """A temporary Dagster instance shared by a test module's runs (import it to use it)."""
-    with dg.instance_for_test() as instance:
-        yield instance
 
 
 @contextmanager

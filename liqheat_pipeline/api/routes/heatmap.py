@@ -17,13 +17,13 @@ from liqheat_pipeline.api.models import (
     LiquidationMap,
     utc,
 )
+from liqheat_pipeline.lib.days import day_end
 from liqheat_pipeline.lib.heatmap import queries
-from liqheat_pipeline.lib.heatmap.history import day_end
 from liqheat_pipeline.lib.heatmap.labels import is_synthetic
 from liqheat_pipeline.lib.heatmap.liquidation_map import liquidated_if_reached
 from liqheat_pipeline.lib.heatmap.window import (
     INTERVAL_MINUTES,
-    Window,
+    IntervalWindow,
     align_window,
     checked_moment,
 )
@@ -44,7 +44,7 @@ def display_window(
         Interval,
         Query(description="Display interval: the state at its end, consumed USD summed."),
     ] = "5m",
-) -> Window:
+) -> IntervalWindow:
     """The requested window widened to whole intervals, at most MAX_INTERVALS of them."""
     with parameter_errors():
         return align_window(
@@ -65,7 +65,7 @@ def snapshot_time(
 
 @router.get("/heatmap-timeseries", response_model=HeatmapTimeseries, responses=ERROR_RESPONSES)
 def heatmap_timeseries(
-    window: Annotated[Window, Depends(display_window)],
+    window: Annotated[IntervalWindow, Depends(display_window)],
     levels: ModelledLevels,
     db: Database,
 ) -> Response:

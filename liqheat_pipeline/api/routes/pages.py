@@ -10,8 +10,9 @@ from fastapi.responses import HTMLResponse
 
 from liqheat_pipeline.api.dependencies import Database, ModelledSymbol
 from liqheat_pipeline.api.models import ERROR_RESPONSES, JSON_ERROR_RESPONSES, Health
+from liqheat_pipeline.lib.days import day_end
 from liqheat_pipeline.lib.heatmap import queries
-from liqheat_pipeline.lib.heatmap.history import day_end, load_history
+from liqheat_pipeline.lib.heatmap.history import load_history
 from liqheat_pipeline.lib.heatmap.labels import is_synthetic
 from liqheat_pipeline.lib.heatmap.page import render_page
 

@@ -21,7 +21,7 @@ from liqheat_pipeline.lib.heatmap.sql import (
     STATE_TIME,
     interval_cells_sql,
 )
-from liqheat_pipeline.lib.heatmap.window import Window
+from liqheat_pipeline.lib.heatmap.window import IntervalWindow
 from liqheat_pipeline.lib.warehouse import bind
 
 
@@ -137,7 +137,7 @@ def _cells_ctes(*, leverage: int | None, by_leverage: bool) -> str:
 
 
 def _parameters(
-    symbol: str, bins: PriceBins, leverage: int | None, window: Window | None = None
+    symbol: str, bins: PriceBins, leverage: int | None, window: IntervalWindow | None = None
 ) -> dict[str, Any]:
     parameters = {
         "symbol": symbol,
@@ -160,7 +160,7 @@ def _parameters(
 def heatmap_cells(
     conn: duckdb.DuckDBPyConnection,
     symbol: str,
-    window: Window,
+    window: IntervalWindow,
     bins: PriceBins,
     *,
     leverage: int | None = None,
@@ -228,7 +228,7 @@ FROM points
 def timeseries_body(
     conn: duckdb.DuckDBPyConnection,
     symbol: str,
-    window: Window,
+    window: IntervalWindow,
     bins: PriceBins,
     *,
     leverage: int | None = None,
@@ -359,7 +359,9 @@ ORDER BY i.ts
 """
 
 
-def coverage_series(conn: duckdb.DuckDBPyConnection, symbol: str, window: Window) -> pd.DataFrame:
+def coverage_series(
+    conn: duckdb.DuckDBPyConnection, symbol: str, window: IntervalWindow
+) -> pd.DataFrame:
     """Share of open interest the modelled levels account for, per interval of ``window`` with
     model output: ts (interval start), last_candle (the state's time), long, short, total
     (fractions; NaN where the ledger has no coverage, e.g. open interest missing)."""

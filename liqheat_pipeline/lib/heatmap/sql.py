@@ -11,8 +11,6 @@ from datetime import datetime
 import duckdb
 import pandas as pd
 
-# Re-exported while lib/heatmap/queries.py still imports it from here (its owner moves it).
-from liqheat_pipeline.lib.warehouse import bind as bind
 from liqheat_pipeline.lib.warehouse import execute
 
 # The heatmap cells of [$start, $end) at a coarser interval of $interval_minutes, in the relation

@@ -28,7 +28,7 @@ class WindowError(ValueError):
 
 
 @dataclass(frozen=True)
-class Window:
+class IntervalWindow:
     """A half-open UTC window [start, end) made of whole intervals of ``interval_minutes``."""
 
     start: datetime
@@ -62,7 +62,7 @@ def floor_to_grid(moment: datetime, minutes: int) -> datetime:
 
 def align_window(
     start: datetime, end: datetime, interval_minutes: int, *, max_slots: int
-) -> Window:
+) -> IntervalWindow:
     """Widen [start, end) to whole intervals and check it: ordered, in range, not too many slots.
 
     Raises ``WindowError`` naming ``start_time``/``end_time``; a window of more than
@@ -76,7 +76,7 @@ def align_window(
     step = timedelta(minutes=interval_minutes)
     aligned_start = floor_to_grid(start, interval_minutes)
     aligned_end = floor_to_grid(end - timedelta(microseconds=1), interval_minutes) + step
-    window = Window(aligned_start, aligned_end, interval_minutes)
+    window = IntervalWindow(aligned_start, aligned_end, interval_minutes)
     if window.slots > max_slots:
         raise WindowTooLargeError(
             "end_time",

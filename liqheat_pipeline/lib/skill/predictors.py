@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from liqheat_pipeline.lib.skill import metrics
+from liqheat_pipeline.lib.warehouse.schema import TABLES
 
 SIDES = ("long", "short", "total")
 PREDICTORS = ("model", "baseline_range", "baseline_return")
@@ -33,19 +34,7 @@ METRICS = ("spearman", "partial_spearman", "top_decile_recall", "volume_ratio")
 # partial_spearman scores a predictor's ranks beyond what this baseline already explains; it is
 # computed for every other predictor (model and baseline_return) and left out for this one.
 CONTROL = "baseline_range"
-SKILL_COLUMNS = (
-    "symbol",
-    "window_start",
-    "window_end",
-    "bucket_minutes",
-    "side",
-    "predictor",
-    "metric",
-    "value",
-    "n_buckets",
-    "config_hash",
-    "computed_at",
-)
+SKILL_COLUMNS = TABLES["model_skill"].column_names
 DEFAULT_INTERVAL = timedelta(minutes=5)
 
 

@@ -21,25 +21,13 @@ def replace_rows(
     symbol: str,
     start: datetime,
     end: datetime,
-    time_column: str | None = None,
-    include_end: bool | None = None,
 ) -> int:
     """Replace one symbol's rows of ``table`` that the partition window [start, end) owns.
 
     Ownership is the table's (``TABLES``): [start, end) of its time column, (start, end] for
-    ``open_interest`` and ``model_skill``. ``time_column`` and ``include_end``, when given, state
-    the caller's expectation and must agree with it (ValueError otherwise). Returns rows written.
+    ``open_interest`` and ``model_skill``. Returns rows written.
     """
     rules = TABLES[table]
-    expected = (
-        rules.time_column if time_column is None else time_column,
-        rules.owns_end if include_end is None else include_end,
-    )
-    if expected != (rules.time_column, rules.owns_end):
-        raise ValueError(
-            f"{table}: a partition owns the rows with {rules.owned('start', 'end')}, not what "
-            f"the caller expects (time_column={time_column!r}, include_end={include_end!r})"
-        )
     conn.execute(f"DELETE FROM {table} WHERE symbol = ? AND {rules.owned()}", [symbol, start, end])
     return _insert(conn, table, frame)
 

@@ -9,6 +9,13 @@ import duckdb
 
 
 @dataclass(frozen=True)
+class Column:
+    name: str
+    type: str  # DuckDB's, lower case
+    nullable: bool
+
+
+@dataclass(frozen=True)
 class Table:
     """One table: DDL columns, contract key, and which daily partition owns each row.
 
@@ -24,6 +31,19 @@ class Table:
     # Columns added after the table's first release: files created earlier gain them (NULL for
     # the old rows, which a recompute under the new model fills).
     added_columns: tuple[str, ...] = ()
+
+    @property
+    def column_definitions(self) -> tuple[Column, ...]:
+        """The DDL's columns in order (the DDL has no types with commas inside)."""
+        columns = []
+        for definition in self.columns.split(","):
+            name, column_type, *constraints = definition.split()
+            columns.append(Column(name, column_type.lower(), "NOT" not in constraints))
+        return tuple(columns)
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        return tuple(column.name for column in self.column_definitions)
 
     @property
     def key_within_symbol(self) -> tuple[str, ...]:
