@@ -27,6 +27,7 @@ from liqheat_pipeline_tests.helpers.api_server import free_port
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # The project's instance settings (one run at a time, telemetry off), copied into a test home.
 PROJECT_DAGSTER_YAML = REPO_ROOT / "dagster_home" / "dagster.yaml"
+RUN_QUEUE_POLL = "run_queue:\n  dequeue_interval_seconds: 1\n"
 LOCATION_NAME = "liqheat_pipeline"
 START_TIMEOUT_SECONDS = 120.0
 STOP_TIMEOUT_SECONDS = 30.0
@@ -252,9 +253,11 @@ _NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 def write_dagster_home(home: Path) -> Path:
-    """A fresh DAGSTER_HOME with the project's instance settings."""
+    """A fresh DAGSTER_HOME with the project's instance settings, its run queue polled every
+    second instead of every 5 s (only sooner starts: still one run at a time)."""
     home.mkdir(parents=True, exist_ok=True)
-    (home / "dagster.yaml").write_text(PROJECT_DAGSTER_YAML.read_text())
+    settings = PROJECT_DAGSTER_YAML.read_text()
+    (home / "dagster.yaml").write_text(f"{settings}\n{RUN_QUEUE_POLL}")
     return home
 
 
