@@ -26,13 +26,13 @@ from matplotlib import image
 from liqheat_pipeline.defs.heatmap.assets import build_heatmap_page, page_directory
 from liqheat_pipeline.defs.resources import LiqheatDatabase
 from liqheat_pipeline.lib import warehouse
+from liqheat_pipeline.lib.days import day_end
 from liqheat_pipeline.lib.demo.market import DEMO_SYMBOL
 from liqheat_pipeline.lib.heatmap import queries, style
 from liqheat_pipeline.lib.heatmap.history import (
     PRICE_BAND_MARGIN,
     HeatmapHistory,
     HistoryReader,
-    day_end,
     load_history,
 )
 from liqheat_pipeline.lib.heatmap.labels import SYNTHETIC_LABEL, chart_title
@@ -279,7 +279,8 @@ import hashlib, sys
 from datetime import date
 from liqheat_pipeline.lib import warehouse
 from liqheat_pipeline.lib.heatmap import queries
-from liqheat_pipeline.lib.heatmap.history import day_end, load_history
+from liqheat_pipeline.lib.days import day_end
+from liqheat_pipeline.lib.heatmap.history import load_history
 from liqheat_pipeline.lib.heatmap.page import render_page
 from liqheat_pipeline.lib.heatmap.preview import render_preview
 with warehouse.connect(sys.argv[1], read_only=True) as conn:

@@ -28,7 +28,6 @@ from liqheat_pipeline_tests.conftest import REPO_ROOT
 from liqheat_pipeline_tests.helpers.pipeline_runs import (
     MODEL_ASSETS,
     assert_same_rows,
-    dagster_instance,  # noqa: F401  (the module-scoped `instance` fixture)
     failure_messages,
     load_definitions,
     materialize,

@@ -19,7 +19,6 @@ from liqheat_pipeline.lib.model.days import run_days
 from liqheat_pipeline.lib.model.invariants import ModelInvariantError, verify_days
 from liqheat_pipeline_tests.helpers.pipeline_runs import (
     RAW_ASSETS,
-    dagster_instance,  # noqa: F401  (the module-scoped `instance` fixture)
     load_definitions,
     materialize,
     pipeline_env,

@@ -21,7 +21,6 @@ from liqheat_pipeline_tests.helpers.pipeline_runs import (
     MODEL_ASSETS,
     RAW_ASSETS,
     assert_same_rows,
-    dagster_instance,  # noqa: F401  (the module-scoped `instance` fixture)
     failure_messages,
     load_definitions,
     materialize,

@@ -17,8 +17,9 @@ import duckdb
 from liqheat_pipeline.defs.progress import DayProgress
 from liqheat_pipeline.defs.resources import LiqheatDatabase
 from liqheat_pipeline.lib.atomic_file import write_bytes_atomically
+from liqheat_pipeline.lib.days import day_end
 from liqheat_pipeline.lib.heatmap import queries
-from liqheat_pipeline.lib.heatmap.history import HeatmapHistory, HistoryReader, day_end
+from liqheat_pipeline.lib.heatmap.history import HeatmapHistory, HistoryReader
 from liqheat_pipeline.lib.heatmap.labels import is_synthetic
 from liqheat_pipeline.lib.heatmap.page import (
     PLOTLY_FILE,

@@ -15,12 +15,9 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-# Re-exported while defs/heatmap/assets.py, api/app.py and test_heatmap_render.py import it from
-# here (their owners move it to lib/days).
-from liqheat_pipeline.lib.days import day_end as day_end
 from liqheat_pipeline.lib.days import day_start
 from liqheat_pipeline.lib.heatmap import queries
-from liqheat_pipeline.lib.heatmap.window import Window, floor_to_grid
+from liqheat_pipeline.lib.heatmap.window import IntervalWindow, floor_to_grid
 
 HISTORY_SPAN = timedelta(days=30)
 FINE_SPAN = timedelta(days=3)
@@ -40,7 +37,7 @@ ALL_TIERS = 0  # tier value of rows that sum every leverage (when no per-tier ta
 class Grid:
     """Cells of one time grid: columns ``window.start + i * interval`` for i < window.slots."""
 
-    window: Window
+    window: IntervalWindow
     cells: pd.DataFrame  # ts, leverage, price, long_active, short_active, long/short_consumed
 
     def column(self) -> np.ndarray:
@@ -98,8 +95,8 @@ class HistoryReader:
         conn, info = self._conn, self._info
         start = max(day_start(info.first_day), end - HISTORY_SPAN)
         fine_start = max(floor_to_grid(start, FINE_MINUTES), end - FINE_SPAN)
-        coarse_window = Window(start, end, COARSE_MINUTES)
-        fine_window = Window(fine_start, end, FINE_MINUTES)
+        coarse_window = IntervalWindow(start, end, COARSE_MINUTES)
+        fine_window = IntervalWindow(fine_start, end, FINE_MINUTES)
         bins = _page_bins(conn, info, coarse_window)
         has_tiers = _has_leverage_rows(conn, info.symbol, coarse_window)
         fine, coarse = (
@@ -145,7 +142,9 @@ class _SlidingCells:
         self._start = self._end = None
         self._cells = pd.DataFrame()
 
-    def cells(self, window: Window, bins: queries.PriceBins, by_leverage: bool) -> pd.DataFrame:
+    def cells(
+        self, window: IntervalWindow, bins: queries.PriceBins, by_leverage: bool
+    ) -> pd.DataFrame:
         """Cells of ``window`` (columns as ``heatmap_cells`` by leverage; ALL_TIERS without
         per-tier rows), sorted by ts."""
         reusable = (
@@ -159,7 +158,9 @@ class _SlidingCells:
             self._key, self._end = (bins, by_leverage), window.start
             self._cells = pd.DataFrame()
         if window.end > self._end:
-            new = self._query(Window(self._end, window.end, self._minutes), bins, by_leverage)
+            new = self._query(
+                IntervalWindow(self._end, window.end, self._minutes), bins, by_leverage
+            )
             if self._cells.empty:
                 self._cells = new
             elif not new.empty:
@@ -178,7 +179,9 @@ class _SlidingCells:
     def _on_grid(self, moment: datetime | None) -> bool:
         return moment is not None and floor_to_grid(moment, self._minutes) == moment
 
-    def _query(self, window: Window, bins: queries.PriceBins, by_leverage: bool) -> pd.DataFrame:
+    def _query(
+        self, window: IntervalWindow, bins: queries.PriceBins, by_leverage: bool
+    ) -> pd.DataFrame:
         cells = queries.heatmap_cells(
             self._conn, self._symbol, window, bins, by_leverage=by_leverage
         )
@@ -194,7 +197,7 @@ def _renumbered(cells: pd.DataFrame) -> pd.DataFrame:
 
 
 def _page_bins(
-    conn: duckdb.DuckDBPyConnection, info: queries.SymbolInfo, window: Window
+    conn: duckdb.DuckDBPyConnection, info: queries.SymbolInfo, window: IntervalWindow
 ) -> queries.PriceBins:
     """Stored buckets within PRICE_BAND_MARGIN of the window's traded range, merged just enough
     to keep the page's price rows under MAX_PRICE_ROWS."""
@@ -231,7 +234,9 @@ def _page_bins(
     )
 
 
-def _has_leverage_rows(conn: duckdb.DuckDBPyConnection, symbol: str, window: Window) -> bool:
+def _has_leverage_rows(
+    conn: duckdb.DuckDBPyConnection, symbol: str, window: IntervalWindow
+) -> bool:
     row = conn.execute(
         """
         SELECT 1 FROM heatmap_snapshots_by_leverage
