@@ -2,6 +2,8 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+# dg compares the active virtual environment with the project's: this is the project's.
+DG := VIRTUAL_ENV=$(CURDIR)/$(VENV) $(BIN)/dg
 RANGE ?= 2025-12-01...2025-12-30
 # The project's Dagster instance (absolute: Dagster requires it): run history, schedules.
 export DAGSTER_HOME := $(CURDIR)/dagster_home
@@ -30,20 +32,20 @@ test: install
 lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
-	VIRTUAL_ENV=$(CURDIR)/$(VENV) $(BIN)/dg check defs
+	$(DG) check defs
 
 # Dagster UI + daemon (schedules, backfills) on the demo symbol `make demo` wrote; runs are kept
 # in dagster_home/ (one run at a time). LIQHEAT_SYMBOLS etc. in the environment take precedence.
 dev: install
-	LIQHEAT_SYMBOLS=$${LIQHEAT_SYMBOLS:-DEMOUSDT} $(BIN)/dagster dev -w workspace.yaml
+	LIQHEAT_SYMBOLS=$${LIQHEAT_SYMBOLS:-DEMOUSDT} $(DG) dev
 
 # The same on the real sample: BTCUSDT and ETHUSDT with observed liquidations.
 dev-real: install
-	$(REAL) $(BIN)/dagster dev -w workspace.yaml
+	$(REAL) $(DG) dev
 
 # The real sample, both symbols, every asset and check in one run.
 backfill-real: install
-	$(REAL) $(BIN)/dg launch --job daily_liqheat_job --partition-range $(RANGE) \
+	$(REAL) $(DG) launch --job daily_liqheat_job --partition-range $(RANGE) \
 		-m liqheat_pipeline.definitions \
 		--config-json '{"loggers": {"console": {"config": {"log_level": "INFO"}}}}' 
 
