@@ -9,6 +9,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
+# Read once at import (reading it means setting it, which is not thread-safe later on).
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
 
 @contextlib.contextmanager
 def atomic_output(path: str | Path) -> Iterator[BinaryIO]:
@@ -24,6 +28,9 @@ def atomic_output(path: str | Path) -> Iterator[BinaryIO]:
         dir=target.parent, prefix=f".{target.name}.", suffix=".part", delete=False
     )
     temporary = Path(handle.name)
+    # The temporary file is created private (0600); the result gets the mode a plain write
+    # would give it (0666 minus the umask), so pages and downloads stay readable as before.
+    temporary.chmod(0o666 & ~_UMASK)
     try:
         with handle:
             yield handle

@@ -263,11 +263,13 @@ def write_dagster_home(home: Path) -> Path:
 
 @contextmanager
 def running_dagster_dev(env: Mapping[str, str], log_path: Path) -> Iterator[DagsterDev]:
-    """Run ``dagster dev -w workspace.yaml`` from the repository root (as ``make dev`` does)
-    with ``env``, until its code location has loaded; stop its whole process group afterwards."""
+    """Run ``dg dev`` from the repository root in the project's virtual environment (as
+    ``make dev`` does) with ``env``, until its code location has loaded; stop its whole process
+    group afterwards."""
     port = free_port()
-    dagster = Path(sys.executable).with_name("dagster")
-    command = [str(dagster), "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)]
+    dg = Path(sys.executable).with_name("dg")
+    command = [str(dg), "dev", "--host", "127.0.0.1", "--port", str(port)]
+    env = {**env, "VIRTUAL_ENV": str(Path(sys.executable).parent.parent)}
     # Output to a file: an unread pipe would fill up and stall the processes.
     with log_path.open("w") as log:
         process = subprocess.Popen(
