@@ -25,6 +25,8 @@ DEFAULT_SYMBOLS = "BTCUSDT"
 # First day of the real sample in ../shared/data/binance and of the offline demo market.
 DEFAULT_START_DATE = "2025-12-01"
 DEFAULT_LIQUIDATIONS_DIR = "data/liquidations"
+# Day pages kept per symbol besides latest.html (a day page of BTCUSDT is ~2-3 MB).
+DEFAULT_PAGE_RETENTION_DAYS = 30
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"", "0", "false", "no", "off"}
@@ -50,6 +52,8 @@ class Settings:
     plausibility: PlausibilityLimits = DEFAULT_LIMITS
     # The last daily partition (LIQHEAT_END_DATE); None: derived from the data (project.py).
     end_date: date | None = None
+    # The heatmap page asset keeps the newest this many day pages per symbol.
+    page_retention_days: int = DEFAULT_PAGE_RETENTION_DAYS
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
@@ -75,6 +79,11 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         liquidations_dir=_parse_optional_directory(
             "LIQHEAT_LIQUIDATIONS_DIR",
             env.get("LIQHEAT_LIQUIDATIONS_DIR") or DEFAULT_LIQUIDATIONS_DIR,
+        ),
+        page_retention_days=_parse_positive_integer(
+            "LIQHEAT_PAGE_RETENTION_DAYS",
+            env.get("LIQHEAT_PAGE_RETENTION_DAYS", ""),
+            DEFAULT_PAGE_RETENTION_DAYS,
         ),
         plausibility=PlausibilityLimits(
             max_candle_range=_parse_positive(
@@ -145,6 +154,21 @@ def _parse_positive(name: str, raw: str, default: float) -> float:
         value = math.nan
     if not (math.isfinite(value) and value > 0):
         raise SettingsError(f"{name}={raw!r}: expected a positive number such as {default:g}")
+    return value
+
+
+def _parse_positive_integer(name: str, raw: str, default: int) -> int:
+    """A whole number of at least 1; empty means ``default``."""
+    if not raw.strip():
+        return default
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise SettingsError(
+            f"{name}={raw!r}: expected a whole number of at least 1 such as {default}"
+        )
     return value
 
 

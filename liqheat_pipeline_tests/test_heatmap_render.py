@@ -39,6 +39,7 @@ from liqheat_pipeline.lib.heatmap.labels import SYNTHETIC_LABEL, chart_title
 from liqheat_pipeline.lib.heatmap.page import (
     PLOTLY_FILE,
     RANGES,
+    available_ranges,
     page_data,
     plotly_bundle,
     render_page,
@@ -118,7 +119,7 @@ def test_embedded_cells_are_the_sql_heatmap(history, database, grid_name):
             "ts": pd.to_datetime(
                 grid["t0"] + cells["col"].astype(np.int64) * grid["step"], unit="ms"
             ),
-            "price": np.round(data["y0"] + cells["row"] * data["bin_size"], 10),
+            "price": np.round(grid["y0"] + cells["row"] * grid["bin_size"], 10),
             "leverage": np.array(history.tiers)[cells["key"] >> 1],
             "side": np.where(cells["key"] & 1, "short", "long"),
             "usd": cells["value"].astype(float),
@@ -167,7 +168,16 @@ def test_page_data_shape(history, database):
     size = bins.bucket_size
     assert bins.low == math.floor(traded_low * (1 - PRICE_BAND_MARGIN) / size) * size
     assert bins.high == (math.floor(traded_high * (1 + PRICE_BAND_MARGIN) / size) + 1) * size
-    assert bins.low <= data["y0"] and data["y0"] + data["rows"] * bins.size <= bins.high + bins.size
+    fine, coarse = data["grids"]["fine"], data["grids"]["coarse"]
+    assert {key: fine[key] for key in ("y0", "rows", "bin_size")} == {
+        key: coarse[key] for key in ("y0", "rows", "bin_size")
+    }  # the short ranges share their bins
+    assert coarse["bin_size"] == bins.size
+    assert bins.low <= coarse["y0"]
+    assert coarse["y0"] + coarse["rows"] * bins.size <= bins.high + bins.size
+    # Four days of history: no long grid, and the long ranges are greyed out.
+    assert "long" not in data["grids"] and data["long"] is None
+    assert available_ranges(history) == ["12h", "24h", "3d", "7d", "30d"]
     assert data["tiers"] == ["all tiers", *(f"{leverage}x" for leverage in in_band)]
     assert data["grids"]["fine"]["step"] == 5 * 60_000
     assert data["grids"]["coarse"]["step"] == 60 * 60_000
@@ -278,8 +288,8 @@ _RENDER_IN_SUBPROCESS = """
 import hashlib, sys
 from datetime import date
 from liqheat_pipeline.lib import warehouse
-from liqheat_pipeline.lib.heatmap import queries
 from liqheat_pipeline.lib.days import day_end
+from liqheat_pipeline.lib.heatmap import queries
 from liqheat_pipeline.lib.heatmap.history import load_history
 from liqheat_pipeline.lib.heatmap.page import render_page
 from liqheat_pipeline.lib.heatmap.preview import render_preview

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import math
-import os
 import re
 import shutil
 from datetime import UTC, datetime, timedelta
@@ -21,6 +20,7 @@ from liqheat_pipeline.lib.demo.market import DEMO_SYMBOL
 from liqheat_pipeline.lib.heatmap import queries, style
 from liqheat_pipeline_tests.conftest import REPO_ROOT
 from liqheat_pipeline_tests.helpers.api_server import client, running_server
+from liqheat_pipeline_tests.helpers.browser import open_offline
 from liqheat_pipeline_tests.helpers.demo_pipeline import (
     DEMO_LAST,
     OBSERVED_SCOPE,
@@ -28,17 +28,6 @@ from liqheat_pipeline_tests.helpers.demo_pipeline import (
     demo_database,
 )
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 ARTIFACTS = REPO_ROOT / "artifacts"
 SYMBOL = DEMO_SYMBOL
 HOUR_MS = 3600e3
@@ -49,21 +38,6 @@ OBSERVED_LONG, OBSERVED_SHORT, COVERAGE = 10, 11, 12
 USD_LABEL = re.compile(r"\$\d+(\.\d+)?[kMB]?")
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM.exists():
-        message = f"{CHROMIUM} not found (apt-get install chromium)"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"{message}; CI=true requires the browser test to run")
-        pytest.skip(message)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture(scope="module")
@@ -78,31 +52,18 @@ def base_url(database: Path):
 
 
 def _open_offline(browser, url: str, allowed: str) -> tuple:
-    """A browser page showing ``url`` once drawn, and the problems it reports (console errors,
-    script errors, any request not starting with ``allowed``, which is refused: the page must
-    work offline)."""
-    page = browser.new_page(viewport={"width": 1400, "height": 800})
-    problems: list[str] = []
-    page.on("console", lambda message: message.type == "error" and problems.append(message.text))
-    page.on("pageerror", lambda error: problems.append(str(error)))
-    page.route(
-        "**/*",
-        lambda route: (
-            route.continue_()
-            if route.request.url.startswith(allowed)
-            else (problems.append(f"external request {route.request.url}"), route.abort())
-        ),
-    )
-    page.goto(url)
+    """A browser page showing ``url`` once drawn, with the live lists of refused requests (the
+    page must work offline) and of console and script errors."""
+    page, refused, errors = open_offline(browser, url, allowed, height=800)
     page.wait_for_selector('#liqheat-plot[data-ready="1"]', timeout=30_000)
-    return page, problems
+    return page, refused, errors
 
 
 @pytest.fixture
 def page(browser, base_url):
-    page, problems = _open_offline(browser, f"{base_url}/heatmap?symbol={SYMBOL}", base_url)
+    page, refused, errors = _open_offline(browser, f"{base_url}/heatmap?symbol={SYMBOL}", base_url)
     yield page
-    assert problems == []
+    assert (refused, errors) == ([], [])
     page.close()
 
 
@@ -171,6 +132,9 @@ def test_range_buttons_change_the_view(page):
         _click_and_wait(page, f'button[data-range="{name}"]', name)
         assert _x_range_hours(page) == hours
         assert page.inner_text("#liqheat-resolution") == f"columns: {columns}"
+    # Four days of history: the long ranges would show nothing the 30-day one does not.
+    for name in ("90d", "180d", "1y"):
+        assert page.locator(f'button[data-range="{name}"]').is_disabled()
 
 
 def test_tier_filter_and_log_scale_recolour(page, database):
@@ -185,7 +149,8 @@ def test_tier_filter_and_log_scale_recolour(page, database):
     # The stored leverages with levels inside the page's price band (a tier above the bracket's
     # maximum is capped, e.g. 100x -> 75x; 1x-3x levels lie far outside the band).
     low, high = page.evaluate(
-        """(() => { const d = JSON.parse(document.getElementById('liqheat-data').textContent);
+        """(() => { const d = JSON.parse(document.getElementById('liqheat-data').textContent)
+                              .grids.fine;
                     return [d.y0, d.y0 + d.bin_size * d.rows]; })()"""
     )
     with warehouse.connect(database, read_only=True) as conn:
@@ -299,7 +264,8 @@ def test_page_map_is_the_api_map(page, base_url):
                   }})()"""
     )
     low, high, size = page.evaluate(
-        """(() => { const d = JSON.parse(document.getElementById('liqheat-data').textContent);
+        """(() => { const d = JSON.parse(document.getElementById('liqheat-data').textContent)
+                              .grids.fine;
                     return [d.y0, d.y0 + d.bin_size * d.rows, d.bin_size]; })()"""
     )
     with client(base_url) as http:
@@ -346,7 +312,7 @@ def test_times_are_utc_whatever_the_browser_time_zone(browser, base_url):
 
 
 def _file_page_problems(browser, path: Path) -> list[str]:
-    page, problems = _open_offline(browser, path.as_uri(), "file://")
+    page, refused, errors = _open_offline(browser, path.as_uri(), "file://")
     try:
         assert page.evaluate("document.getElementById('liqheat-plot').data.length") == 13
         # A click on a column redraws the map: the page's script runs against the library.
@@ -355,7 +321,7 @@ def _file_page_problems(browser, path: Path) -> list[str]:
         page.wait_for_timeout(300)
     finally:
         page.close()
-    return problems
+    return [*errors, *refused]
 
 
 def test_day_page_and_latest_work_offline_from_files(browser, database, tmp_path):
@@ -446,7 +412,7 @@ def test_coverage_and_skill_are_the_stored_values(page, database):
 
 def test_page_without_observed_data_says_so(browser, base_url):
     """The first day's page: no realized rows, no skill window ending there; no error."""
-    page, problems = _open_offline(
+    page, refused, errors = _open_offline(
         browser, f"{base_url}/heatmap?symbol={SYMBOL}&date=2025-12-01", base_url
     )
     try:
@@ -457,7 +423,7 @@ def test_page_without_observed_data_says_so(browser, base_url):
         assert page.inner_text("#liqheat-coverage").startswith("modelled levels cover ")
     finally:
         page.close()
-    assert problems == []
+    assert (refused, errors) == ([], [])
 
 
 def test_screenshot_artefact(page):

@@ -1,13 +1,15 @@
 """The heatmap page asset: per symbol and UTC day, an interactive HTML page and a PNG preview.
 
-Partition D renders the history up to D+1 00:00 (at most 30 days back) into
+Partition D renders the history up to D+1 00:00 (at most a year back) into
 ``<db dir>/heatmaps/<SYMBOL>/<D>.html``, which loads Plotly from ``plotly.min.js`` in the same
 folder (written once, shared by every day's page); ``latest.html`` is the newest day's page with
 Plotly inlined, a single file that works anywhere offline. The PNG preview of the run's last day
 is written beside the pages as ``latest.png`` and shown in that partition's metadata only.
+After writing, only the newest ``LIQHEAT_PAGE_RETENTION_DAYS`` day pages are kept.
 """
 
 import base64
+import re
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -28,9 +30,11 @@ from liqheat_pipeline.lib.heatmap.page import (
     self_contained,
 )
 from liqheat_pipeline.project import OWNERS, SymbolSpec
+from liqheat_pipeline.settings import DEFAULT_PAGE_RETENTION_DAYS
 
 LATEST_PAGE = "latest.html"
 LATEST_PREVIEW = "latest.png"
+_DAY_PAGE = re.compile(r"\d{4}-\d{2}-\d{2}\.html")
 
 
 def page_directory(db_path: str | Path, symbol: str) -> Path:
@@ -38,8 +42,13 @@ def page_directory(db_path: str | Path, symbol: str) -> Path:
 
 
 def build_heatmap_page(
-    spec: SymbolSpec, partitions: dg.PartitionsDefinition
+    spec: SymbolSpec,
+    partitions: dg.PartitionsDefinition,
+    *,
+    retention_days: int = DEFAULT_PAGE_RETENTION_DAYS,
 ) -> dg.AssetsDefinition:
+    """The heatmap page asset of ``spec``'s symbol, keeping the newest ``retention_days`` day
+    pages."""
     symbol = spec.symbol
 
     @dg.asset(
@@ -63,8 +72,9 @@ def build_heatmap_page(
         tags=spec.tags("page"),
         description=(
             f"Interactive liquidation heatmap page of {symbol} per day (HTML loading Plotly "
-            "from plotly.min.js beside it, up to 30 days before the end of the day), "
-            "latest.html (the newest page, self-contained) and latest.png (a preview)."
+            "from plotly.min.js beside it, up to a year before the end of the day; the newest "
+            f"{retention_days} day pages are kept), latest.html (the newest page, "
+            "self-contained) and latest.png (a preview)."
         ),
     )
     def heatmap_page(
@@ -89,8 +99,18 @@ def build_heatmap_page(
                 progress.day_done(day, len(history.fine.cells) + len(history.coarse.cells))
                 context.add_asset_metadata(_day_metadata(history, path), partition_key=str(day))
         latest = _refresh_latest(directory)
+        removed = _remove_old_pages(directory, retention_days)
+        context.log.info(
+            f"{symbol}: removed {len(removed)} day page(s) beyond the newest {retention_days}"
+            + (f" ({removed[0].stem} to {removed[-1].stem})" if removed else "")
+        )
         context.add_asset_metadata(
-            _preview_metadata(history, directory, latest), partition_key=str(days[-1])
+            {
+                **_preview_metadata(history, directory, latest),
+                "pages_removed": dg.MetadataValue.int(len(removed)),
+                "pages_kept": dg.MetadataValue.int(len(_day_pages(directory))),
+            },
+            partition_key=str(days[-1]),
         )
         return dg.MaterializeResult()
 
@@ -118,10 +138,24 @@ def _write_plotly(directory: Path) -> None:
         write_bytes_atomically(path, bundle)
 
 
+def _day_pages(directory: Path) -> list[Path]:
+    """The day pages (``<YYYY-MM-DD>.html``), oldest first."""
+    return sorted(path for path in directory.iterdir() if _DAY_PAGE.fullmatch(path.name))
+
+
+def _remove_old_pages(directory: Path, keep: int) -> list[Path]:
+    """Delete the day pages older than the newest ``keep`` (latest.html, latest.png and
+    plotly.min.js are no day pages); returns the deleted ones, oldest first."""
+    removed = _day_pages(directory)[:-keep]
+    for path in removed:
+        path.unlink()
+    return removed
+
+
 def _refresh_latest(directory: Path) -> Path:
     """``latest.html``: the newest day's page with Plotly inlined (a backfill of old days leaves
     it on the newest day)."""
-    newest = max(directory.glob("????-??-??.html"))
+    newest = _day_pages(directory)[-1]
     latest = directory / LATEST_PAGE
     write_bytes_atomically(latest, self_contained(newest.read_text("utf-8")).encode("utf-8"))
     return latest

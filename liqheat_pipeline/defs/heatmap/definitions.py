@@ -10,5 +10,12 @@ from liqheat_pipeline.project import load_project
 def defs() -> dg.Definitions:
     project = load_project()
     return dg.Definitions(
-        assets=[build_heatmap_page(spec, project.partitions) for spec in project.symbols]
+        assets=[
+            build_heatmap_page(
+                spec,
+                project.partitions,
+                retention_days=project.settings.page_retention_days,
+            )
+            for spec in project.symbols
+        ]
     )

@@ -1,8 +1,12 @@
-"""The history one heatmap page shows: up to 30 days before its end, on two time grids.
+"""The history one heatmap page shows: up to a year before its end, on three time grids.
 
-Ranges up to 3 days use 5-minute columns; longer ones hourly columns (the state at the hour's
-end, liquidations summed within it). Hourly keeps a 30-day page at 720 columns instead of 8,640
-while 12 h still gets 144 columns, so the page stays a few MB and every range looks detailed.
+Ranges up to 3 days use 5-minute columns, up to 30 days hourly columns, longer ones (90 days,
+180 days, a year) daily columns; every coarser column holds the state at its end and the
+liquidations summed within it. Hourly keeps a 30-day page at 720 columns instead of 8,640 while
+12 h still gets 144 columns. Daily keeps a year at 365 columns, about one per pixel of the plot
+at 1y (4-hourly would be 2,190 columns, six times the data, for detail a 1y view cannot show),
+on price bins of their own: a year spans a wider price range than 30 days, so the long grid's
+bins are coarser (LONG_MAX_PRICE_ROWS) and the short ranges keep exactly the bins they had.
 """
 
 from __future__ import annotations
@@ -19,12 +23,18 @@ from liqheat_pipeline.lib.days import day_start
 from liqheat_pipeline.lib.heatmap import queries
 from liqheat_pipeline.lib.heatmap.window import IntervalWindow, floor_to_grid
 
-HISTORY_SPAN = timedelta(days=30)
+HISTORY_SPAN = timedelta(days=365)
+COARSE_SPAN = timedelta(days=30)
 FINE_SPAN = timedelta(days=3)
 FINE_MINUTES = 5
 COARSE_MINUTES = 60
-# Price rows per page at most; wider price ranges merge stored buckets into coarser bins.
+LONG_MINUTES = 1440
+# Price rows of the short ranges' grids at most; wider price ranges merge stored buckets into
+# coarser bins.
 MAX_PRICE_ROWS = 600
+# Price rows of the long grid at most: a year's band in bins about as tall as a pixel of the
+# plot's price axis, which keeps a year of BTCUSDT's tiers within the page's size budget.
+LONG_MAX_PRICE_ROWS = 300
 # The page shows levels within this share beyond the traded range of its window. Low-leverage
 # levels sit far away (a 1x long liquidates near 0, a 1x short near twice the entry): drawn,
 # they would stretch the axis over prices the window never came near and wash out the levels
@@ -47,11 +57,24 @@ class Grid:
 
 
 @dataclass(frozen=True)
+class LongHistory:
+    """The long ranges' part of a page whose history reaches back beyond COARSE_SPAN: daily
+    columns over up to HISTORY_SPAN on price bins of their own, with the price path, observed
+    liquidations and coverage at matching resolutions."""
+
+    grid: Grid
+    bins: queries.PriceBins
+    candles: pd.DataFrame  # hourly: open_time (of the hour's last candle), low, high, close
+    observed: pd.DataFrame  # realized buckets summed per day: bucket_start, bucket_minutes ...
+    coverage: pd.DataFrame  # coverage_series at the daily grid
+
+
+@dataclass(frozen=True)
 class HeatmapHistory:
     info: queries.SymbolInfo
     start: datetime  # first column of the hourly grid
     end: datetime  # exclusive end of the page (the partition's end)
-    bins: queries.PriceBins
+    bins: queries.PriceBins  # of the 5-minute and hourly grids
     tiers: tuple[int, ...]  # leverage tiers, or (ALL_TIERS,) without per-tier snapshots
     fine: Grid
     coarse: Grid
@@ -61,10 +84,16 @@ class HeatmapHistory:
     observed: pd.DataFrame  # realized_buckets of [start, end): observed, not modelled
     coverage: pd.DataFrame  # coverage_series at the hourly grid
     skill: queries.SkillWindow | None  # the model_skill window ending at ``end``, if any
+    long: LongHistory | None  # None when the model's history starts within COARSE_SPAN
 
     @property
     def symbol(self) -> str:
         return self.info.symbol
+
+    @property
+    def first_column(self) -> datetime:
+        """Start of the page's whole history (of its longest grid)."""
+        return self.start if self.long is None else self.long.grid.window.start
 
 
 def load_history(
@@ -87,13 +116,14 @@ class HistoryReader:
         self._info = info
         self._grids = {
             minutes: _SlidingCells(conn, info.symbol, minutes)
-            for minutes in (FINE_MINUTES, COARSE_MINUTES)
+            for minutes in (FINE_MINUTES, COARSE_MINUTES, LONG_MINUTES)
         }
 
     def history(self, end: datetime) -> HeatmapHistory:
         """The history before ``end``."""
         conn, info = self._conn, self._info
-        start = max(day_start(info.first_day), end - HISTORY_SPAN)
+        first = day_start(info.first_day)
+        start = max(first, end - COARSE_SPAN)
         fine_start = max(floor_to_grid(start, FINE_MINUTES), end - FINE_SPAN)
         coarse_window = IntervalWindow(start, end, COARSE_MINUTES)
         fine_window = IntervalWindow(fine_start, end, FINE_MINUTES)
@@ -103,7 +133,13 @@ class HistoryReader:
             Grid(window, self._grids[window.interval_minutes].cells(window, bins, has_tiers))
             for window in (fine_window, coarse_window)
         )
-        leverages = np.concatenate([fine.cells["leverage"], coarse.cells["leverage"]])
+        long = (
+            self._long_history(IntervalWindow(max(first, end - HISTORY_SPAN), end, LONG_MINUTES))
+            if first < start
+            else None
+        )
+        grids = [fine, coarse] if long is None else [fine, coarse, long.grid]
+        leverages = np.concatenate([grid.cells["leverage"] for grid in grids])
         tiers = tuple(np.unique(leverages).tolist()) or (ALL_TIERS,)
         map_ts = queries.snapshot_at(conn, info.symbol, end - timedelta(microseconds=1))
         if map_ts is not None and map_ts < start:
@@ -122,6 +158,19 @@ class HistoryReader:
             observed=queries.realized_buckets(conn, info.symbol, start, end),
             coverage=queries.coverage_series(conn, info.symbol, coarse_window),
             skill=queries.skill_window(conn, info.symbol, window_end=end),
+            long=long,
+        )
+
+    def _long_history(self, window: IntervalWindow) -> LongHistory:
+        conn, symbol = self._conn, self._info.symbol
+        bins = _page_bins(conn, self._info, window, LONG_MAX_PRICE_ROWS)
+        by_leverage = _has_leverage_rows(conn, symbol, window)
+        return LongHistory(
+            grid=Grid(window, self._grids[LONG_MINUTES].cells(window, bins, by_leverage)),
+            bins=bins,
+            candles=_hourly_candles(conn, symbol, window),
+            observed=_observed_per_interval(conn, symbol, window),
+            coverage=queries.coverage_series(conn, symbol, window),
         )
 
 
@@ -197,10 +246,13 @@ def _renumbered(cells: pd.DataFrame) -> pd.DataFrame:
 
 
 def _page_bins(
-    conn: duckdb.DuckDBPyConnection, info: queries.SymbolInfo, window: IntervalWindow
+    conn: duckdb.DuckDBPyConnection,
+    info: queries.SymbolInfo,
+    window: IntervalWindow,
+    max_rows: int = MAX_PRICE_ROWS,
 ) -> queries.PriceBins:
     """Stored buckets within PRICE_BAND_MARGIN of the window's traded range, merged just enough
-    to keep the page's price rows under MAX_PRICE_ROWS."""
+    to keep the page's price rows under ``max_rows``."""
     size = info.bucket_size
     traded_low, traded_high = conn.execute(
         "SELECT min(low), max(high) FROM candles WHERE symbol = ? AND open_time >= ? "
@@ -229,9 +281,7 @@ def _page_bins(
     if low is None:
         return queries.PriceBins(size, low=band_low, high=band_high)
     rows = (high - low) / size + 1
-    return queries.PriceBins(
-        size, max(1, math.ceil(rows / MAX_PRICE_ROWS)), low=band_low, high=band_high
-    )
+    return queries.PriceBins(size, max(1, math.ceil(rows / max_rows)), low=band_low, high=band_high)
 
 
 def _has_leverage_rows(
@@ -245,6 +295,50 @@ def _has_leverage_rows(
         [symbol, window.start, window.end],
     ).fetchone()
     return row is not None
+
+
+def _hourly_candles(
+    conn: duckdb.DuckDBPyConnection, symbol: str, window: IntervalWindow
+) -> pd.DataFrame:
+    """The price path of ``window`` per hour: low, high and the close of the hour's last
+    candle, at that candle's open_time (where the 5-minute path draws the same close)."""
+    return conn.execute(
+        """
+        SELECT max(open_time) AS open_time, min(low) AS low, max(high) AS high,
+               arg_max(close, open_time) AS close
+        FROM candles WHERE symbol = ? AND open_time >= ? AND open_time < ?
+        GROUP BY time_bucket(INTERVAL 1 hour, open_time)
+        ORDER BY open_time
+        """,
+        [symbol, window.start, window.end],
+    ).df()
+
+
+def _observed_per_interval(
+    conn: duckdb.DuckDBPyConnection, symbol: str, window: IntervalWindow
+) -> pd.DataFrame:
+    """``queries.realized_buckets`` of ``window`` summed per interval (a source's missing
+    buckets count as nothing); scope and source list every one summed."""
+    return conn.execute(
+        """
+        SELECT time_bucket(to_minutes(?), bucket_start, ?) AS bucket_start,
+               ? AS bucket_minutes, sum(long_usd) AS long_usd, sum(short_usd) AS short_usd,
+               string_agg(DISTINCT source, ' | ' ORDER BY source) AS source,
+               string_agg(DISTINCT scope, ' | ' ORDER BY scope) AS scope
+        FROM realized_liquidations
+        WHERE symbol = ? AND bucket_start >= ? AND bucket_start < ?
+        GROUP BY 1
+        ORDER BY 1
+        """,
+        [
+            window.interval_minutes,
+            window.start,
+            window.interval_minutes,
+            symbol,
+            window.start,
+            window.end,
+        ],
+    ).df()
 
 
 def dense(grid: Grid, bins: queries.PriceBins, column: str, y0: float, rows: int) -> np.ndarray:

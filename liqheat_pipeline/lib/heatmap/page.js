@@ -27,26 +27,35 @@
     return { col, row, key, value };
   }
 
+  const atMinute = (m) => DATA.start + m * 60e3;
   const grids = {};
-  const candles = {};
-  let candleTime = [];
+
+  // The price path, observed liquidations and coverage drawn with a set of grids: the short
+  // ranges' (fine, coarse) or the long grid's, each at its own resolution.
+  async function series(encoded) {
+    const candles = { minute: await unpack(encoded.candles.minute, Int32Array) };
+    for (const name of ["low", "high", "close"]) {
+      candles[name] = await unpack(encoded.candles[name], Float32Array);
+    }
+    candles.time = Array.from(candles.minute, atMinute);
+    const observed = Object.assign({}, encoded.observed, {
+      start: encoded.observed.minute.map(atMinute),
+      width: encoded.observed.minutes.map((m) => m * 60e3),
+    });
+    return { candles, observed, observedLabel: encoded.observed_label, coverage: encoded.coverage };
+  }
 
   async function load() {
     for (const name of Object.keys(DATA.grids)) {
       const g = DATA.grids[name];
-      grids[name] = { t0: g.t0, step: g.step, n: g.n, active: await cellArrays(g.active),
-                      consumed: await cellArrays(g.consumed) };
+      grids[name] = Object.assign({}, g, { active: await cellArrays(g.active),
+                                           consumed: await cellArrays(g.consumed) });
     }
-    candles.minute = await unpack(DATA.candles.minute, Uint32Array);
-    for (const name of ["low", "high", "close"]) {
-      candles[name] = await unpack(DATA.candles[name], Float32Array);
-    }
-    candleTime = Array.from(candles.minute, (m) => DATA.start + m * 60e3);
+    const short = await series(DATA);
+    grids.fine.series = grids.coarse.series = short;
+    if (grids.long) grids.long.series = await series(DATA.long);
   }
-  const atMinute = (m) => DATA.start + m * 60e3;
-  const observedStart = DATA.observed.minute.map(atMinute);
-  const observedWidth = DATA.observed.minutes.map((m) => m * 60e3);
-  const rowPrice = (r) => DATA.y0 + r * DATA.bin_size;
+  const rowPrice = (grid, r) => grid.y0 + r * grid.bin_size;
 
   const state = { range: DATA.default_range, tier: 0, scale: "linear", mapTime: DATA.map_time };
 
@@ -60,7 +69,7 @@
   function matrices(grid) {
     const cells = grid.active;
     const long = [], short = [];
-    for (let r = 0; r < DATA.rows; r++) {
+    for (let r = 0; r < grid.rows; r++) {
       long.push(new Array(grid.n).fill(null));
       short.push(new Array(grid.n).fill(null));
     }
@@ -101,10 +110,10 @@
     return log ? z.map((row) => row.map((v) => (v > 0 ? Math.log10(v) : null))) : z;
   }
 
-  function priceBand(t0, t1) {
+  function priceBand(candles, t0, t1) {
     let lo = Infinity, hi = -Infinity;
-    for (let i = 0; i < candleTime.length; i++) {
-      if (candleTime[i] < t0 || candleTime[i] >= t1) continue;
+    for (let i = 0; i < candles.time.length; i++) {
+      if (candles.time[i] < t0 || candles.time[i] >= t1) continue;
       lo = Math.min(lo, candles.low[i]);
       hi = Math.max(hi, candles.high[i]);
     }
@@ -113,9 +122,11 @@
     return [lo - pad, hi + pad];
   }
 
-  function closeAt(t) {
+  function closeAt(candles, t) {
     let found = null;
-    for (let i = 0; i < candleTime.length && candleTime[i] <= t; i++) found = candles.close[i];
+    for (let i = 0; i < candles.time.length && candles.time[i] <= t; i++) {
+      found = candles.close[i];
+    }
     return found;
   }
 
@@ -126,7 +137,7 @@
       const key = cells.key[i];
       if ((key & 1) !== side || !keep(key)) continue;
       x.push(grid.t0 + (cells.col[i] + 0.5) * grid.step);
-      y.push(rowPrice(cells.row[i]) + DATA.bin_size / 2);
+      y.push(rowPrice(grid, cells.row[i]) + grid.bin_size / 2);
       v.push(cells.value[i]);
     }
     return { x, y, v };
@@ -140,21 +151,25 @@
 
   // Cumulative curves at one column: a fall to a long bin's lower edge liquidates it and every
   // long bin above; a rise to a short bin's upper edge liquidates it and every short bin below.
-  function liquidationMap(heat, col) {
+  function liquidationMap(grid, heat, col) {
     const price = [], longBar = [], shortBar = [];
-    for (let r = 0; r < DATA.rows; r++) {
-      price.push(rowPrice(r) + DATA.bin_size / 2);
+    for (let r = 0; r < grid.rows; r++) {
+      price.push(rowPrice(grid, r) + grid.bin_size / 2);
       longBar.push(col === null ? 0 : heat.long[r][col] || 0);
       shortBar.push(col === null ? 0 : heat.short[r][col] || 0);
     }
     const cumLong = { x: [], y: [] }, cumShort = { x: [], y: [] };
     let total = 0;
-    for (let r = DATA.rows - 1; r >= 0; r--) {
-      if (longBar[r] > 0) { total += longBar[r]; cumLong.x.push(total); cumLong.y.push(rowPrice(r)); }
+    for (let r = grid.rows - 1; r >= 0; r--) {
+      if (longBar[r] > 0) {
+        total += longBar[r]; cumLong.x.push(total); cumLong.y.push(rowPrice(grid, r));
+      }
     }
     total = 0;
-    for (let r = 0; r < DATA.rows; r++) {
-      if (shortBar[r] > 0) { total += shortBar[r]; cumShort.x.push(total); cumShort.y.push(rowPrice(r + 1)); }
+    for (let r = 0; r < grid.rows; r++) {
+      if (shortBar[r] > 0) {
+        total += shortBar[r]; cumShort.x.push(total); cumShort.y.push(rowPrice(grid, r + 1));
+      }
     }
     return { price, longBar, shortBar, cumLong, cumShort };
   }
@@ -205,11 +220,11 @@
 
   // The observed panel's axis: longs drawn below zero, shorts above, scaled to the buckets in
   // view; tick labels show USD without the sign.
-  function observedAxis(axis, x0, x1) {
+  function observedAxis(axis, observed, x0, x1) {
     let top = 0;
-    for (let i = 0; i < observedStart.length; i++) {
-      if (observedStart[i] + observedWidth[i] <= x0 || observedStart[i] >= x1) continue;
-      top = Math.max(top, DATA.observed.long[i], DATA.observed.short[i]);
+    for (let i = 0; i < observed.start.length; i++) {
+      if (observed.start[i] + observed.width[i] <= x0 || observed.start[i] >= x1) continue;
+      top = Math.max(top, observed.long[i], observed.short[i]);
     }
     if (top === 0) {
       axis.range = [-1, 1];
@@ -223,7 +238,9 @@
 
   function render() {
     const view = RANGES[state.range], span = view.span;
-    const grid = span <= DATA.fine_span ? grids.fine : grids.coarse;
+    const grid = span <= DATA.fine_span ? grids.fine
+      : span <= DATA.coarse_span || !grids.long ? grids.coarse : grids.long;
+    const { candles, observed, coverage } = grid.series;
     const x1 = DATA.end, x0 = DATA.end - span;
     const heat = matrices(grid);
     const firstCol = Math.max(0, Math.floor((x0 - grid.t0) / grid.step));
@@ -235,10 +252,10 @@
     const cmax = log ? Math.log10(top) : top;
     const cmin = log ? cmax - DATA.log_decades : 0;
     const xs = Array.from({ length: grid.n }, (_, c) => grid.t0 + (c + 0.5) * grid.step);
-    const ys = Array.from({ length: DATA.rows }, (_, r) => rowPrice(r) + DATA.bin_size / 2);
+    const ys = Array.from({ length: grid.rows }, (_, r) => rowPrice(grid, r) + grid.bin_size / 2);
     const liqLong = markers(grid, 0), liqShort = markers(grid, 1);
     const col = mapColumn(grid);
-    const map = liquidationMap(heat, col);
+    const map = liquidationMap(grid, heat, col);
     const data = FIGURE.data.map((trace) => Object.assign({}, trace));
     Object.assign(data[TRACE.heatLong], { x: xs, y: ys, z: transform(heat.long, log), customdata: heat.long });
     Object.assign(data[TRACE.heatShort], { x: xs, y: ys, z: transform(heat.short, log), customdata: heat.short });
@@ -249,23 +266,23 @@
     }
     const close = Array.from(candles.close);
     for (const index of [TRACE.priceCasing, TRACE.price]) {
-      Object.assign(data[index], { x: candleTime, y: close });
+      Object.assign(data[index], { x: candles.time, y: close });
     }
     Object.assign(data[TRACE.barLong], { x: map.longBar, y: map.price });
     Object.assign(data[TRACE.barShort], { x: map.shortBar, y: map.price });
     Object.assign(data[TRACE.cumLong], { x: map.cumLong.x, y: map.cumLong.y });
     Object.assign(data[TRACE.cumShort], { x: map.cumShort.x, y: map.cumShort.y });
-    Object.assign(data[TRACE.observedLong], { x: observedStart, width: observedWidth,
-      y: DATA.observed.long.map((v) => -v), customdata: DATA.observed.long });
-    Object.assign(data[TRACE.observedShort], { x: observedStart, width: observedWidth,
-      y: DATA.observed.short, customdata: DATA.observed.short });
-    Object.assign(data[TRACE.coverage], { x: DATA.coverage.minute.map(atMinute),
-      y: DATA.coverage.total,
-      customdata: DATA.coverage.long.map((v, i) => [v, DATA.coverage.short[i]]) });
+    Object.assign(data[TRACE.observedLong], { x: observed.start, width: observed.width,
+      y: observed.long.map((v) => -v), customdata: observed.long });
+    Object.assign(data[TRACE.observedShort], { x: observed.start, width: observed.width,
+      y: observed.short, customdata: observed.short });
+    Object.assign(data[TRACE.coverage], { x: coverage.minute.map(atMinute),
+      y: coverage.total,
+      customdata: coverage.long.map((v, i) => [v, coverage.short[i]]) });
 
     const layout = JSON.parse(JSON.stringify(FIGURE.layout));
     layout.xaxis.range = [x0, x1];
-    const band = priceBand(x0, x1);
+    const band = priceBand(candles, x0, x1);
     if (band) layout.yaxis.range = band;
     for (const axis of [layout.coloraxis, layout.coloraxis2]) {
       Object.assign(axis, { cmin, cmax });
@@ -278,12 +295,12 @@
     }
     mapAxis(layout.xaxis2, map.longBar.concat(map.shortBar));
     mapAxis(layout.xaxis3, map.cumLong.x.concat(map.cumShort.x));
-    observedAxis(layout.yaxis3, x0, x1);
+    observedAxis(layout.yaxis3, observed, x0, x1);
     layout.annotations = (layout.annotations || []).concat([{
-      text: DATA.observed_label, xref: "x domain", yref: "y3 domain", x: 0.005, y: 1,
+      text: grid.series.observedLabel, xref: "x domain", yref: "y3 domain", x: 0.005, y: 1,
       xanchor: "left", yanchor: "bottom", showarrow: false, font: { size: 11 } }]);
     const mapTime = col === null ? null : grid.t0 + (col + 1) * grid.step;
-    const mapPrice = mapTime === null ? null : closeAt(mapTime - 1);
+    const mapPrice = mapTime === null ? null : closeAt(candles, mapTime - 1);
     layout.shapes = [];
     if (mapTime !== null) {
       layout.shapes.push({ type: "line", xref: "x", yref: "paper", x0: mapTime, x1: mapTime,
@@ -296,7 +313,7 @@
     layout.xaxis2.title = { text: mapTime === null ? "liquidation map: no snapshot in view"
       : "USD per bin at " + new Date(mapTime).toISOString().slice(0, 16).replace("T", " ") + " UTC" };
     document.getElementById("liqheat-resolution").textContent =
-      "columns: " + (grid === grids.fine ? "5 min" : "1 hour");
+      "columns: " + grid.label;
     return Plotly.react(plot, data, layout, { responsive: true, displaylogo: false }).then(() => {
       plot.dataset.range = state.range;
       plot.dataset.ready = "1";

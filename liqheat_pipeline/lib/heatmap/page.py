@@ -29,12 +29,14 @@ from importlib import resources
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
 from liqheat_pipeline.lib.heatmap import style
 from liqheat_pipeline.lib.heatmap.history import (
     ALL_TIERS,
+    COARSE_SPAN,
     FINE_SPAN,
     PRICE_BAND_MARGIN,
     Grid,
@@ -49,6 +51,9 @@ RANGES = {
     "3d": timedelta(days=3),
     "7d": timedelta(days=7),
     "30d": timedelta(days=30),
+    "90d": timedelta(days=90),
+    "180d": timedelta(days=180),
+    "1y": timedelta(days=365),
 }
 DEFAULT_RANGE = "3d"
 # The observed panel's share of the plot height, under the heatmap's price axis.
@@ -75,11 +80,7 @@ def render_page(history: HeatmapHistory, *, inline_plotly: bool = True) -> str:
         background=style.BACKGROUND,
         text=style.TEXT,
         plotly_script=_inline_plotly_script() if inline_plotly else _SIBLING_PLOTLY,
-        range_buttons="".join(
-            f'<button type="button" data-range="{name}"'
-            f"{' class=active' if name == DEFAULT_RANGE else ''}>{name}</button>"
-            for name in RANGES
-        ),
+        range_buttons="".join(_range_button(history, name) for name in RANGES),
         tier_options="".join(
             f'<option value="{index}">{label}</option>'
             for index, label in enumerate(_tier_labels(history))
@@ -115,6 +116,31 @@ def page_title(history: HeatmapHistory) -> str:
     )
 
 
+def available_ranges(history: HeatmapHistory) -> list[str]:
+    """The ranges the page offers: every range up to COARSE_SPAN (as before the long ranges
+    existed), and a longer one only when the history reaches beyond the next shorter range, so
+    that it shows something that range does not."""
+    span = history.end - history.first_column
+    shorter = [timedelta(0), *RANGES.values()]
+    return [
+        name
+        for (name, length), previous in zip(RANGES.items(), shorter, strict=False)
+        if length <= COARSE_SPAN or span > previous
+    ]
+
+
+def _range_button(history: HeatmapHistory, name: str) -> str:
+    """A range button; one the history is too short for is greyed out and says why."""
+    if name not in available_ranges(history):
+        return (
+            f'<button type="button" data-range="{name}" disabled style="opacity:0.35;'
+            f'cursor:default" title="the history starts {history.first_column:%Y-%m-%d}">'
+            f"{name}</button>"
+        )
+    active = " class=active" if name == DEFAULT_RANGE else ""
+    return f'<button type="button" data-range="{name}"{active}>{name}</button>'
+
+
 def _tier_labels(history: HeatmapHistory) -> list[str]:
     if history.tiers == (ALL_TIERS,):
         return ["all tiers"]
@@ -143,9 +169,10 @@ def coverage_text(history: HeatmapHistory) -> str:
     )
 
 
-def observed_label(history: HeatmapHistory) -> str:
-    """The observed panel's label: what the bars are and what they cover."""
-    observed = history.observed
+def observed_label(history: HeatmapHistory, observed: pd.DataFrame | None = None) -> str:
+    """The observed panel's label: what the bars (``observed``, by default the history's
+    buckets) are and what they cover."""
+    observed = history.observed if observed is None else observed
     if observed.empty:
         return f"no observed liquidations of {history.symbol} in this period"
     scopes = " | ".join(dict.fromkeys(observed["scope"]))
@@ -205,8 +232,9 @@ def _footer(history: HeatmapHistory) -> str:
         "green line: the close; markers: modelled liquidations "
         "(consumed USD); bars under the heatmap: observed liquidations where a source exists "
         "(their scope may differ from this one contract); lavender line: share of open interest "
-        "the modelled levels cover. Columns are 5-minute states up to 3 days, hourly beyond "
-        "(state at the hour's end, liquidations summed). Click a column to move the liquidation "
+        "the modelled levels cover. Columns are 5-minute states up to 3 days, hourly up to 30 "
+        "days, daily beyond on coarser price bins (state at the column's end, liquidations "
+        "summed). Click a column to move the liquidation "
         "map. "
         f"Config {history.info.config_hash or 'unknown'}"
         + (f" ({described})" if described else "")
@@ -216,24 +244,14 @@ def _footer(history: HeatmapHistory) -> str:
 
 def page_data(history: HeatmapHistory) -> dict[str, Any]:
     """The JSON-able data block of the page (cells, price path, labels)."""
-    prices = np.concatenate(
-        [history.fine.cells["price"].to_numpy(), history.coarse.cells["price"].to_numpy()]
-    )
-    y0 = float(prices.min()) if prices.size else 0.0
-    rows = int(np.rint((prices.max() - y0) / history.bins.size)) + 1 if prices.size else 0
-    candles = history.candles
-    minutes = (
-        candles["open_time"].to_numpy("datetime64[ns]") - np.datetime64(history.start)
-    ) // np.timedelta64(1, "m")
+    short_grids = (history.fine, history.coarse)
+    long = history.long
     return {
         "symbol": history.symbol,
         "synthetic": is_synthetic(history.symbol),
         "synthetic_label": SYNTHETIC_LABEL,
         "start": _epoch_ms(history.start),
         "end": _epoch_ms(history.end),
-        "bin_size": history.bins.size,
-        "y0": y0,
-        "rows": rows,
         "tiers": _tier_labels(history),
         "default_range": DEFAULT_RANGE,
         "ranges": {
@@ -245,37 +263,61 @@ def page_data(history: HeatmapHistory) -> dict[str, Any]:
             for name, span in RANGES.items()
         },
         "fine_span": FINE_SPAN // timedelta(milliseconds=1),
+        "coarse_span": COARSE_SPAN // timedelta(milliseconds=1),
         "saturation_quantile": style.SATURATION_QUANTILE,
         "log_decades": style.LOG_DECADES,
         "map_time": None if history.map_ts is None else _epoch_ms(history.map_ts),
         "grids": {
-            "fine": _encode_grid(history.fine, history, y0),
-            "coarse": _encode_grid(history.coarse, history, y0),
+            "fine": _encode_grid(history.fine, history, history.bins, short_grids),
+            "coarse": _encode_grid(history.coarse, history, history.bins, short_grids),
+            **(
+                {}
+                if long is None
+                else {"long": _encode_grid(long.grid, history, long.bins, (long.grid,))}
+            ),
         },
+        # The short ranges' series; the long grid's are under "long".
+        **_series(history, history.candles, history.observed, history.coverage),
+        "long": None
+        if long is None
+        else _series(history, long.candles, long.observed, long.coverage),
+    }
+
+
+def _series(
+    history: HeatmapHistory, candles: pd.DataFrame, observed: pd.DataFrame, coverage: pd.DataFrame
+) -> dict[str, Any]:
+    """The price path, observed liquidations and coverage drawn with one set of grids; times
+    in minutes since the page's ``start`` (negative before it)."""
+    return {
         "candles": {
-            "minute": _packed(minutes.astype("<u4")),
+            "minute": _packed(_minutes_array(history.start, candles["open_time"]).astype("<i4")),
             "low": _packed(candles["low"].to_numpy("<f4")),
             "high": _packed(candles["high"].to_numpy("<f4")),
             "close": _packed(candles["close"].to_numpy("<f4")),
         },
-        # Plain JSON: a few hundred hourly values, exact in the browser.
-        "observed_label": observed_label(history),
+        # Plain JSON: a few hundred values, exact in the browser.
+        "observed_label": observed_label(history, observed),
         "observed": {
-            "minute": _minutes_since(history.start, history.observed["bucket_start"]),
-            "minutes": history.observed["bucket_minutes"].astype(int).tolist(),
-            "long": history.observed["long_usd"].astype(float).tolist(),
-            "short": history.observed["short_usd"].astype(float).tolist(),
+            "minute": _minutes_since(history.start, observed["bucket_start"]),
+            "minutes": observed["bucket_minutes"].astype(int).tolist(),
+            "long": observed["long_usd"].astype(float).tolist(),
+            "short": observed["short_usd"].astype(float).tolist(),
         },
         "coverage": {
-            "minute": _minutes_since(history.start, history.coverage["last_candle"]),
-            **{side: _nullable(history.coverage[side]) for side in ("long", "short", "total")},
+            "minute": _minutes_since(history.start, coverage["last_candle"]),
+            **{side: _nullable(coverage[side]) for side in ("long", "short", "total")},
         },
     }
 
 
-def _minutes_since(start: datetime, times: Any) -> list[int]:
+def _minutes_array(start: datetime, times: Any) -> np.ndarray:
     offsets = times.to_numpy("datetime64[ns]") - np.datetime64(start)
-    return (offsets // np.timedelta64(1, "m")).astype(int).tolist()
+    return (offsets // np.timedelta64(1, "m")).astype(np.int64)
+
+
+def _minutes_since(start: datetime, times: Any) -> list[int]:
+    return _minutes_array(start, times).tolist()
 
 
 def _nullable(values: Any) -> list[float | None]:
@@ -283,17 +325,27 @@ def _nullable(values: Any) -> list[float | None]:
     return [None if math.isnan(value) else value for value in values.astype(float).tolist()]
 
 
-def _encode_grid(grid: Grid, history: HeatmapHistory, y0: float) -> dict[str, Any]:
-    """Sparse cells of one grid: per kind (active, consumed), arrays col, row, key, value where
-    key = tier index * 2 + side (0 long, 1 short) and tier index 0 is the first real tier."""
+def _encode_grid(
+    grid: Grid, history: HeatmapHistory, bins: PriceBins, sharing: tuple[Grid, ...]
+) -> dict[str, Any]:
+    """Sparse cells of one grid on ``bins`` (rows from the lowest bin of the grids ``sharing``
+    them): per kind (active, consumed), arrays col, row, key, value where key = tier index *
+    2 + side (0 long, 1 short) and tier index 0 is the first real tier."""
+    prices = np.concatenate([shared.cells["price"].to_numpy() for shared in sharing])
+    y0 = float(prices.min()) if prices.size else 0.0
+    rows = int(np.rint((prices.max() - y0) / bins.size)) + 1 if prices.size else 0
     cells = grid.cells
     column = grid.column()
-    row = np.rint((cells["price"].to_numpy() - y0) / history.bins.size).astype(np.int64)
+    row = np.rint((cells["price"].to_numpy() - y0) / bins.size).astype(np.int64)
     tier = np.searchsorted(np.array(history.tiers), cells["leverage"].to_numpy())
     encoded: dict[str, Any] = {
         "t0": _epoch_ms(grid.window.start),
         "step": grid.window.interval_minutes * 60_000,
         "n": grid.window.slots,
+        "label": _interval_label(grid.window.interval_minutes),
+        "bin_size": bins.size,
+        "y0": y0,
+        "rows": rows,
     }
     for kind in ("active", "consumed"):
         parts = []
@@ -310,6 +362,10 @@ def _encode_grid(grid: Grid, history: HeatmapHistory, y0: float) -> dict[str, An
             "value": _packed(value[order].astype("<f4")),
         }
     return encoded
+
+
+def _interval_label(minutes: int) -> str:
+    return {1440: "1 day", 60: "1 hour"}.get(minutes, f"{minutes} min")
 
 
 @cache
