@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import re
 import resource
@@ -45,7 +46,7 @@ RSS_TARGET_GIB = 1.5
 PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
 # An INFO line of the run's console log: its time stamp and the step that logged it.
 _LOG_LINE = re.compile(
-    r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) [+-]\d{4} - dagster - \w+ - [^-]+ - [0-9a-f-]+ - (\w+) - "
+    r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d{4}) - dagster - \w+ - [^-]+ - [0-9a-f-]+ - (\w+) - "
 )
 
 
@@ -73,11 +74,11 @@ def _tree_rss_bytes(root_pid: int) -> int:
     return total
 
 
-class TreeRssPeak:
-    """Polls the RSS sum of a process tree in a thread; ``peak`` is the largest seen."""
+class TreeRssSampler:
+    """Polls the RSS sum of a process tree in a thread, keeping (epoch seconds, bytes)."""
 
     def __init__(self, root_pid: int) -> None:
-        self.peak = 0
+        self.samples: list[tuple[float, int]] = []
         self._root_pid = root_pid
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._poll, daemon=True)
@@ -85,29 +86,50 @@ class TreeRssPeak:
 
     def _poll(self) -> None:
         while not self._stop.is_set():
-            self.peak = max(self.peak, _tree_rss_bytes(self._root_pid))
+            self.samples.append((time.time(), _tree_rss_bytes(self._root_pid)))
             self._stop.wait(RSS_POLL_SECONDS)
 
-    def stop(self) -> int:
+    def stop(self) -> list[tuple[float, int]]:
         self._stop.set()
         self._thread.join()
-        return self.peak
+        return self.samples
 
 
-def _step_log_spans(log: str) -> dict[str, int]:
-    """Seconds from each step's first to its last INFO line (`demousdt_model` -> `model`).
+def _log_lines(log: str) -> list[tuple[float, str]]:
+    """(epoch seconds, step kind) of each INFO line of the run's log (`demousdt_model` ->
+    `model`)."""
+    lines = []
+    for line in log.splitlines():
+        match = _LOG_LINE.match(line)
+        if match:
+            stamp = datetime.strptime(match[1], "%Y-%m-%d %H:%M:%S %z").timestamp()
+            lines.append((stamp, match[2].split("_", 1)[-1].lstrip("_")))
+    return lines
+
+
+def _step_log_spans(lines: list[tuple[float, str]]) -> dict[str, int]:
+    """Seconds from each step's first to its last INFO line.
 
     The INFO log has no "step finished" events, so this is a lower bound of the step's time
     (whole seconds); it shows where a long range run spends its time.
     """
-    spans: dict[str, list[datetime]] = {}
-    for line in log.splitlines():
-        match = _LOG_LINE.match(line)
-        if match:
-            stamp = datetime.fromisoformat(match[1])
-            step = match[2].split("_", 1)[1].lstrip("_")
-            spans.setdefault(step, [stamp, stamp])[1] = stamp
-    return {step: int((last - first).total_seconds()) for step, (first, last) in spans.items()}
+    spans: dict[str, list[float]] = {}
+    for stamp, step in lines:
+        spans.setdefault(step, [stamp, stamp])[1] = stamp
+    return {step: round(last - first) for step, (first, last) in spans.items()}
+
+
+def _peak_rss_by_step(
+    samples: list[tuple[float, int]], lines: list[tuple[float, str]]
+) -> dict[str, float]:
+    """Peak tree RSS (GiB) per step: a sample counts for the step of the next log line (steps
+    log while or when they finish; the in-process executor runs one step at a time)."""
+    peaks: dict[str, int] = {}
+    for stamp, rss in samples:
+        # Log stamps are whole seconds: a line written after the sample has one >= its floor.
+        step = next((s for logged, s in lines if logged >= math.floor(stamp)), "after the run")
+        peaks[step] = max(peaks.get(step, 0), rss)
+    return {step: round(peak / 2**30, 3) for step, peak in peaks.items()}
 
 
 def _run_pipeline(work: Path, start: date, days: int) -> dict:
@@ -145,21 +167,23 @@ def _run_pipeline(work: Path, start: date, days: int) -> dict:
         process = subprocess.Popen(
             command, env=env, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT
         )
-        rss = TreeRssPeak(process.pid)
+        sampler = TreeRssSampler(process.pid)
         status = process.wait()
-        peak_tree = rss.stop()
+        samples = sampler.stop()
     elapsed = time.perf_counter() - started
     text = log_path.read_text()
     if status != 0:
         sys.stderr.write(text[-5000:])
         raise SystemExit(f"benchmark run failed (exit {status}): {' '.join(command)}")
     largest_child_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    lines = _log_lines(text)
     return {
         "seconds": round(elapsed, 1),
-        "peak_rss_tree_gib": round(peak_tree / 2**30, 3),
+        "peak_rss_tree_gib": round(max(rss for _, rss in samples) / 2**30, 3),
         "peak_rss_largest_process_gib": round(largest_child_kib / 2**20, 3),
         "target_peak_rss_gib": RSS_TARGET_GIB,
-        "step_log_span_seconds": _step_log_spans(text),
+        "step_log_span_seconds": _step_log_spans(lines),
+        "peak_rss_tree_gib_by_step": _peak_rss_by_step(samples, lines),
         "days": f"{start}...{last}",
     }
 

@@ -28,7 +28,7 @@ history stays one chain of one configuration:
 """
 
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import date, timedelta
 
 import dagster as dg
@@ -55,8 +55,10 @@ from liqheat_pipeline.lib.model.store import DayResult
 from liqheat_pipeline.project import OWNERS, Project, SymbolSpec
 
 # Days computed, verified and written per transaction: peak memory grows with it, not with the
-# range (scripts/bench_year.py measured 10, 30 and 90 on one symbol-year; README, Performance).
-CHUNK_DAYS = 30
+# range. With the validated defaults a synthetic day holds ~1.5 M snapshot rows; the model step
+# of 30 DEMOUSDT days peaked at 0.99 GiB with 5, 1.44 GiB with 10 and 2.0 GiB with 30 days per
+# chunk (README, Performance).
+CHUNK_DAYS = 5
 
 # Output name -> description. model_state comes first: the other outputs depend on the previous
 # day's state, and a multi-asset must yield its outputs in dependency order.
@@ -167,9 +169,15 @@ def build_model_asset(spec: SymbolSpec, project: Project) -> dg.AssetsDefinition
                     f"{symbol}: days are stored after {days[-1]}; computing the range once "
                     f"without writing to check that its end state stays unchanged"
                 )
-                last = run_chunks(symbol, chunks, load_market, config, state)
+                last = run_chunks(
+                    symbol,
+                    chunks,
+                    load_market,
+                    config,
+                    state,
+                    on_day=_day_progress(context, f"{symbol} model (end-state check)", days),
+                )
                 check_later_days(symbol, first_day, last, stored_last, later_days)
-            progress = DayProgress(context.log, f"{symbol} model", len(days))
             run_chunks(
                 symbol,
                 chunks,
@@ -177,9 +185,7 @@ def build_model_asset(spec: SymbolSpec, project: Project) -> dg.AssetsDefinition
                 config,
                 state,
                 on_chunk=writer.write,
-                on_day=lambda day: progress.day_done(
-                    day.day, sum(len(frame) for frame in day.tables.values())
-                ),
+                on_day=_day_progress(context, f"{symbol} model", days),
             )
         except (
             PreviousStateError,
@@ -189,6 +195,11 @@ def build_model_asset(spec: SymbolSpec, project: Project) -> dg.AssetsDefinition
             store.HistoryChangedError,
         ) as error:
             raise dg.Failure(description=f"{error}{writer.written_note()}") from error
+        except Exception:
+            # Unexpected errors keep their traceback; the user still learns what was committed.
+            if writer.written_through is not None:
+                context.log.error(writer.written_note().strip())
+            raise
         context.log.info(
             f"{symbol}: wrote {len(days)} day(s) in {len(chunks)} transaction(s): "
             + ", ".join(f"{rows:,} {table} rows" for table, rows in writer.rows.items())
@@ -197,6 +208,16 @@ def build_model_asset(spec: SymbolSpec, project: Project) -> dg.AssetsDefinition
             yield dg.MaterializeResult(asset_key=spec.key(name))
 
     return model
+
+
+def _day_progress(
+    context: dg.AssetExecutionContext, what: str, days: Sequence[date]
+) -> Callable[[DayResult], None]:
+    """Progress lines (days done, rows per second) fed by each computed day."""
+    progress = DayProgress(context.log, what, len(days))
+    return lambda result: progress.day_done(
+        result.day, sum(len(frame) for frame in result.tables.values())
+    )
 
 
 class _ChunkWriter:
