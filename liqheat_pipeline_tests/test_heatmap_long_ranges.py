@@ -24,7 +24,13 @@ from liqheat_pipeline.lib.heatmap.history import (
     HeatmapHistory,
     load_history,
 )
-from liqheat_pipeline.lib.heatmap.page import RANGES, available_ranges, page_data, render_page
+from liqheat_pipeline.lib.heatmap.page import (
+    RANGES,
+    available_ranges,
+    decode_values,
+    page_data,
+    render_page,
+)
 from liqheat_pipeline.lib.heatmap.window import IntervalWindow
 from liqheat_pipeline_tests.helpers.browser import open_offline
 from liqheat_pipeline_tests.helpers.heatmap_fixture import make_fixture, write_fixture
@@ -62,8 +68,9 @@ def _decoded(grid: dict, kind: str, tiers: tuple[int, ...]) -> pd.DataFrame:
     """One kind (active, consumed) of a page grid's cells: ts, leverage, price, side, usd."""
     cells = {
         name: _unpack(grid[kind][name], dtype)
-        for name, dtype in (("col", "<u2"), ("row", "<u2"), ("key", "u1"), ("value", "<f4"))
+        for name, dtype in (("col", "<u2"), ("row", "<u2"), ("key", "u1"))
     }
+    cells["value"] = decode_values(gzip.decompress(base64.b64decode(grid[kind]["value"])))
     return pd.DataFrame(
         {
             "ts": pd.to_datetime(

@@ -40,6 +40,7 @@ from liqheat_pipeline.lib.heatmap.page import (
     PLOTLY_FILE,
     RANGES,
     available_ranges,
+    decode_values,
     page_data,
     plotly_bundle,
     render_page,
@@ -112,8 +113,9 @@ def test_embedded_cells_are_the_sql_heatmap(history, database, grid_name):
     source = getattr(history, grid_name)
     cells = {
         name: _unpack(grid["active"][name], dtype)
-        for name, dtype in (("col", "<u2"), ("row", "<u2"), ("key", "u1"), ("value", "<f4"))
+        for name, dtype in (("col", "<u2"), ("row", "<u2"), ("key", "u1"))
     }
+    cells["value"] = decode_values(gzip.decompress(base64.b64decode(grid["active"]["value"])))
     decoded = pd.DataFrame(
         {
             "ts": pd.to_datetime(
@@ -183,7 +185,7 @@ def test_page_data_shape(history, database):
     assert data["grids"]["coarse"]["step"] == 60 * 60_000
     assert data["grids"]["fine"]["n"] == 3 * 288  # the last 3 days
     assert data["grids"]["coarse"]["n"] == DEMO_DAYS * 24
-    minutes = _unpack(data["candles"]["minute"], "<u4")
+    minutes = _unpack(data["candles"]["minute"], "<i4")
     assert len(minutes) == DEMO_DAYS * 288
     assert minutes[0] == 0 and minutes[-1] == (DEMO_DAYS * 288 - 1) * 5
     last_candle = day_end(DEMO_LAST) - timedelta(minutes=5)

@@ -19,10 +19,25 @@
     return new Type(await new Response(stream).arrayBuffer());
   }
 
+  // Values arrive as byte planes of their bits XOR-ed with the previous value's (page.py's
+  // encode_values): undo the split, then the XOR chain.
+  async function unpackValues(b64) {
+    const planes = await unpack(b64, Uint8Array);
+    const n = planes.length / 4;
+    const bits = new Uint32Array(n);
+    let previous = 0;
+    for (let i = 0; i < n; i++) {
+      previous ^= planes[i] | (planes[n + i] << 8) | (planes[2 * n + i] << 16)
+        | (planes[3 * n + i] << 24);
+      bits[i] = previous;
+    }
+    return new Float32Array(bits.buffer);
+  }
+
   async function cellArrays(encoded) {
     const [col, row, key, value] = await Promise.all([
       unpack(encoded.col, Uint16Array), unpack(encoded.row, Uint16Array),
-      unpack(encoded.key, Uint8Array), unpack(encoded.value, Float32Array),
+      unpack(encoded.key, Uint8Array), unpackValues(encoded.value),
     ]);
     return { col, row, key, value };
   }
