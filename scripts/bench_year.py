@@ -192,6 +192,7 @@ def _write_floor(db_path: Path, work: Path) -> dict:
     """Seconds DuckDB takes to copy the snapshot tables into a fresh file, and their rows."""
     floor_path = work / "floor.duckdb"
     with duckdb.connect(str(floor_path)) as conn:
+        conn.execute("SET enable_progress_bar = false")
         conn.execute(f"ATTACH '{db_path}' AS produced (READ_ONLY)")
         rows = {
             table: conn.execute(f"SELECT count(*) FROM produced.{table}").fetchone()[0]

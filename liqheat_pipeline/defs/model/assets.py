@@ -288,6 +288,9 @@ class _ChunkWriter:
         if self.written_through is None:
             return ""
         resume, last_day = self.written_through + timedelta(days=1), self._days[-1]
+        # Once the range's own stored days are gone, the days stored after it can no longer be
+        # checked against their starting state: the resume range recomputes them too.
+        through = self._later_days[-1] if self.cleared and self._later_days else last_day
         return (
             f"\nDays {self._days[0]}…{self.written_through} of this run were written (committed "
             f"in chunks of up to {CHUNK_DAYS} days) and form a valid history; {resume}…{last_day} "
@@ -299,5 +302,5 @@ class _ChunkWriter:
             )
             + f". Resume from the day after the last written one, e.g. `dagster "
             f"asset materialize -m liqheat_pipeline.definitions --select "
-            f"'group:{self._spec.group}' --partition-range {resume}...{last_day}`."
+            f"'group:{self._spec.group}' --partition-range {resume}...{through}`."
         )
