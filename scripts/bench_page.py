@@ -107,11 +107,9 @@ def _page_case(conn, symbol: str, end_day: date, browser, work: Path, repeat: in
             seconds = time.perf_counter() - started
             redraws[name] = round(min(seconds, redraws.get(name) or seconds), 3)
         page.close()
-    grids = {
-        name: getattr(history, name).window.slots
-        for name in ("fine", "coarse", "long")
-        if getattr(history, name) is not None
-    }
+    grids = {"fine": history.fine.window.slots, "coarse": history.coarse.window.slots}
+    if history.long is not None:
+        grids["long"] = history.long.grid.window.slots
     return {
         "history_days": (history.end - history.first_column) / timedelta(days=1),
         "page_bytes": len(html.encode()),
