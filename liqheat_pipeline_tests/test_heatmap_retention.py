@@ -78,6 +78,9 @@ def test_asset_keeps_the_newest_day_pages(pages):
     last = metadata["2025-12-04"]
     assert last["pages_removed"].value == 3 and last["pages_kept"].value == 2
     assert "pages_removed" not in metadata["2025-12-03"]
+    # Days the run would delete right after drawing them are not drawn at all.
+    assert metadata["2025-12-02"]["page"].value == "not kept (the newest 2)"
+    assert metadata["2025-12-03"]["page"].value == str(directory / "2025-12-03.html")
     message = f"{DEMO_SYMBOL}: removed 3 day page(s) beyond the newest 2 (2025-11-20 to 2025-12-02)"
     assert message in logs
     assert "up to 2025-12-05 00:00 UTC" in (directory / "latest.html").read_text("utf-8")

@@ -91,8 +91,16 @@ def build_heatmap_page(
             directory.mkdir(parents=True, exist_ok=True)
             _write_plotly(directory)
             reader = HistoryReader(conn, info)
-            progress = DayProgress(context.log, f"{symbol} pages", len(days), "cells")
-            for day in days:
+            # The run's days before its newest `retention_days` would be deleted right after
+            # being drawn (the run itself writes newer pages): they are not drawn at all.
+            drawn, skipped = days[-retention_days:], days[:-retention_days]
+            for day in skipped:
+                context.add_asset_metadata(
+                    {"page": dg.MetadataValue.text(f"not kept (the newest {retention_days})")},
+                    partition_key=str(day),
+                )
+            progress = DayProgress(context.log, f"{symbol} pages", len(drawn), "cells")
+            for day in drawn:
                 history = reader.history(day_end(day))
                 path = directory / f"{day.isoformat()}.html"
                 write_bytes_atomically(path, render_page(history, inline_plotly=False).encode())
