@@ -15,4 +15,4 @@ _SYMBOL = re.compile(SYMBOL_PATTERN)
 
 
 def is_symbol(name: object) -> bool:
-    return isinstance(name, str) and _SYMBOL.match(name) is not None
+    return isinstance(name, str) and _SYMBOL.fullmatch(name) is not None
