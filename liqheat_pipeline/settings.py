@@ -27,6 +27,10 @@ DEFAULT_START_DATE = "2025-12-01"
 DEFAULT_LIQUIDATIONS_DIR = "data/liquidations"
 # Day pages kept per symbol besides latest.html (a day page of BTCUSDT is ~2-3 MB).
 DEFAULT_PAGE_RETENTION_DAYS = 30
+# DuckDB's memory limit per connection. DuckDB keeps every block it reads cached up to its limit
+# (80 % of RAM by default), so a year's checks or pages grew the process by the size of the
+# tables they read; the limit bounds it (larger operators spill to disk beside the file).
+DEFAULT_DUCKDB_MEMORY_MB = 512
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"", "0", "false", "no", "off"}
@@ -54,6 +58,8 @@ class Settings:
     end_date: date | None = None
     # The heatmap page asset keeps the newest this many day pages per symbol.
     page_retention_days: int = DEFAULT_PAGE_RETENTION_DAYS
+    # DuckDB's memory limit (MiB) for every connection the pipeline opens.
+    duckdb_memory_mb: int = DEFAULT_DUCKDB_MEMORY_MB
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
@@ -84,6 +90,11 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             "LIQHEAT_PAGE_RETENTION_DAYS",
             env.get("LIQHEAT_PAGE_RETENTION_DAYS", ""),
             DEFAULT_PAGE_RETENTION_DAYS,
+        ),
+        duckdb_memory_mb=_parse_positive_integer(
+            "LIQHEAT_DUCKDB_MEMORY_MB",
+            env.get("LIQHEAT_DUCKDB_MEMORY_MB", ""),
+            DEFAULT_DUCKDB_MEMORY_MB,
         ),
         plausibility=PlausibilityLimits(
             max_candle_range=_parse_positive(

@@ -16,14 +16,24 @@ class LiqheatDatabase(dg.ConfigurableResource):
 
     path: str
     lock_wait_seconds: float = 120.0
+    # DuckDB's memory limit per connection (LIQHEAT_DUCKDB_MEMORY_MB); None: DuckDB's default.
+    memory_limit_mb: int | None = None
 
     @contextmanager
     def read(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        with warehouse.read(self.path, lock_wait_seconds=self.lock_wait_seconds) as conn:
+        with warehouse.read(
+            self.path,
+            lock_wait_seconds=self.lock_wait_seconds,
+            memory_limit_mb=self.memory_limit_mb,
+        ) as conn:
             yield conn
 
     @contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """A write transaction: committed on success, rolled back (previous data kept) on error."""
-        with warehouse.transaction(self.path, lock_wait_seconds=self.lock_wait_seconds) as conn:
+        with warehouse.transaction(
+            self.path,
+            lock_wait_seconds=self.lock_wait_seconds,
+            memory_limit_mb=self.memory_limit_mb,
+        ) as conn:
             yield conn

@@ -92,42 +92,52 @@ def writer_waiting(path: str | Path) -> bool:
 
 @contextmanager
 def connect(
-    path: str | Path, *, read_only: bool = False, lock_wait_seconds: float = 60.0
+    path: str | Path,
+    *,
+    read_only: bool = False,
+    lock_wait_seconds: float = 60.0,
+    memory_limit_mb: int | None = None,
 ) -> Iterator[duckdb.DuckDBPyConnection]:
     """Open a short-lived connection, waiting with backoff while another process holds the lock.
 
     A user's SQL session or the HTTP API holding the file makes the writer wait here instead of
     failing at once. A writer announces itself (``writer_waiting``) from its first attempt until
-    it closes the file.
+    it closes the file. ``memory_limit_mb`` bounds DuckDB's memory (its block cache included);
+    None keeps DuckDB's default of 80 % of RAM.
     """
     path = Path(path)
     if read_only:
-        with _open_when_unlocked(path, read_only, lock_wait_seconds) as conn:
+        with _open_when_unlocked(path, read_only, lock_wait_seconds, memory_limit_mb) as conn:
             yield conn
         return
     path.parent.mkdir(parents=True, exist_ok=True)
-    with _announce_writer(path), _open_when_unlocked(path, read_only, lock_wait_seconds) as conn:
+    with (
+        _announce_writer(path),
+        _open_when_unlocked(path, read_only, lock_wait_seconds, memory_limit_mb) as conn,
+    ):
         yield conn
 
 
 @contextmanager
 def read(
-    path: str | Path, *, lock_wait_seconds: float = 60.0
+    path: str | Path, *, lock_wait_seconds: float = 60.0, memory_limit_mb: int | None = None
 ) -> Iterator[duckdb.DuckDBPyConnection]:
     """A connection for the pipeline's reads, with every contract table present (so a query
     never meets a missing one); it opens the file read-write to create them."""
-    with connect(path, lock_wait_seconds=lock_wait_seconds) as conn:
+    with connect(
+        path, lock_wait_seconds=lock_wait_seconds, memory_limit_mb=memory_limit_mb
+    ) as conn:
         ensure_schema(conn)
         yield conn
 
 
 @contextmanager
 def transaction(
-    path: str | Path, *, lock_wait_seconds: float = 60.0
+    path: str | Path, *, lock_wait_seconds: float = 60.0, memory_limit_mb: int | None = None
 ) -> Iterator[duckdb.DuckDBPyConnection]:
     """A write transaction on the schema-complete file: committed on success, rolled back (the
     previous data kept) on any error."""
-    with read(path, lock_wait_seconds=lock_wait_seconds) as conn:
+    with read(path, lock_wait_seconds=lock_wait_seconds, memory_limit_mb=memory_limit_mb) as conn:
         conn.execute("BEGIN TRANSACTION")
         try:
             yield conn
@@ -139,7 +149,7 @@ def transaction(
 
 @contextmanager
 def _open_when_unlocked(
-    path: Path, read_only: bool, lock_wait_seconds: float
+    path: Path, read_only: bool, lock_wait_seconds: float, memory_limit_mb: int | None
 ) -> Iterator[duckdb.DuckDBPyConnection]:
     backoff = Backoff(time.monotonic() + lock_wait_seconds)
     while True:
@@ -157,6 +167,10 @@ def _open_when_unlocked(
                     f"notebook or `liqheat serve`) or retry. DuckDB said: {error}"
                 ) from error
     try:
+        # Set, not passed as connect()'s config: a process holding another connection to the
+        # same file (DuckDB shares one instance per file) would refuse a differing config.
+        if memory_limit_mb is not None:
+            conn.execute(f"SET memory_limit = '{int(memory_limit_mb)}MiB'")
         yield conn
     finally:
         conn.close()
