@@ -17,6 +17,7 @@ def test_defaults_when_nothing_is_set():
     assert settings.model_config_path is None
     assert settings.liquidations_dir == Path("data/liquidations")
     assert settings.archive_url == "https://data.binance.vision/data/"
+    assert settings.duckdb_memory_mb == 512
 
 
 def test_values_are_parsed_and_normalised(tmp_path):
@@ -30,8 +31,10 @@ def test_values_are_parsed_and_normalised(tmp_path):
             "LIQHEAT_START_DATE": "2024-02-29",
             "LIQHEAT_DOWNLOAD": "Yes",
             "LIQHEAT_MODEL_CONFIG": str(config),
+            "LIQHEAT_DUCKDB_MEMORY_MB": " 256 ",
         }
     )
+    assert settings.duckdb_memory_mb == 256
     assert settings.symbols == ("BTCUSDT", "ETHUSDT")
     assert settings.start_date == date(2024, 2, 29)
     assert settings.download is True
@@ -48,6 +51,8 @@ def test_values_are_parsed_and_normalised(tmp_path):
         ("LIQHEAT_START_DATE", "yesterday"),
         ("LIQHEAT_DOWNLOAD", "maybe"),
         ("LIQHEAT_MODEL_CONFIG", "/nonexistent/model.json"),
+        ("LIQHEAT_DUCKDB_MEMORY_MB", "0"),
+        ("LIQHEAT_DUCKDB_MEMORY_MB", "1GB"),
     ],
 )
 def test_invalid_value_names_the_variable(name, value):

@@ -152,3 +152,32 @@ def test_execute_binds_only_the_parameters_a_query_mentions(db_path):
         assert frame["b"].tolist() == [2]
         with pytest.raises(KeyError, match="query parameters missing: a"):
             warehouse.execute(conn, "SELECT $a AS b", {})
+
+
+def _cached_table_bytes(conn) -> int:
+    return conn.sql(
+        "SELECT memory_usage_bytes FROM duckdb_memory() WHERE tag = 'BASE_TABLE'"
+    ).fetchall()[0][0]
+
+
+@pytest.mark.parametrize("memory_limit_mb", [None, 16])
+def test_memory_limit_bounds_the_block_cache_of_a_long_read(db_path, memory_limit_mb):
+    # DuckDB keeps the blocks a connection reads cached up to its memory limit (80 % of RAM by
+    # default): a range's checks read day after day and grew with the range until the limit.
+    with warehouse.transaction(db_path) as conn:
+        conn.execute(
+            "CREATE TABLE wide AS SELECT i AS day, random() AS value FROM range(8000000) t(i)"
+        )
+    with warehouse.read(db_path, memory_limit_mb=memory_limit_mb) as conn:
+        for first in range(0, 8_000_000, 1_000_000):  # one "day" after the other
+            conn.execute(
+                "SELECT sum(value) FROM wide WHERE day >= $first AND day < $first + 1000000",
+                {"first": first},
+            ).fetchall()
+        cached = _cached_table_bytes(conn)
+        limit = conn.sql("SELECT current_setting('memory_limit')").fetchall()[0][0]
+    if memory_limit_mb is None:
+        assert cached > 2 * 16 * 2**20  # the table stays cached: twice the limit below
+    else:
+        assert limit == f"{memory_limit_mb}.0 MiB"
+        assert cached <= memory_limit_mb * 2**20
