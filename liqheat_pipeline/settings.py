@@ -31,6 +31,9 @@ DEFAULT_PAGE_RETENTION_DAYS = 30
 # (80 % of RAM by default), so a year's checks or pages grew the process by the size of the
 # tables they read; the limit bounds it (larger operators spill to disk beside the file).
 DEFAULT_DUCKDB_MEMORY_MB = 512
+# Days the model computes, verifies and writes per transaction: its memory grows with this, not
+# with the range (defs/model/assets.py).
+DEFAULT_MODEL_CHUNK_DAYS = 5
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"", "0", "false", "no", "off"}
@@ -60,6 +63,8 @@ class Settings:
     page_retention_days: int = DEFAULT_PAGE_RETENTION_DAYS
     # DuckDB's memory limit (MiB) for every connection the pipeline opens.
     duckdb_memory_mb: int = DEFAULT_DUCKDB_MEMORY_MB
+    # Days per model transaction (LIQHEAT_MODEL_CHUNK_DAYS).
+    model_chunk_days: int = DEFAULT_MODEL_CHUNK_DAYS
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
@@ -95,6 +100,11 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             "LIQHEAT_DUCKDB_MEMORY_MB",
             env.get("LIQHEAT_DUCKDB_MEMORY_MB", ""),
             DEFAULT_DUCKDB_MEMORY_MB,
+        ),
+        model_chunk_days=_parse_positive_integer(
+            "LIQHEAT_MODEL_CHUNK_DAYS",
+            env.get("LIQHEAT_MODEL_CHUNK_DAYS", ""),
+            DEFAULT_MODEL_CHUNK_DAYS,
         ),
         plausibility=PlausibilityLimits(
             max_candle_range=_parse_positive(

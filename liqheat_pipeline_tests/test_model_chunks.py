@@ -1,16 +1,16 @@
-"""The model asset streams a range in chunks of CHUNK_DAYS days, one transaction each, on real
-BTCUSDT 12-01..04: the rows do not depend on the chunk size, a failure keeps the chunks before it
-(and says so), and later stored days are still refused before the first chunk is written."""
+"""The model asset streams a range in chunks of LIQHEAT_MODEL_CHUNK_DAYS days, one transaction
+each, on real BTCUSDT 12-01..04: the rows do not depend on the chunk size, a failure keeps the
+chunks before it (and says so), and later stored days are still refused before the first chunk
+is written."""
 
 from __future__ import annotations
 
 import shutil
-from contextlib import contextmanager
 
 import pytest
 
-from liqheat_pipeline.defs.model import assets as model_assets
 from liqheat_pipeline.lib import warehouse
+from liqheat_pipeline.settings import DEFAULT_MODEL_CHUNK_DAYS
 from liqheat_pipeline_tests.helpers.pipeline_runs import (
     MODEL_ASSETS,
     RAW_ASSETS,
@@ -32,13 +32,6 @@ BROKEN_CANDLE = "TIMESTAMP '2025-12-03 12:00:00'"
 WIDENED_CANDLE = "TIMESTAMP '2025-12-02 23:55:00'"
 
 
-@contextmanager
-def chunk_days(days: int):
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(model_assets, "CHUNK_DAYS", days)
-        yield
-
-
 @pytest.fixture(scope="module")
 def raw_db(tmp_path_factory, real_binance_dir, instance):
     """12-01..04 ingested, no model yet."""
@@ -51,7 +44,7 @@ def raw_db(tmp_path_factory, real_binance_dir, instance):
 @pytest.fixture(scope="module")
 def one_chunk_db(raw_db, tmp_path_factory, real_binance_dir, instance):
     """The model of 12-01..04 written in a single chunk (the default size is above 4 days)."""
-    assert len(DAYS) <= model_assets.CHUNK_DAYS
+    assert len(DAYS) <= DEFAULT_MODEL_CHUNK_DAYS
     db_path = tmp_path_factory.mktemp("one_chunk") / "liqheat.duckdb"
     shutil.copyfile(raw_db, db_path)
     definitions = load_definitions(pipeline_env(real_binance_dir, db_path))
@@ -64,11 +57,12 @@ def _run(source, tmp_path, real_binance_dir, instance, first, last, *, days_per_
     copy = tmp_path / "copy.duckdb"
     if not copy.exists():
         shutil.copyfile(source, copy)
-    definitions = load_definitions(pipeline_env(real_binance_dir, copy))
-    with chunk_days(days_per_chunk):
-        result = materialize(
-            definitions, instance, first, last, assets=MODEL_ASSETS, raise_on_error=False
-        )
+    definitions = load_definitions(
+        pipeline_env(real_binance_dir, copy, LIQHEAT_MODEL_CHUNK_DAYS=str(days_per_chunk))
+    )
+    result = materialize(
+        definitions, instance, first, last, assets=MODEL_ASSETS, raise_on_error=False
+    )
     return copy, definitions, result
 
 
@@ -149,8 +143,7 @@ def test_a_failure_in_a_later_chunk_keeps_the_chunks_before_it_and_says_how_to_r
     assert_same_rows(model_rows(copy), _rows_through(model_rows(one_chunk_db), "2025-12-02"))
     # The range the message names, once the input is fixed, completes the same history.
     _execute(copy, f"UPDATE candles SET low = ? WHERE open_time = {BROKEN_CANDLE}", [low])
-    with chunk_days(2):
-        assert materialize(definitions, instance, "2025-12-03", LAST, assets=MODEL_ASSETS).success
+    assert materialize(definitions, instance, "2025-12-03", LAST, assets=MODEL_ASSETS).success
     assert_same_rows(model_rows(copy), model_rows(one_chunk_db))
 
 
@@ -205,8 +198,7 @@ def test_a_chunk_that_changes_the_state_deletes_the_stale_rest_of_the_range_on_f
     assert later_rows == 0
     # Resuming as the message says gives a history every model check accepts.
     _execute(copy, f"UPDATE candles SET low = ? WHERE open_time = {BROKEN_CANDLE}", [low])
-    with chunk_days(2):
-        assert materialize(definitions, instance, "2025-12-03", LAST, assets=MODEL_ASSETS).success
+    assert materialize(definitions, instance, "2025-12-03", LAST, assets=MODEL_ASSETS).success
     assert _stored_days(copy) == list(DAYS)
     failed = {
         name

@@ -18,6 +18,7 @@ def test_defaults_when_nothing_is_set():
     assert settings.liquidations_dir == Path("data/liquidations")
     assert settings.archive_url == "https://data.binance.vision/data/"
     assert settings.duckdb_memory_mb == 512
+    assert settings.model_chunk_days == 5
 
 
 def test_values_are_parsed_and_normalised(tmp_path):
@@ -53,6 +54,7 @@ def test_values_are_parsed_and_normalised(tmp_path):
         ("LIQHEAT_MODEL_CONFIG", "/nonexistent/model.json"),
         ("LIQHEAT_DUCKDB_MEMORY_MB", "0"),
         ("LIQHEAT_DUCKDB_MEMORY_MB", "1GB"),
+        ("LIQHEAT_MODEL_CHUNK_DAYS", "-5"),
     ],
 )
 def test_invalid_value_names_the_variable(name, value):

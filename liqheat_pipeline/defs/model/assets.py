@@ -1,12 +1,12 @@
 """The per-symbol model multi-asset: levels, ledger, heatmap snapshots and the carried state.
 
 Storage is written directly through the "database" resource (no IO manager). A run covering
-days [S, E) streams them in chunks of ``CHUNK_DAYS`` days, so its memory is one chunk's whatever
-the range's length: for each chunk it reads the chunk's raw inputs, runs the engine day by day
-from the previous chunk's end state (the state stored at the end of S-1 for the first), verifies
-the chunk's days and replaces every model table's rows of the chunk in ONE transaction. The
-results are exactly those of one run over the whole range (and of day-by-day runs). The stored
-history stays one chain of one configuration:
+days [S, E) streams them in chunks of ``LIQHEAT_MODEL_CHUNK_DAYS`` days, so its memory is one
+chunk's whatever the range's length: for each chunk it reads the chunk's raw inputs, runs the
+engine day by day from the previous chunk's end state (the state stored at the end of S-1 for the
+first), verifies the chunk's days and replaces every model table's rows of the chunk in ONE
+transaction. The results are exactly those of one run over the whole range (and of day-by-day
+runs). The stored history stays one chain of one configuration:
 - each chunk is atomic; a failure in chunk n leaves chunks 1..n-1 written (a valid chain from
   S on) and nothing of chunk n; the error names the written days and the range to resume with
   (the next run starts from the last written day's stored state, as any run does);
@@ -54,12 +54,6 @@ from liqheat_pipeline.lib.model.invariants import ModelInvariantError, verify_da
 from liqheat_pipeline.lib.model.store import DayResult
 from liqheat_pipeline.project import OWNERS, Project, SymbolSpec
 
-# Days computed, verified and written per transaction: peak memory grows with it, not with the
-# range. With the validated defaults a synthetic day holds ~1.5 M snapshot rows; the model step
-# of 30 DEMOUSDT days peaked at 0.99 GiB with 5, 1.44 GiB with 10 and 2.0 GiB with 30 days per
-# chunk (README, Performance).
-CHUNK_DAYS = 5
-
 # Output name -> description. model_state comes first: the other outputs depend on the previous
 # day's state, and a multi-asset must yield its outputs in dependency order.
 MODEL_OUTPUTS: dict[str, str] = {
@@ -82,6 +76,10 @@ MODEL_OUTPUTS: dict[str, str] = {
 def build_model_asset(spec: SymbolSpec, project: Project) -> dg.AssetsDefinition:
     config = project.model_config
     history_start = project.settings.start_date
+    # Peak memory grows with the chunk, not the range. With the validated defaults a synthetic
+    # day holds ~1.5 M snapshot rows; the model step of 30 DEMOUSDT days peaked at 0.99 GiB with
+    # 5, 1.44 GiB with 10 and 2.0 GiB with 30 days per chunk (README, Performance).
+    chunk_days = project.settings.model_chunk_days
     # Day D also reads the 00:00 open-interest snapshot of D, which open_interest partition D-1
     # owns. It is declared as the same-day partition all the same: a D-1 offset maps every
     # selected open_interest day onto D and D+1, which stretches any UI backfill one day past
@@ -149,9 +147,9 @@ def build_model_asset(spec: SymbolSpec, project: Project) -> dg.AssetsDefinition
             with database.read() as conn:
                 return store.load_market(conn, symbol, chunk[0], chunk[-1] + timedelta(days=1))
 
-        chunks = chunks_of(days, CHUNK_DAYS)
+        chunks = chunks_of(days, chunk_days)
         writer = _ChunkWriter(
-            context, database, spec, days, history, opening, later_days, stored_last
+            context, database, spec, days, history, opening, later_days, stored_last, chunk_days
         )
         try:
             state = starting_state(
@@ -234,8 +232,10 @@ class _ChunkWriter:
         opening: dict[str, float] | None,
         later_days: Sequence[date],
         stored_last: store.StoredState | None,
+        chunk_days: int,
     ) -> None:
         self._context, self._database, self._spec, self._days = context, database, spec, days
+        self._chunk_days = chunk_days
         self._expected_history, self._opening = history, opening
         self._later_days, self._stored_last = later_days, stored_last
         self.rows: Counter[str] = Counter()
@@ -293,8 +293,8 @@ class _ChunkWriter:
         through = self._later_days[-1] if self.cleared and self._later_days else last_day
         return (
             f"\nDays {self._days[0]}…{self.written_through} of this run were written (committed "
-            f"in chunks of up to {CHUNK_DAYS} days) and form a valid history; {resume}…{last_day} "
-            f"were not written"
+            f"in chunks of up to {self._chunk_days} days) and form a valid history; "
+            f"{resume}…{last_day} were not written"
             + (
                 " (their previous rows were deleted: they started from a state this run changed)"
                 if self.cleared
