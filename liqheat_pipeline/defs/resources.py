@@ -21,19 +21,17 @@ class LiqheatDatabase(dg.ConfigurableResource):
 
     @contextmanager
     def read(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        with warehouse.read(
-            self.path,
-            lock_wait_seconds=self.lock_wait_seconds,
-            memory_limit_mb=self.memory_limit_mb,
-        ) as conn:
+        with warehouse.read(self.path, **self._options()) as conn:
             yield conn
 
     @contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """A write transaction: committed on success, rolled back (previous data kept) on error."""
-        with warehouse.transaction(
-            self.path,
-            lock_wait_seconds=self.lock_wait_seconds,
-            memory_limit_mb=self.memory_limit_mb,
-        ) as conn:
+        with warehouse.transaction(self.path, **self._options()) as conn:
             yield conn
+
+    def _options(self) -> dict:
+        return {
+            "lock_wait_seconds": self.lock_wait_seconds,
+            "memory_limit_mb": self.memory_limit_mb,
+        }
