@@ -6,7 +6,7 @@
    ``dg launch --job daily_liqheat_job --partition-range ... -m liqheat_pipeline.definitions``
    with the console logger at INFO (``liqheat demo``'s run config). Measures the wall time, the
    peak RSS of the whole process tree (the sum over the tree, polled from /proc) and of its
-   largest process (``getrusage(RUSAGE_CHILDREN).ru_maxrss``), and the DuckDB file size.
+   largest process (``getrusage(RUSAGE_CHILDREN).ru_maxrss``), and the DuckDB storage per table.
 3. The write floor, in the same run: DuckDB copying the produced snapshot tables into a fresh
    file (``ATTACH`` + ``CREATE TABLE AS SELECT``), timed; the pipeline's ratio to it.
 
@@ -43,6 +43,7 @@ DEFAULT_DAYS = 365
 SNAPSHOT_TABLES = ("heatmap_snapshots", "heatmap_snapshots_by_leverage")
 RSS_POLL_SECONDS = 0.2
 RSS_TARGET_GIB = 1.5
+STORAGE_TARGET_MB = 250
 PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
 # An INFO line of the run's console log: its time stamp and the step that logged it.
 _LOG_LINE = re.compile(
@@ -210,6 +211,31 @@ def _write_floor(db_path: Path, work: Path) -> dict:
     }
 
 
+def _storage(db_path: Path, days: int) -> dict:
+    """Rows and compressed megabytes per table (DuckDB's blocks holding its columns), and the
+    file's megabytes scaled to a symbol-year."""
+    with duckdb.connect(str(db_path), read_only=True) as conn:
+        (block_size,) = conn.execute("SELECT block_size FROM pragma_database_size()").fetchone()
+        tables = [
+            row[0] for row in conn.execute("SELECT table_name FROM duckdb_tables()").fetchall()
+        ]
+        per_table = {}
+        for table in tables:
+            (rows,) = conn.execute(f"SELECT count(*) FROM {table}").fetchone()
+            (blocks,) = conn.execute(
+                f"SELECT count(DISTINCT block_id) FROM pragma_storage_info('{table}') "
+                "WHERE block_id >= 0"
+            ).fetchone()
+            per_table[table] = {"rows": rows, "mb": round(blocks * block_size / 1e6, 1)}
+    file_mb = db_path.stat().st_size / 1e6
+    return {
+        "file_mb": round(file_mb, 1),
+        "mb_per_symbol_year": round(file_mb * 365 / days, 1),
+        "target_mb_per_symbol_year": STORAGE_TARGET_MB,
+        "tables": dict(sorted(per_table.items(), key=lambda item: -item[1]["mb"])),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--start", type=date.fromisoformat, default=DEFAULT_START)
@@ -223,12 +249,13 @@ def main() -> None:
         write_demo_archive(work / "archive", args.start, args.days)
         pipeline = _run_pipeline(work, args.start, args.days)
         db_path = work / "liqheat.duckdb"
-        pipeline["database_mb"] = round(db_path.stat().st_size / 1e6, 1)
+        storage = _storage(db_path, args.days)
         floor = _write_floor(db_path, work)
     print(
         json.dumps(
             {
                 "pipeline_one_symbol_year": pipeline,
+                "storage": storage,
                 "write_floor_snapshot_copy": floor,
                 "ratio_pipeline_to_floor": round(pipeline["seconds"] / floor["seconds"], 1),
                 "machine": {
