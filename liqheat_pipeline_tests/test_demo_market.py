@@ -1,4 +1,5 @@
-"""The seeded synthetic DEMOUSDT market: determinism, realism properties, archive round trip."""
+"""The seeded synthetic DEMOUSDT market: determinism, realism properties, archive round trip;
+the numbered synthetic symbols (DEMO2USDT, …) for runs of several symbols."""
 
 from __future__ import annotations
 
@@ -20,8 +21,11 @@ from liqheat_pipeline.lib.demo.market import (
     DEMO_SYMBOL,
     _ar1,
     generate_demo_market,
+    synthetic_symbols,
     write_demo_archive,
 )
+from liqheat_pipeline.lib.engine.brackets import GENERIC_SYMBOL, tables_for
+from liqheat_pipeline.lib.heatmap.labels import SYNTHETIC_LABEL, chart_title, is_synthetic
 from liqheat_pipeline.lib.warehouse import ensure_schema
 
 START = date(2025, 12, 1)
@@ -262,6 +266,56 @@ def test_archive_is_marked_synthetic_and_written_reproducibly(tmp_path):
     assert "seed 11" in text
     assert all(a.read_bytes() == b.read_bytes() for a, b in zip(first, second, strict=True))
     assert not [path for path in (tmp_path / "a").rglob("*") if path.name.startswith(".")]
+
+
+def test_synthetic_symbols_are_numbered_with_seeds_of_their_own():
+    assert synthetic_symbols(3) == [
+        (DEMO_SYMBOL, DEFAULT_SEED),
+        ("DEMO2USDT", DEFAULT_SEED + 1),
+        ("DEMO3USDT", DEFAULT_SEED + 2),
+    ]
+    assert [symbol for symbol, _ in synthetic_symbols(12)][-1] == "DEMO12USDT"
+
+
+@pytest.mark.parametrize("symbol", ["DEMOUSDT", "DEMO2USDT", "DEMO10USDT", "demo3usdt"])
+def test_synthetic_symbols_are_labelled_and_use_the_generic_bracket_table(symbol):
+    assert is_synthetic(symbol)
+    assert chart_title(symbol, "heatmap").startswith(SYNTHETIC_LABEL)
+    assert {table.symbol for table in tables_for(symbol.upper())} == {GENERIC_SYMBOL}
+
+
+@pytest.mark.parametrize("symbol", ["BTCUSDT", "DEMO1USDT", "DEMO02USDT", "DEMOUSDTX", "XDEMOUSDT"])
+def test_other_symbols_are_not_synthetic(symbol):
+    assert not is_synthetic(symbol)
+    assert not chart_title(symbol, "heatmap").startswith(SYNTHETIC_LABEL)
+
+
+def test_a_numbered_symbol_is_written_beside_demousdt_with_its_own_note(tmp_path):
+    demo = write_demo_archive(tmp_path, START, 1)
+    (symbol, seed) = synthetic_symbols(2)[1]
+    other = write_demo_archive(tmp_path, START, 1, seed=seed, symbol=symbol)
+
+    klines = tmp_path / daily_relative_path("klines", symbol, START, suffix=".csv.gz")
+    metrics = tmp_path / daily_relative_path("metrics", symbol, START, suffix=".csv.gz")
+    assert klines in other and metrics in other
+    candles, _ = generate_demo_market(START, 1, seed=seed)
+    pd.testing.assert_frame_equal(
+        read_klines(klines).frame, candles, check_dtype=False, check_exact=True
+    )
+    assert set(pd.read_csv(metrics)["symbol"]) == {symbol}
+    assert not read_klines(klines).frame.equals(read_klines(demo[0]).frame)
+    # Each symbol's note; DEMOUSDT's stays as it was.
+    assert other[-1].name == f"SYNTHETIC-{symbol}.md"
+    assert f"# {symbol} is SYNTHETIC" in other[-1].read_text()
+    assert f"symbol='{symbol}'" in other[-1].read_text()
+    assert demo[-1].name == "SYNTHETIC.md"
+    assert f"# {DEMO_SYMBOL} is SYNTHETIC" in demo[-1].read_text()
+
+
+def test_synthetic_data_is_never_written_under_another_symbol(tmp_path):
+    with pytest.raises(ValueError, match="BTCUSDT"):
+        write_demo_archive(tmp_path, START, 1, symbol="BTCUSDT")
+    assert not list(tmp_path.iterdir())
 
 
 @settings(max_examples=40, deadline=None)

@@ -9,7 +9,11 @@ import dagster as dg
 import pytest
 
 from liqheat_pipeline.definitions import defs
-from liqheat_pipeline.defs.automation.schedules import DAILY_JOB_NAME
+from liqheat_pipeline.defs.automation.schedules import (
+    DAILY_JOB_NAME,
+    DAILY_SCHEDULE_NAME,
+    IN_PROCESS_EXECUTION,
+)
 from liqheat_pipeline.lib import warehouse
 
 SCHEDULE_NAME = f"{DAILY_JOB_NAME}_schedule"
@@ -35,13 +39,17 @@ def test_offline_partitions_end_at_the_last_day_the_mirror_has(monkeypatch, real
     assert (keys[0], keys[-1], len(keys)) == ("2025-12-01", "2025-12-30", 30)
 
 
-def _requested_partitions(definitions, when: datetime) -> list[str]:
+def _run_requests(definitions, when: datetime) -> list[dg.RunRequest]:
     schedule = definitions.resolve_schedule_def(SCHEDULE_NAME)
     with (
         dg.instance_for_test() as instance,
         dg.build_schedule_context(instance=instance, scheduled_execution_time=when) as context,
     ):
-        return [request.partition_key for request in schedule.evaluate_tick(context).run_requests]
+        return list(schedule.evaluate_tick(context).run_requests)
+
+
+def _requested_partitions(definitions, when: datetime) -> list[str]:
+    return [request.partition_key for request in _run_requests(definitions, when)]
 
 
 def test_schedule_runs_at_half_past_midnight_utc(definitions):
@@ -62,6 +70,18 @@ def test_schedule_runs_at_half_past_midnight_utc(definitions):
 )
 def test_a_tick_requests_the_day_that_just_ended(definitions, when):
     assert _requested_partitions(definitions, when) == ["2025-12-04"]
+
+
+def test_a_tick_runs_its_day_in_one_process_once(definitions):
+    """One day of every symbol: the in-process executor (no process start per step), and one
+    run per day however often the tick is evaluated."""
+    (request,) = _run_requests(definitions, datetime(2025, 12, 5, 0, 30, tzinfo=UTC))
+    assert request.run_config == IN_PROCESS_EXECUTION
+    job = definitions.resolve_job_def(DAILY_JOB_NAME)
+    (executor,) = dg.validate_run_config(job, request.run_config)["execution"].values()
+    assert set(executor) == {"in_process"}
+    assert request.run_key == "2025-12-04"
+    assert SCHEDULE_NAME == DAILY_SCHEDULE_NAME
 
 
 def test_the_tick_after_a_month_end_requests_the_last_day_of_the_month(definitions):

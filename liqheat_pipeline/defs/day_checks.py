@@ -2,10 +2,10 @@
 
 Dagster records an ``AssetCheckResult`` of a range run against the range as a whole (partition
 "—") and leaves each day's planned evaluation without a result, so the UI shows the days as
-skipped. The checks built here evaluate every day of the run on its own and report one
-evaluation per day, then emit the check's output so that downstream steps still gate on
-blocking checks (a failed blocking evaluation fails the step). They are subsettable: the UI can
-run one check alone.
+skipped. The checks built here evaluate every day of the run on its own, on a connection of
+that day only, and report one evaluation per day, then emit the check's output so that
+downstream steps still gate on blocking checks (a failed blocking evaluation fails the step).
+They are subsettable: the UI can run one check alone.
 """
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -61,24 +61,27 @@ def build_day_checks(name: str, checks: Sequence[DayCheck]) -> dg.AssetChecksDef
     def day_checks(
         context: dg.AssetCheckExecutionContext, database: LiqheatDatabase
     ) -> Iterator[dg.AssetCheckEvaluation | dg.Output]:
-        selected = context.selected_asset_check_keys
-        days = [date.fromisoformat(key) for key in context.partition_keys]
-        with database.read() as conn:
-            for check in checks:
-                if check.spec.key not in selected:
-                    continue
-                for day in days:
-                    outcome = check.evaluate(conn, day)
-                    yield dg.AssetCheckEvaluation(
-                        asset_key=check.spec.asset_key,
-                        check_name=check.spec.name,
-                        passed=outcome.passed,
-                        metadata=outcome.metadata,
-                        severity=check.severity,
-                        description=outcome.description,
-                        blocking=check.spec.blocking,
-                        partition=day.isoformat(),
-                    )
-                yield dg.Output(None, output_name=check.spec.get_python_identifier())
+        selected = [
+            check for check in checks if check.spec.key in context.selected_asset_check_keys
+        ]
+        for key in context.partition_keys:
+            day = date.fromisoformat(key)
+            # One connection per day, closed before its results are reported: another symbol's
+            # step in a parallel process gets the file between two days, not after the range.
+            with database.read() as conn:
+                outcomes = [(check, check.evaluate(conn, day)) for check in selected]
+            for check, outcome in outcomes:
+                yield dg.AssetCheckEvaluation(
+                    asset_key=check.spec.asset_key,
+                    check_name=check.spec.name,
+                    passed=outcome.passed,
+                    metadata=outcome.metadata,
+                    severity=check.severity,
+                    description=outcome.description,
+                    blocking=check.spec.blocking,
+                    partition=key,
+                )
+        for check in selected:
+            yield dg.Output(None, output_name=check.spec.get_python_identifier())
 
     return day_checks

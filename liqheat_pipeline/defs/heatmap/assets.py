@@ -10,8 +10,11 @@ After writing, only the newest ``LIQHEAT_PAGE_RETENTION_DAYS`` day pages are kep
 
 import base64
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import duckdb
@@ -82,30 +85,34 @@ def build_heatmap_page(
     ) -> dg.MaterializeResult:
         directory = page_directory(database.path, symbol)
         days = [date.fromisoformat(key) for key in context.partition_keys]
-        # One read connection and one reader for the whole range: the reader reuses the cells
-        # that consecutive days' 30-day windows share.
         with database.read() as conn:
             info = queries.symbol_info(conn, symbol)
             for day in days:  # all checked first: a missing day fails before any page changes
                 _check_modelled(conn, symbol, info, day)
-            directory.mkdir(parents=True, exist_ok=True)
-            _write_plotly(directory)
-            reader = HistoryReader(conn, info)
-            # The run's days before its newest `retention_days` would be deleted right after
-            # being drawn (the run itself writes newer pages): they are not drawn at all.
-            drawn, skipped = days[-retention_days:], days[:-retention_days]
-            for day in skipped:
-                context.add_asset_metadata(
-                    {"page": dg.MetadataValue.text(f"not kept (the newest {retention_days})")},
-                    partition_key=str(day),
-                )
-            progress = DayProgress(context.log, f"{symbol} pages", len(drawn), "cells")
-            for day in drawn:
+        directory.mkdir(parents=True, exist_ok=True)
+        _write_plotly(directory)
+        # One reader for the whole range (it reuses the cells that consecutive days' windows
+        # share), reading each day through a connection of its own: the file is held while a
+        # day's history is read, not while pages render, so parallel steps of other symbols
+        # write in between.
+        connection = _ConnectionPerDay(database)
+        reader = HistoryReader(connection, info)
+        # The run's days before its newest `retention_days` would be deleted right after
+        # being drawn (the run itself writes newer pages): they are not drawn at all.
+        drawn, skipped = days[-retention_days:], days[:-retention_days]
+        for day in skipped:
+            context.add_asset_metadata(
+                {"page": dg.MetadataValue.text(f"not kept (the newest {retention_days})")},
+                partition_key=str(day),
+            )
+        progress = DayProgress(context.log, f"{symbol} pages", len(drawn), "cells")
+        for day in drawn:
+            with connection.open():
                 history = reader.history(day_end(day))
-                path = directory / f"{day.isoformat()}.html"
-                write_bytes_atomically(path, render_page(history, inline_plotly=False).encode())
-                progress.day_done(day, len(history.fine.cells) + len(history.coarse.cells))
-                context.add_asset_metadata(_day_metadata(history, path), partition_key=str(day))
+            path = directory / f"{day.isoformat()}.html"
+            write_bytes_atomically(path, render_page(history, inline_plotly=False).encode())
+            progress.day_done(day, len(history.fine.cells) + len(history.coarse.cells))
+            context.add_asset_metadata(_day_metadata(history, path), partition_key=str(day))
         latest = _refresh_latest(directory)
         removed = _remove_old_pages(directory, retention_days)
         context.log.info(
@@ -123,6 +130,29 @@ def build_heatmap_page(
         return dg.MaterializeResult()
 
     return heatmap_page
+
+
+class _ConnectionPerDay:
+    """Stands in for a DuckDB connection inside ``with self.open()``, delegating to a read
+    connection opened for that block only; outside it, any use fails."""
+
+    def __init__(self, database: LiqheatDatabase) -> None:
+        self._database = database
+        self._conn: duckdb.DuckDBPyConnection | None = None
+
+    @contextmanager
+    def open(self) -> Iterator[None]:
+        with self._database.read() as conn:
+            self._conn = conn
+            try:
+                yield
+            finally:
+                self._conn = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._conn is None:
+            raise RuntimeError(f"no connection is open (use {type(self).__name__}.open())")
+        return getattr(self._conn, name)
 
 
 def _check_modelled(

@@ -1,5 +1,8 @@
 """A deterministic, seeded **synthetic** market (DEMOUSDT) for the offline demo and benchmarks.
 
+More synthetic symbols (``synthetic_symbols``: DEMOUSDT, DEMO2USDT, DEMO3USDT, …) each get their
+own seed, for runs of several symbols; every one of them is synthetic (``is_synthetic_symbol``).
+
 Nothing here is real market data. The generator only aims to look and behave like a Binance
 USDⓈ-M perpetual's 5-minute candles and open interest, so that the pipeline and model have
 something realistic to chew on without network access:
@@ -23,6 +26,7 @@ to a lot, so the output is identical from run to run and does not depend on the 
 from __future__ import annotations
 
 import gzip
+import re
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -36,6 +40,8 @@ DEMO_SYMBOL = "DEMOUSDT"
 DEFAULT_SEED = 20251201
 ARCHIVE_INTERVAL_MINUTES = 5
 SYNTHETIC_NOTE = "SYNTHETIC.md"
+# DEMOUSDT and the numbered synthetic symbols DEMO2USDT, DEMO3USDT, … (never DEMO1USDT, DEMO02USDT).
+_SYNTHETIC_SYMBOL = re.compile(r"DEMO(?:[2-9]|[1-9]\d+)?USDT")
 
 _MINUTES_PER_DAY = 24 * 60
 _DAYS_PER_YEAR = 365
@@ -97,6 +103,25 @@ _RATIO_DECIMALS = 4
 # Inside one block of the AR(1) filter the growth factor phi^-k stays below e^_MAX_GROWTH_LOG.
 _MAX_GROWTH_LOG = 200.0
 _MAX_BLOCK = 4096
+
+
+def synthetic_symbols(count: int) -> list[tuple[str, int]]:
+    """The first ``count`` synthetic symbols with their seeds: (DEMOUSDT, DEFAULT_SEED), then
+    (DEMO<n>USDT, DEFAULT_SEED + n - 1) for n = 2 … count."""
+    return [
+        (DEMO_SYMBOL if n == 1 else f"DEMO{n}USDT", DEFAULT_SEED + n - 1)
+        for n in range(1, count + 1)
+    ]
+
+
+def is_synthetic_symbol(symbol: str) -> bool:
+    """Whether ``symbol`` names one of the generated markets (DEMOUSDT, DEMO2USDT, …)."""
+    return _SYNTHETIC_SYMBOL.fullmatch(symbol.upper()) is not None
+
+
+def synthetic_note_name(symbol: str) -> str:
+    """The note marking ``symbol``'s files as synthetic, in ``<root>/futures/um/daily/``."""
+    return SYNTHETIC_NOTE if symbol == DEMO_SYMBOL else f"SYNTHETIC-{symbol}.md"
 
 
 def generate_demo_market(
@@ -186,17 +211,28 @@ def generate_demo_market(
 
 
 def write_demo_archive(
-    root: str | Path, start: date, days: int, *, seed: int = DEFAULT_SEED
+    root: str | Path,
+    start: date,
+    days: int,
+    *,
+    seed: int = DEFAULT_SEED,
+    symbol: str = DEMO_SYMBOL,
 ) -> list[Path]:
-    """Write the DEMOUSDT market for ``days`` days from ``start`` into ``root`` (archive layout).
+    """Write the synthetic market ``symbol`` (DEMOUSDT unless another ``is_synthetic_symbol``)
+    for ``days`` days from ``start`` into ``root`` (archive layout).
 
     Klines: one gzip CSV per day with the archive header, epoch-millisecond times. Metrics: one
     gzip CSV per day in the pre-2026-06-25 convention (file D holds the snapshots in
     (D 00:00, D+1 00:00], labelled by the snapshot instant), plus file ``start − 1`` holding
     only the ``start`` 00:00 snapshot so the first candle has open interest at both ends.
-    Finally ``SYNTHETIC.md`` in ``<root>/futures/um/daily/`` marks DEMOUSDT as synthetic.
-    Returns the written paths (klines, metrics, then the note).
+    Finally a note in ``<root>/futures/um/daily/`` (``synthetic_note_name``: ``SYNTHETIC.md``
+    for DEMOUSDT) marks the symbol as synthetic. Returns the written paths (klines, metrics,
+    then the note).
     """
+    if not is_synthetic_symbol(symbol):
+        raise ValueError(
+            f"symbol={symbol!r}: synthetic symbols are DEMOUSDT, DEMO2USDT, DEMO3USDT …"
+        )
     candles, open_interest = generate_demo_market(
         start, days, seed=seed, interval_minutes=ARCHIVE_INTERVAL_MINUTES
     )
@@ -208,20 +244,20 @@ def write_demo_archive(
     per_day = _MINUTES_PER_DAY // ARCHIVE_INTERVAL_MINUTES
     for index in range(days):
         day = start + timedelta(days=index)
-        path = root / daily_relative_path(KLINES, DEMO_SYMBOL, day, interval, ".csv.gz")
+        path = root / daily_relative_path(KLINES, symbol, day, interval, ".csv.gz")
         _write_csv_gz(path, klines.iloc[index * per_day : (index + 1) * per_day])
         written.append(path)
 
-    metrics = _metrics_table(open_interest, candles)
+    metrics = _metrics_table(open_interest, candles, symbol)
     # File D holds (D 00:00, D+1 00:00]: the instant one interval earlier falls on day D.
     file_day = (open_interest["ts"] - pd.Timedelta(minutes=ARCHIVE_INTERVAL_MINUTES)).dt.date
     for day, rows in metrics.groupby(file_day.to_numpy(), sort=True):
-        path = root / daily_relative_path(METRICS, DEMO_SYMBOL, day, interval, ".csv.gz")
+        path = root / daily_relative_path(METRICS, symbol, day, interval, ".csv.gz")
         _write_csv_gz(path, rows)
         written.append(path)
 
-    note = root / UM_DAILY / SYNTHETIC_NOTE
-    write_bytes_atomically(note, _synthetic_note(start, days, seed).encode())
+    note = root / UM_DAILY / synthetic_note_name(symbol)
+    write_bytes_atomically(note, _synthetic_note(symbol, start, days, seed).encode())
     written.append(note)
     return written
 
@@ -436,7 +472,7 @@ def _klines_table(candles: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def _metrics_table(open_interest: pd.DataFrame, candles: pd.DataFrame) -> pd.DataFrame:
+def _metrics_table(open_interest: pd.DataFrame, candles: pd.DataFrame, symbol: str) -> pd.DataFrame:
     """Open interest in the archive's metrics columns, labelled by the snapshot instant.
 
     The taker long/short volume ratio of instant T is the taker buy/sell ratio of the candle
@@ -457,7 +493,7 @@ def _metrics_table(open_interest: pd.DataFrame, candles: pd.DataFrame) -> pd.Dat
     return pd.DataFrame(
         {
             "create_time": open_interest["ts"].dt.strftime("%Y-%m-%d %H:%M:%S"),
-            "symbol": DEMO_SYMBOL,
+            "symbol": symbol,
             "sum_open_interest": open_interest["open_interest"],
             "sum_open_interest_value": open_interest["open_interest_value"],
             "count_toptrader_long_short_ratio": empty,
@@ -474,20 +510,27 @@ def _write_csv_gz(path: Path, table: pd.DataFrame) -> None:
     write_bytes_atomically(path, gzip.compress(text.encode(), mtime=0))
 
 
-def _synthetic_note(start: date, days: int, seed: int) -> str:
+def _synthetic_note(symbol: str, start: date, days: int, seed: int) -> str:
     last = start + timedelta(days=days - 1)
-    return f"""# {DEMO_SYMBOL} is SYNTHETIC
+    regenerate = (
+        f"`liqheat demo-data --start {start.isoformat()} --days {days} --seed {seed}`"
+        if symbol == DEMO_SYMBOL
+        else f"`liqheat_pipeline.lib.demo.market.write_demo_archive(root, "
+        f"date.fromisoformat('{start.isoformat()}'), {days}, seed={seed}, symbol='{symbol}')` "
+        "(as `scripts/bench_symbols.py` does)"
+    )
+    return f"""# {symbol} is SYNTHETIC
 
-Every `{DEMO_SYMBOL}` file under this directory was generated by
+Every `{symbol}` file under this directory was generated by
 `liqheat_pipeline.lib.demo.market` (seed {seed}, {start.isoformat()} … {last.isoformat()}).
 It is **not** Binance market data and must never be presented as such. It imitates the
 archive layout and formats so the pipeline can run offline:
 
-* `klines/{DEMO_SYMBOL}/5m/`: gzip CSV with the archive header, epoch-millisecond times.
-* `metrics/{DEMO_SYMBOL}/`: gzip CSV in the pre-2026-06-25 convention (file D holds the
+* `klines/{symbol}/5m/`: gzip CSV with the archive header, epoch-millisecond times.
+* `metrics/{symbol}/`: gzip CSV in the pre-2026-06-25 convention (file D holds the
   snapshots in (D 00:00, D+1 00:00], labelled by the snapshot instant). The file for
   {(start - timedelta(days=1)).isoformat()} holds only the {start.isoformat()} 00:00 snapshot.
   The account long/short ratio columns are empty.
 
-Regenerate with `liqheat demo-data --start {start.isoformat()} --days {days} --seed {seed}`.
+Regenerate with {regenerate}.
 """
