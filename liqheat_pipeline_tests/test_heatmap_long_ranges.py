@@ -22,12 +22,13 @@ from liqheat_pipeline.lib.heatmap.history import (
     LONG_MAX_PRICE_ROWS,
     PRICE_BAND_MARGIN,
     HeatmapHistory,
+    dense,
     load_history,
 )
 from liqheat_pipeline.lib.heatmap.page import (
     RANGES,
     available_ranges,
-    decode_values,
+    decode_cells,
     page_data,
     render_page,
 )
@@ -66,11 +67,7 @@ def _unpack(packed: str, dtype: str) -> np.ndarray:
 
 def _decoded(grid: dict, kind: str, tiers: tuple[int, ...]) -> pd.DataFrame:
     """One kind (active, consumed) of a page grid's cells: ts, leverage, price, side, usd."""
-    cells = {
-        name: _unpack(grid[kind][name], dtype)
-        for name, dtype in (("col", "<u2"), ("row", "<u2"), ("key", "u1"))
-    }
-    cells["value"] = decode_values(gzip.decompress(base64.b64decode(grid[kind]["value"])))
+    cells = decode_cells(grid[kind])
     return pd.DataFrame(
         {
             "ts": pd.to_datetime(
@@ -188,11 +185,27 @@ def test_a_long_range_is_offered_once_the_history_reaches_beyond_the_shorter_one
     assert html.count('title="the history starts 2025-12-01"') == len(disabled)
 
 
+def _drawn_cells(page) -> np.ndarray:
+    """The long and short heatmaps' USD per cell as drawn (all tiers, summed in the browser);
+    0 where empty."""
+    drawn = page.evaluate(
+        "[0, 1].map((i) => document.getElementById('liqheat-plot').data[i].customdata)"
+    )
+    return np.array([[[v or 0.0 for v in row] for row in side] for side in drawn])
+
+
 @pytest.mark.browser
 def test_long_ranges_in_the_browser(browser, year, tmp_path):
     path = tmp_path / "year.html"
-    path.write_text(render_page(year), "utf-8")
+    html = render_page(year)
+    assert len(html.encode()) <= 8_000_000
+    path.write_text(html, "utf-8")
     grids = page_data(year)["grids"]
+    sources = {
+        "long": (year.long.grid, year.long.bins),
+        "coarse": (year.coarse, year.bins),
+        "fine": (year.fine, year.bins),
+    }
     page, refused, errors = open_offline(browser, path.as_uri(), "file://")
     try:
         page.wait_for_selector('#liqheat-plot[data-ready="1"]', timeout=30_000)
@@ -216,8 +229,16 @@ def test_long_ranges_in_the_browser(browser, year, tmp_path):
             )
             assert (view["range"][1] - view["range"][0]) / DAY_MS == days
             assert view["columns"] == columns and view["label"] == f"columns: {label}"
-            grid = grids["long" if label == "1 day" else "coarse" if days == 30 else "fine"]
+            name_of_grid = "long" if label == "1 day" else "coarse" if days == 30 else "fine"
+            grid = grids[name_of_grid]
             assert view["rows"] == grid["rows"]
+            # The values drawn are the stored cells (float32, lossless) summed over tiers.
+            source, bins = sources[name_of_grid]
+            stored = [
+                dense(source, bins, f"{side}_active", grid["y0"], grid["rows"])
+                for side in ("long", "short")
+            ]
+            np.testing.assert_allclose(_drawn_cells(page), stored, rtol=1e-6)
             # The long views draw the hourly price path, the short ones the 5-minute candles.
             assert view["price"] == (365 * 6 if label == "1 day" else 30 * 6)
     finally:

@@ -40,7 +40,9 @@ from liqheat_pipeline.lib.heatmap.page import (
     PLOTLY_FILE,
     RANGES,
     available_ranges,
+    decode_cells,
     decode_values,
+    encode_values,
     page_data,
     plotly_bundle,
     render_page,
@@ -111,11 +113,7 @@ def test_embedded_cells_are_the_sql_heatmap(history, database, grid_name):
     data = _embedded_json(render_page(history), "liqheat-data")
     grid = data["grids"][grid_name]
     source = getattr(history, grid_name)
-    cells = {
-        name: _unpack(grid["active"][name], dtype)
-        for name, dtype in (("col", "<u2"), ("row", "<u2"), ("key", "u1"))
-    }
-    cells["value"] = decode_values(gzip.decompress(base64.b64decode(grid["active"]["value"])))
+    cells = decode_cells(grid["active"])
     decoded = pd.DataFrame(
         {
             "ts": pd.to_datetime(
@@ -139,7 +137,8 @@ def test_embedded_cells_are_the_sql_heatmap(history, database, grid_name):
         expected, on=keys, how="outer", suffixes=("_page", "_sql"), indicator=True
     )
     assert (merged["_merge"] == "both").all()
-    np.testing.assert_allclose(merged["usd_page"], merged["usd_sql"], rtol=1e-6)
+    # Lossless: each cell is the stored value rounded to float32, bit for bit.
+    assert (merged["usd_page"].to_numpy() == merged["usd_sql"].to_numpy("<f4")).all()
     # "All tiers" in the page is the sum over tiers; it must equal heatmap_snapshots itself.
     with warehouse.connect(database, read_only=True) as conn:
         whole = queries.heatmap_cells(conn, SYMBOL, source.window, history.bins)
@@ -149,6 +148,43 @@ def test_embedded_cells_are_the_sql_heatmap(history, database, grid_name):
     np.testing.assert_allclose(
         per_bin.xs("long", level="side").loc[whole_long.index], whole_long, rtol=1e-6
     )
+
+
+def _bins_through_time(rng: np.random.Generator, bins: int, columns: int) -> tuple:
+    """Cells ordered by bin and column as the page orders them: every column shrinks all bins
+    by one factor (open interest falling), a few bins also grow (new levels), some skip
+    columns; plus single-cell bins at the ends of float32's range."""
+    factors = rng.uniform(0.995, 1.0, columns)
+    values, cols, starts = [], [], []
+    for b in range(bins):
+        present = np.arange(columns) if b % 7 else np.sort(rng.choice(columns, columns // 2))
+        level = np.exp(rng.uniform(0, 17)) * np.cumprod(factors)[present]
+        level[rng.random(len(present)) < 0.05] *= 1.3
+        values.append(level)
+        cols.append(present)
+        starts.append(np.arange(len(present)) == 0)
+    for extreme in (np.finfo(np.float32).smallest_subnormal, np.finfo(np.float32).max, 1.0):
+        values.append(np.array([extreme]))
+        cols.append(np.array([columns - 1]))
+        starts.append(np.array([True]))
+    return tuple(np.concatenate(parts) for parts in (values, cols, starts))
+
+
+def test_cell_values_round_trip_bit_for_bit_and_compress():
+    rng = np.random.default_rng(7)
+    columns = 300
+    values, cols, starts = _bins_through_time(rng, 60, columns)
+    planes, factors = encode_values(values, cols, starts, columns)
+    assert len(factors) == columns
+    decoded = decode_values(planes.tobytes(), cols, starts, factors)
+    assert decoded.dtype == np.float32
+    assert np.array_equal(decoded.view("<u4"), values.astype("<f4").view("<u4"))
+    # Columns that scale every bin alike cost a fraction of the raw floats.
+    raw = len(gzip.compress(values.astype("<f4").tobytes(), 6))
+    assert len(gzip.compress(planes.tobytes(), 6)) < raw / 3
+    empty, no_factors = encode_values(np.array([]), np.array([], int), np.array([], bool), 3)
+    assert empty.size == 0 and no_factors == [1.0, 1.0, 1.0]
+    assert decode_values(b"", np.array([], int), np.array([], bool), no_factors).size == 0
 
 
 def test_page_data_shape(history, database):

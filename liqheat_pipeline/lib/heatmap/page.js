@@ -11,39 +11,46 @@
   const PRICE_LINE = FIGURE.data[TRACE.price].line.color;
 
   // Arrays arrive gzip-compressed and base64-encoded; the browser inflates them natively.
-  async function unpack(b64, Type) {
+  function base64Bytes(b64) {
+    if (Uint8Array.fromBase64) return Uint8Array.fromBase64(b64);
     const raw = atob(b64);
-    const packed = new Uint8Array(raw.length);
-    for (let i = 0; i < raw.length; i++) packed[i] = raw.charCodeAt(i);
+    const bytes = new Uint8Array(raw.length);
+    for (let i = 0; i < raw.length; i++) bytes[i] = raw.charCodeAt(i);
+    return bytes;
+  }
+  async function unpack(b64, Type) {
+    const packed = base64Bytes(b64);
     const stream = new Blob([packed]).stream().pipeThrough(new DecompressionStream("gzip"));
     return new Type(await new Response(stream).arrayBuffer());
   }
 
-  // Values arrive as byte planes of their bits XOR-ed with the previous value's (page.py's
-  // encode_values): undo the split, then the XOR chain.
-  async function unpackValues(b64) {
-    const planes = await unpack(b64, Uint8Array);
-    const n = planes.length / 4;
-    const bits = new Uint32Array(n);
-    let previous = 0;
-    for (let i = 0; i < n; i++) {
-      previous ^= planes[i] | (planes[n + i] << 8) | (planes[2 * n + i] << 16)
-        | (planes[3 * n + i] << 24);
-      bits[i] = previous;
-    }
-    return new Float32Array(bits.buffer);
-  }
+  // A float32 is written through this scratch and read back as its bits.
+  const scratch = new Float32Array(1), scratchBits = new Uint32Array(scratch.buffer);
 
+  // Values arrive as byte planes of the zigzag-coded difference of each value's float32 bits
+  // from a prediction: the bin's previous value times the column's factor, nothing at a bin's
+  // first cell (page.py's encode_values). Cells are ordered by key, row and col.
   async function cellArrays(encoded) {
-    const [col, row, key, value] = await Promise.all([
+    const [col, row, key, planes] = await Promise.all([
       unpack(encoded.col, Uint16Array), unpack(encoded.row, Uint16Array),
-      unpack(encoded.key, Uint8Array), unpackValues(encoded.value),
+      unpack(encoded.key, Uint8Array), unpack(encoded.value, Uint8Array),
     ]);
+    const n = key.length, factors = encoded.factors;
+    const bits = new Uint32Array(n), value = new Float32Array(bits.buffer);
+    for (let i = 0; i < n; i++) {
+      const zigzag = planes[i] | (planes[n + i] << 8) | (planes[2 * n + i] << 16)
+        | (planes[3 * n + i] << 24);
+      let predicted = 0;
+      if (i > 0 && key[i] === key[i - 1] && row[i] === row[i - 1]) {
+        scratch[0] = value[i - 1] * factors[col[i]];
+        predicted = scratchBits[0];
+      }
+      bits[i] = predicted + ((zigzag >>> 1) ^ -(zigzag & 1));
+    }
     return { col, row, key, value };
   }
 
   const atMinute = (m) => DATA.start + m * 60e3;
-  const grids = {};
 
   // The price path, observed liquidations and coverage drawn with a set of grids: the short
   // ranges' (fine, coarse) or the long grid's, each at its own resolution.
@@ -60,15 +67,22 @@
     return { candles, observed, observedLabel: encoded.observed_label, coverage: encoded.coverage };
   }
 
-  async function load() {
-    for (const name of Object.keys(DATA.grids)) {
+  // Grids and series are decoded when first drawn (the first view needs one grid), each once.
+  const decoded = {};
+  function once(name, decode) {
+    if (!(name in decoded)) decoded[name] = decode();
+    return decoded[name];
+  }
+  function decodedGrid(name) {
+    return once(name, async () => {
       const g = DATA.grids[name];
-      grids[name] = Object.assign({}, g, { active: await cellArrays(g.active),
-                                           consumed: await cellArrays(g.consumed) });
-    }
-    const short = await series(DATA);
-    grids.fine.series = grids.coarse.series = short;
-    if (grids.long) grids.long.series = await series(DATA.long);
+      const [active, consumed, drawnWith] = await Promise.all([
+        cellArrays(g.active), cellArrays(g.consumed),
+        name === "long" ? once("long series", () => series(DATA.long))
+          : once("short series", () => series(DATA)),
+      ]);
+      return Object.assign({}, g, { active, consumed, series: drawnWith });
+    });
   }
   const rowPrice = (grid, r) => grid.y0 + r * grid.bin_size;
 
@@ -111,14 +125,17 @@
     return sorted[Math.min(sorted.length - 1, Math.floor(q * (sorted.length - 1)))];
   }
 
+  // The non-empty cells from column ``firstCol`` on, sorted (a typed array sorts natively).
   function visibleValues(m, firstCol) {
-    const values = [];
+    const columns = m.long.length ? Math.max(0, m.long[0].length - firstCol) : 0;
+    const values = new Float64Array(2 * m.long.length * columns);
+    let count = 0;
     for (const z of [m.long, m.short]) {
       for (const row of z) {
-        for (let c = firstCol; c < row.length; c++) if (row[c] > 0) values.push(row[c]);
+        for (let c = firstCol; c < row.length; c++) if (row[c] > 0) values[count++] = row[c];
       }
     }
-    return values.sort((a, b) => a - b);
+    return values.subarray(0, count).sort();
   }
 
   function transform(z, log) {
@@ -251,10 +268,17 @@
     axis.ticktext = [usd(top), "0", usd(top)];
   }
 
-  function render() {
-    const view = RANGES[state.range], span = view.span;
-    const grid = span <= DATA.fine_span ? grids.fine
-      : span <= DATA.coarse_span || !grids.long ? grids.coarse : grids.long;
+  // The grid a range of ``span`` ms is drawn with.
+  function gridName(span) {
+    return span <= DATA.fine_span ? "fine"
+      : span <= DATA.coarse_span || !DATA.grids.long ? "coarse" : "long";
+  }
+
+  async function render() {
+    const range = state.range;
+    const grid = await decodedGrid(gridName(RANGES[range].span));
+    if (range !== state.range) return; // chosen while decoding: a later render draws it
+    const view = RANGES[range], span = view.span;
     const { candles, observed, coverage } = grid.series;
     const x1 = DATA.end, x0 = DATA.end - span;
     const heat = matrices(grid);
@@ -330,7 +354,7 @@
     document.getElementById("liqheat-resolution").textContent =
       "columns: " + grid.label;
     return Plotly.react(plot, data, layout, { responsive: true, displaylogo: false }).then(() => {
-      plot.dataset.range = state.range;
+      plot.dataset.range = range;
       plot.dataset.ready = "1";
     });
   }
@@ -360,7 +384,12 @@
     render();
   });
 
-  load().then(render).then(() => {
+  // Marks for scripts/bench_page.py: the first view's cells decoded, then drawn.
+  decodedGrid(gridName(RANGES[state.range].span)).then(() => performance.mark("liqheat-decoded"));
+  render().then(() => {
+    performance.mark("liqheat-drawn");
+    // The other ranges' grids, decoded while nobody waits for them.
+    setTimeout(() => Object.keys(DATA.grids).forEach(decodedGrid), 0);
     plot.on("plotly_click", (event) => {
       const point = event.points && event.points[0];
       if (!point || point.data.xaxis !== undefined && point.data.xaxis !== "x") return;
