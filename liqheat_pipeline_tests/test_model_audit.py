@@ -26,7 +26,8 @@ T3 = datetime(2025, 12, 2, 0, 0)
 MMR = 0.004
 LONG_LP = 100 * (1 - 1 / 20) / (1 - MMR)
 SHORT_LP = 100 * (1 + 1 / 10) / (1 + MMR)
-LONG_ID, SHORT_ID = 1, 2
+# model.md's id rule: epoch minutes of creation × 1000 + side code × 100 + tier index.
+LONG_ID, SHORT_ID = 29_409_120_001, 29_409_120_101
 
 
 def _frame(rows: list[dict]) -> pd.DataFrame:
@@ -341,3 +342,101 @@ def test_liquidation_prices_with_a_maintenance_amount(conn):
     assert audit.liquidation_prices_match_brackets(conn, _window()).passed
     conn.execute(f"UPDATE level_openings SET liq_price = {LONG_LP} WHERE level_id = {LONG_ID}")
     assert not audit.liquidation_prices_match_brackets(conn, _window()).passed
+
+
+def _failed_days(conn) -> set[tuple[str, date]]:
+    """(audit, day) of every audit failing when each day is audited alone, as the checks do."""
+    return {
+        (name, day)
+        for day in (DAY_1, DAY_2)
+        for name, result in _all_audits(conn, _window(day, day)).items()
+        if not result.passed
+    }
+
+
+def test_each_day_passes_alone_and_the_window_is_the_union_of_its_days(conn):
+    assert _failed_days(conn) == set()
+    conn.execute("UPDATE level_consumptions SET consumed_at = TIMESTAMP '2025-12-02 00:00:00'")
+    whole = audit.consumed_at_first_crossing(conn, _window())
+    days = [audit.consumed_at_first_crossing(conn, _window(day, day)) for day in (DAY_1, DAY_2)]
+    assert (
+        whole.counts
+        == {key: sum(day.counts[key] for day in days) for key in whole.counts}
+        == {"consumptions_checked": 1, "failures": 2}
+    )
+
+
+# Corruptions of the stored state across the day boundary: each must fail (audit, day) when
+# every day is audited alone from its own rows and the previous day's end state.
+INDUCTIVE_CORRUPTIONS = {
+    # The short is still in day 2's end state but no longer in day 1's: day 2 cannot carry it.
+    "level removed from the previous day's state": (
+        "DELETE FROM model_state WHERE day = DATE '2025-12-01'",
+        ("not_crossed", DAY_2),
+    ),
+    # The consumed long put back into day 1's end state (it was crossed at 00:10).
+    "consumed level added to the previous day's state": (
+        f"INSERT INTO model_state SELECT * REPLACE ({LONG_ID} AS level_id, 'long' AS side, "
+        f"{LONG_LP} AS liq_price, 1 AS state_position) FROM model_state "
+        "WHERE day = DATE '2025-12-01'",
+        ("first_crossing", DAY_1),
+    ),
+    # A never-opened level in day 1's end state, out of reach of every price.
+    "unopened level added to the previous day's state": (
+        "INSERT INTO model_state SELECT * REPLACE (29409120102 AS level_id, 1e6 AS liq_price, "
+        "1 AS state_position) FROM model_state WHERE day = DATE '2025-12-01'",
+        ("not_crossed", DAY_1),
+    ),
+    # A carried level's liquidation price changed between the days, where no price reaches it.
+    "carried level's price changed": (
+        "UPDATE model_state SET liq_price = 1e6 WHERE day = DATE '2025-12-02'",
+        ("not_crossed", DAY_2),
+    ),
+    # Moved to the next day: day 1 leaves its crossed long unconsumed, day 2 consumes a level
+    # it neither started with nor opened.
+    "consumption moved to the next day (crossing day)": (
+        "UPDATE level_consumptions SET consumed_at = TIMESTAMP '2025-12-02 00:00:00'",
+        ("first_crossing", DAY_1),
+    ),
+    "consumption moved to the next day (consuming day)": (
+        "UPDATE level_consumptions SET consumed_at = TIMESTAMP '2025-12-02 00:00:00'",
+        ("first_crossing", DAY_2),
+    ),
+    # Day 2's candle crosses the carried short, which leaves the state without a consumption.
+    "crossing on the day not recorded": (
+        "UPDATE candles SET high = 120 WHERE open_time = TIMESTAMP '2025-12-02 00:00:00';"
+        "DELETE FROM model_state WHERE day = DATE '2025-12-02'",
+        ("first_crossing", DAY_2),
+    ),
+    "level consumed again on a later day": (
+        "INSERT INTO level_consumptions SELECT symbol, level_id, "
+        "TIMESTAMP '2025-12-02 00:00:00', consumed_usd, side FROM level_consumptions",
+        ("first_crossing", DAY_2),
+    ),
+    # The same level id opened again on day 2: ids encode their creation minute.
+    "level opened again on a later day": (
+        "INSERT INTO level_openings SELECT * REPLACE (TIMESTAMP '2025-12-02 00:00:00' AS "
+        f"created_at) FROM level_openings WHERE level_id = {SHORT_ID}",
+        ("values", DAY_2),
+    ),
+}
+
+
+@pytest.mark.parametrize("corruption", list(INDUCTIVE_CORRUPTIONS))
+def test_each_state_corruption_fails_a_day_audited_alone(conn, corruption):
+    statements, failure = INDUCTIVE_CORRUPTIONS[corruption]
+    conn.execute(statements)
+    assert failure in _failed_days(conn)
+
+
+def test_a_crossed_level_closed_out_before_its_crossing_is_not_consumed(conn):
+    # Day 2's candle crosses the carried short, which left the state unconsumed: allowed only
+    # if its remaining share (500 / 500, no closure before the candle) is below the dust share.
+    conn.execute("UPDATE candles SET high = 120 WHERE open_time = TIMESTAMP '2025-12-02 00:00:00'")
+    conn.execute("DELETE FROM model_state WHERE day = DATE '2025-12-02'")
+    for dust_share, passed in ((0.5, False), (1.5, True)):
+        conn.execute(
+            "UPDATE model_runs SET assumptions = json_merge_patch(assumptions, ?)",
+            [json.dumps({"dust_share": dust_share})],
+        )
+        assert audit.consumed_at_first_crossing(conn, _window(DAY_2, DAY_2)).passed is passed

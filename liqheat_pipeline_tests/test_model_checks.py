@@ -137,3 +137,26 @@ def test_negative_notionals_and_duplicate_keys_fail(corrupt):
         "level_openings:values_valid_keys_unique",
         "heatmap_snapshots:values_valid_keys_unique",
     }
+
+
+def test_a_level_removed_from_the_previous_days_state_fails_the_next_day(corrupt):
+    # A level carried through day 2 disappears from day 1's end state: day 2, checked from its
+    # own rows and day 1's state alone, can no longer carry it (and day 1's totals break).
+    checks = corrupt(
+        "DELETE FROM model_state WHERE day = DATE '2025-12-01' AND level_id = (SELECT "
+        "min(level_id) FROM model_state WHERE day = DATE '2025-12-02' "
+        "AND created_at < TIMESTAMP '2025-12-02 00:00:00')"
+    )
+    assert "model_state:active_levels_never_crossed" in _failed(checks(DAY_2))
+    assert "model_state:continuity_with_previous_day" in _failed(checks("2025-12-01"))
+
+
+def test_a_consumption_moved_to_the_next_day_fails_both_days(corrupt):
+    checks = corrupt(
+        _update_one_level(
+            "level_consumptions", "consumed_at", "consumed_at = TIMESTAMP '2025-12-03 00:00:00'"
+        )
+    )
+    # Day 2 leaves a crossed level unconsumed; day 3 consumes a level it did not start with.
+    assert "level_consumptions:consumed_at_first_crossing" in _failed(checks(DAY_2))
+    assert "level_consumptions:consumed_at_first_crossing" in _failed(checks("2025-12-03"))

@@ -31,14 +31,18 @@ def _values_audit(*tables: str) -> Audit:
 # (asset name, check name) -> (description, audit)
 MODEL_CHECKS: dict[tuple[str, str], tuple[str, Audit]] = {
     ("level_consumptions", "consumed_at_first_crossing"): (
-        "Every consumption in the window happened at the first candle after the level's "
-        "creation whose low (long) / high (short) crosses its liquidation price (mark-price "
-        "candles where present).",
+        "Per day, from the day's rows and the previous day's stored end state: every level "
+        "the day starts with or opens is consumed at the day's first candle after its creation "
+        "whose low (long) / high (short) crosses its liquidation price (mark-price candles "
+        "where present), unless closures closed it out before; nothing else is consumed, and "
+        "a consumed level leaves the end state.",
         audit.consumed_at_first_crossing,
     ),
     ("model_state", "active_levels_never_crossed"): (
-        "No level still active at the end of the window was crossed by any candle after its "
-        "creation (levels created on earlier days included).",
+        "Per day: every level of the day's stored end state was opened that day or carried "
+        "unchanged from the previous day's end state, and no candle of the day after its "
+        "creation crossed it; by induction over the days (the first starts empty), no active "
+        "level was ever crossed since its creation.",
         audit.active_levels_not_crossed,
     ),
     ("model_state", "continuity_with_previous_day"): (

@@ -3,11 +3,15 @@
 Nothing here calls the engine: every invariant is re-derived in SQL from the stored candles,
 levels, ledger, snapshots, state and bracket tables, so an engine bug or a corrupted/missing
 partition shows up as a failed audit. Each audit covers one symbol and a window of whole UTC
-days [start, end).
+days [start, end), one day at a time: a day's audit reads that day's rows and the stored state
+the day started from (``model_state`` of the previous day), never the history before it, so the
+cost of a day does not grow with the history. What holds across days follows by induction over
+the days' audits (see ``active_levels_not_crossed`` and ``consumed_at_first_crossing``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
@@ -56,6 +60,18 @@ class AuditWindow:
     def last_day(self) -> date:
         return self.end_day - timedelta(days=1)
 
+    def days(self) -> list[AuditWindow]:
+        """The window's days, each as a one-day window."""
+        one_day = timedelta(days=1)
+        return [
+            AuditWindow(self.symbol, day, day + one_day, self.history_start)
+            for day in (self.first_day + offset * one_day for offset in range(self.day_count))
+        ]
+
+    @property
+    def day_count(self) -> int:
+        return (self.end_day - self.first_day).days
+
     def parameters(self) -> dict[str, object]:
         return {
             "symbol": self.symbol,
@@ -63,6 +79,7 @@ class AuditWindow:
             "end": self.end,
             "first_day": self.first_day,
             "last_day": self.last_day,
+            "previous_day": self.first_day - timedelta(days=1),
             "history_start": self.history_start,
             "relative_tolerance": RELATIVE_TOLERANCE,
             "absolute_tolerance": ABSOLUTE_TOLERANCE_USD,
@@ -92,31 +109,137 @@ def _result(description: str, offending: pd.DataFrame, **counts: int) -> AuditRe
     )
 
 
-# Per candle: mark-price high/low where a mark candle exists, else the last-price candle's,
-# exactly as the model consumes levels.
+def _result_of_days(
+    conn: duckdb.DuckDBPyConnection,
+    window: AuditWindow,
+    description: str,
+    audit_day: Callable[[duckdb.DuckDBPyConnection, AuditWindow], tuple[pd.DataFrame, int]],
+    count_name: str,
+) -> AuditResult:
+    """Run a one-day audit (offending rows, rows checked) for every day of the window."""
+    frames, checked = [], 0
+    for day in window.days():
+        offending, day_checked = audit_day(conn, day)
+        frames.append(offending)
+        checked += day_checked
+    return _result(description, pd.concat(frames, ignore_index=True), **{count_name: checked})
+
+
+# Per candle of the window: mark-price high/low where a mark candle exists, else the last-price
+# candle's, exactly as the model consumes levels.
 _PRICES = """
     SELECT c.open_time,
            COALESCE(m.low, c.low) AS low,
            COALESCE(m.high, c.high) AS high
     FROM candles c
-    LEFT JOIN mark_price_candles m ON m.symbol = c.symbol AND m.open_time = c.open_time
-    WHERE c.symbol = $symbol AND c.open_time < $end
+    LEFT JOIN (
+        SELECT open_time, low, high FROM mark_price_candles
+        WHERE symbol = $symbol AND open_time >= $start AND open_time < $end
+    ) m USING (open_time)
+    WHERE c.symbol = $symbol AND c.open_time >= $start AND c.open_time < $end
 """
 
+# The levels a day starts with (the previous day's stored end state; none on the first day of
+# the history) and the levels it opens, with what the crossing and dust rules need.
+_DAY_LEVELS = """
+    SELECT level_id, created_at, side, liq_price, notional_usd,
+           remaining_usd / notional_usd AS share_at_start, true AS carried
+    FROM model_state
+    WHERE symbol = $symbol AND day = $previous_day AND $first_day > $history_start
+    UNION ALL
+    SELECT level_id, created_at, side, liq_price, notional_usd, 1.0, false
+    FROM level_openings WHERE symbol = $symbol AND created_at >= $start AND created_at < $end
+"""
 
-def active_levels_not_crossed(conn: duckdb.DuckDBPyConnection, window: AuditWindow) -> AuditResult:
-    """No level still active at the window's end was crossed by a candle after its creation."""
-    if _count(conn, "model_runs", "day = $last_day", window) == 0:
-        missing = pd.DataFrame({"missing_state_day": [window.last_day]})
-        return _result("end-of-window state is stored", missing, levels_checked=0)
+# Per candle of the window, the share f_k of every active level that the proportional closure
+# closes (model.md step 6), recomputed from the stored candles, open interest, ledger and the
+# run's assumptions; ``expected`` is the last CTE.
+_CLOSED_SHARES = """
+    runs AS (
+        SELECT day,
+               json_extract_string(assumptions, '$.closure_model') AS closure_model,
+               json_extract_string(assumptions, '$.entry_price') AS entry_price,
+               CAST(json_extract(assumptions, '$.interval_minutes') AS INTEGER) AS minutes,
+               CAST(json_extract(assumptions, '$.dust_share') AS DOUBLE) AS dust_share
+        FROM model_runs WHERE symbol = $symbol AND day >= $first_day AND day <= $last_day
+    ),
+    ledger AS (
+        SELECT ts,
+               sum(closed_usd) FILTER (WHERE side = 'long') AS closed_long,
+               sum(closed_usd) FILTER (WHERE side = 'short') AS closed_short,
+               -- by the ledger identity (audited separately): active before the closure
+               sum(active_usd + closed_usd) FILTER (WHERE side = 'long') AS before_long,
+               sum(active_usd + closed_usd) FILTER (WHERE side = 'short') AS before_short,
+               sum(consumed_usd) AS consumed,
+               max(open_interest_usd) AS open_interest_usd,
+               max(abs(coverage - active_usd / open_interest_usd))
+                   FILTER (WHERE open_interest_usd > 0) AS coverage_error,
+               bool_or(coverage IS NOT NULL AND NOT open_interest_usd > 0)
+                   OR bool_or(coverage IS NULL AND open_interest_usd > 0) AS coverage_misplaced
+        FROM candle_ledger WHERE symbol = $symbol AND ts >= $start AND ts < $end
+        GROUP BY ts
+    ),
+    open_interest_window AS (
+        -- OI(t_k + interval) of the window's last candles lies after its end (an interval
+        -- is at most a day)
+        SELECT ts, open_interest FROM open_interest
+        WHERE symbol = $symbol AND ts >= $start AND ts <= $end + INTERVAL 1 DAY
+    ),
+    inputs AS (
+        SELECT l.*, r.closure_model, r.dust_share, c.close,
+               CASE r.entry_price
+                   WHEN 'close' THEN c.close
+                   WHEN 'hlc3' THEN (c.high + c.low + c.close) / 3
+                   ELSE CASE WHEN c.volume > 0 AND c.quote_volume IS NOT NULL
+                             THEN c.quote_volume / c.volume
+                             ELSE (c.high + c.low + c.close) / 3 END
+               END AS entry,
+               o0.open_interest AS oi_start, o1.open_interest AS oi_end
+        FROM ledger l
+        JOIN runs r ON r.day = CAST(l.ts AS DATE)
+        JOIN (
+            SELECT * FROM candles
+            WHERE symbol = $symbol AND open_time >= $start AND open_time < $end
+        ) c ON c.open_time = l.ts
+        LEFT JOIN open_interest_window o0 ON o0.ts = l.ts
+        LEFT JOIN open_interest_window o1 ON o1.ts = l.ts + to_minutes(r.minutes)
+    ),
+    shares AS (
+        SELECT *,
+               CASE WHEN oi_end < oi_start THEN (oi_start - oi_end) * entry ELSE 0 END
+                   - CASE WHEN closure_model LIKE '%_net' THEN consumed ELSE 0 END
+                   AS to_close,
+               CASE WHEN closure_model LIKE 'oi_share%' THEN oi_start * entry
+                    ELSE before_long + before_short END AS base
+        FROM inputs
+    ),
+    expected AS (
+        SELECT *,
+               CASE WHEN to_close > 0 AND base > 0 THEN least(to_close / base, 1.0)
+                    ELSE 0.0 END AS closed_share
+        FROM shares
+    )
+"""
+
+# A level's remaining share recomputed in SQL is compared with the dust share this loosely:
+# the engine multiplies the closure factors in another order.
+DUST_RELATIVE_TOLERANCE = 1e-6
+
+
+def _active_levels_day(
+    conn: duckdb.DuckDBPyConnection, day: AuditWindow
+) -> tuple[pd.DataFrame, int]:
+    if _count(conn, "model_runs", "day = $last_day", day) == 0:
+        return pd.DataFrame({"problem": ["end-of-day state not stored"], "day": [day.last_day]}), 0
     offending = _query(
         conn,
         f"""
-        WITH levels AS (
-            SELECT level_id, created_at, side, liq_price FROM model_state
+        WITH end_state AS (
+            SELECT level_id, created_at, side, liq_price, notional_usd FROM model_state
             WHERE symbol = $symbol AND day = $last_day
         ),
-        prices AS ({_PRICES} AND c.open_time >= (SELECT min(created_at) FROM levels)),
+        day_levels AS ({_DAY_LEVELS}),
+        prices AS ({_PRICES}),
         later_extremes AS (
             SELECT open_time,
                    min(low) OVER later AS lowest_after,
@@ -124,64 +247,182 @@ def active_levels_not_crossed(conn: duckdb.DuckDBPyConnection, window: AuditWind
             FROM prices
             WINDOW later AS (ORDER BY open_time
                              ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING)
+        ),
+        day_extremes AS (SELECT min(low) AS lowest, max(high) AS highest FROM prices),
+        checked AS (
+            SELECT s.level_id, s.created_at, s.side, s.liq_price,
+                   l.level_id IS NULL AS origin_missing,
+                   l.level_id IS NOT NULL
+                       AND (l.carried <> (s.created_at < $start) OR l.created_at <> s.created_at
+                            OR l.side <> s.side OR l.liq_price <> s.liq_price
+                            OR l.notional_usd <> s.notional_usd) AS origin_differs,
+                   s.created_at >= $start AND e.open_time IS NULL AS creation_candle_missing,
+                   CASE WHEN s.created_at < $start THEN d.lowest ELSE e.lowest_after END
+                       AS lowest_after,
+                   CASE WHEN s.created_at < $start THEN d.highest ELSE e.highest_after END
+                       AS highest_after
+            FROM end_state s
+            LEFT JOIN day_levels l ON l.level_id = s.level_id
+            LEFT JOIN later_extremes e ON e.open_time = s.created_at
+            CROSS JOIN day_extremes d
         )
-        SELECT l.level_id, l.created_at, l.side, l.liq_price, e.lowest_after, e.highest_after,
-               e.open_time IS NULL AS creation_candle_missing
-        FROM levels l LEFT JOIN later_extremes e ON e.open_time = l.created_at
-        WHERE e.open_time IS NULL
-           OR (l.side = 'long' AND e.lowest_after <= l.liq_price)
-           OR (l.side = 'short' AND e.highest_after >= l.liq_price)
-        ORDER BY l.created_at, l.level_id
+        SELECT * FROM checked
+        WHERE origin_missing OR origin_differs OR creation_candle_missing
+           OR (side = 'long' AND lowest_after <= liq_price)
+           OR (side = 'short' AND highest_after >= liq_price)
+        ORDER BY created_at, level_id
         """,
+        day,
+    )
+    return offending, _count(conn, "model_state", "day = $last_day", day)
+
+
+def active_levels_not_crossed(conn: duckdb.DuckDBPyConnection, window: AuditWindow) -> AuditResult:
+    """No level of a day's stored end state was crossed by a candle after its creation.
+
+    Checked per day D from D alone: every level of D's end state (``model_state`` day D) is
+    either opened on D (a ``level_openings`` row of D with the same creation time, side,
+    liquidation price and notional, whose creation candle is stored) or carried: then it is in
+    D−1's stored end state with those same values; and no candle of D after its creation
+    crosses it. By induction over the days, a level of D's end state was never crossed since
+    its creation: a carried level was not crossed before D because it is in D−1's end state,
+    which D−1's audit proved never crossed. Base case: the first day of the history starts
+    empty, so every level of its end state must be opened on it.
+    """
+    return _result_of_days(
+        conn,
         window,
-    )
-    return _result(
-        "levels active at the end of the window were never crossed after their creation",
-        offending,
-        levels_checked=_count(conn, "model_state", "day = $last_day", window),
+        "levels of each day's end state were never crossed after their creation "
+        "(crossing-free on the day; carried from the previous day's end state)",
+        _active_levels_day,
+        "levels_checked",
     )
 
 
-def consumed_at_first_crossing(conn: duckdb.DuckDBPyConnection, window: AuditWindow) -> AuditResult:
-    """Every consumption in the window happened at the first crossing candle after creation."""
+def _consumptions_day(
+    conn: duckdb.DuckDBPyConnection, day: AuditWindow
+) -> tuple[pd.DataFrame, int]:
     frame = _query(
         conn,
         f"""
-        WITH consumed AS (
-            SELECT c.level_id, c.consumed_at, o.created_at, o.side, o.liq_price
-            FROM level_consumptions c
-            LEFT JOIN level_openings o ON o.symbol = c.symbol AND o.level_id = c.level_id
-            WHERE c.symbol = $symbol AND c.consumed_at >= $start AND c.consumed_at < $end
+        WITH {_CLOSED_SHARES},
+        day_levels AS ({_DAY_LEVELS}),
+        consumed AS (
+            SELECT level_id, consumed_at FROM level_consumptions
+            WHERE symbol = $symbol AND consumed_at >= $start AND consumed_at < $end
         ),
-        prices AS ({_PRICES} AND c.open_time > (SELECT min(created_at) FROM consumed)),
+        end_state AS (
+            SELECT level_id FROM model_state WHERE symbol = $symbol AND day = $last_day
+        ),
+        prices AS ({_PRICES}),
+        -- The candles setting a new low (high) of the day, in time order: a carried level's
+        -- first crossing is the first of them to reach its price, the one with the highest
+        -- low <= a long's price (the lowest high >= a short's).
+        price_records AS (
+            SELECT open_time, low, high,
+                   low < coalesce(min(low) OVER earlier, 'infinity') AS new_low,
+                   high > coalesce(max(high) OVER earlier, '-infinity') AS new_high
+            FROM prices
+            WINDOW earlier AS (ORDER BY open_time
+                               ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
+        ),
         first_crossing AS (
-            SELECT k.level_id, min(p.open_time) AS first_crossing_at
-            FROM consumed k JOIN prices p
-              ON p.open_time > k.created_at AND p.open_time <= k.consumed_at
-             AND ((k.side = 'long' AND p.low <= k.liq_price)
-                  OR (k.side = 'short' AND p.high >= k.liq_price))
-            GROUP BY k.level_id
+            SELECT l.level_id, r.open_time AS first_crossing_at
+            FROM day_levels l
+            ASOF JOIN (SELECT * FROM price_records WHERE new_low) r ON l.liq_price >= r.low
+            WHERE l.carried AND l.side = 'long'
+            UNION ALL
+            SELECT l.level_id, r.open_time
+            FROM day_levels l
+            ASOF JOIN (SELECT * FROM price_records WHERE new_high) r ON l.liq_price <= r.high
+            WHERE l.carried AND l.side = 'short'
+            UNION ALL
+            -- levels opened on the day: the candles after their creation
+            SELECT l.level_id, min(p.open_time)
+            FROM day_levels l JOIN prices p
+              ON p.open_time > l.created_at
+             AND ((l.side = 'long' AND p.low <= l.liq_price)
+                  OR (l.side = 'short' AND p.high >= l.liq_price))
+            WHERE NOT l.carried
+            GROUP BY l.level_id
+        ),
+        -- Per candle, the closure factors so far: log of the product of (1 - f_j) over the
+        -- candles before it, and the full closures (f_j = 1) among them.
+        closure_scale AS (
+            SELECT ts, dust_share,
+                   coalesce(sum(ln(1 - closed_share)) FILTER (WHERE closed_share < 1)
+                                OVER earlier, 0) AS log_scale_before,
+                   coalesce(count(*) FILTER (WHERE closed_share >= 1) OVER earlier, 0)
+                       AS full_closures_before
+            FROM expected
+            WINDOW earlier AS (ORDER BY ts ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
+        ),
+        checked AS (
+            SELECT coalesce(k.level_id, l.level_id) AS level_id, l.created_at, l.side,
+                   l.liq_price, k.consumed_at, f.first_crossing_at,
+                   k.level_id IS NOT NULL AND l.level_id IS NULL AS neither_carried_nor_opened,
+                   k.level_id IS NOT NULL AND s.level_id IS NOT NULL AS consumed_but_still_active,
+                   -- A crossed level the closures closed out before its crossing candle (a
+                   -- full closure, or its remaining share below the dust share) is not consumed.
+                   x.full_closures_before - coalesce(o.full_closures_before, 0) > 0
+                       OR ln(l.share_at_start) + x.log_scale_before
+                          - coalesce(o.log_scale_before, 0)
+                          < ln(x.dust_share * (1 + $dust_tolerance)) AS closed_out_before_crossing
+            FROM day_levels l
+            LEFT JOIN first_crossing f ON f.level_id = l.level_id
+            FULL OUTER JOIN consumed k ON k.level_id = l.level_id
+            LEFT JOIN end_state s ON s.level_id = k.level_id
+            LEFT JOIN closure_scale x ON x.ts = f.first_crossing_at
+            -- the closure of a level's own creation candle applies to it (step 6 after step 2)
+            LEFT JOIN closure_scale o ON o.ts = l.created_at AND NOT l.carried
         )
-        SELECT k.level_id, k.created_at, k.side, k.liq_price, k.consumed_at,
-               f.first_crossing_at, k.created_at IS NULL AS opening_missing
-        FROM consumed k LEFT JOIN first_crossing f USING (level_id)
-        ORDER BY k.consumed_at, k.level_id
+        SELECT * FROM checked
+        WHERE neither_carried_nor_opened OR consumed_but_still_active
+           OR (consumed_at IS NOT NULL AND first_crossing_at IS DISTINCT FROM consumed_at)
+           OR (consumed_at IS NULL AND first_crossing_at IS NOT NULL
+               AND NOT coalesce(closed_out_before_crossing, false))
+        ORDER BY coalesce(consumed_at, first_crossing_at), level_id
         """,
-        window,
+        day,
+        dust_tolerance=DUST_RELATIVE_TOLERANCE,
     )
-    offending = frame[
-        frame["opening_missing"] | (frame["first_crossing_at"] != frame["consumed_at"])
-    ]
-    return _result(
-        "each consumption is at the first candle after creation that crosses the level",
-        offending,
-        consumptions_checked=len(frame),
+    consumptions = _count(
+        conn, "level_consumptions", "consumed_at >= $start AND consumed_at < $end", day
+    )
+    return frame, consumptions
+
+
+def consumed_at_first_crossing(conn: duckdb.DuckDBPyConnection, window: AuditWindow) -> AuditResult:
+    """Each level a day starts with or opens is consumed at its first crossing candle of the
+    day after its creation, and only levels that start the day or open on it are consumed.
+
+    Checked per day D from D alone. The day's levels are D−1's stored end state (none on the
+    first day of the history) and the levels opened on D. A consumption on D must be of one of
+    them, at the first candle of D after its creation that crosses it, and the level must not
+    be in D's end state. A day's level crossed on D but not consumed on D must have been closed
+    out before that candle by the closures recomputed in SQL (a full closure, or its remaining
+    share below the run's dust share). A carried level was not crossed before D (D−1's
+    ``active_levels_not_crossed``), so its first crossing on D is its first crossing since
+    creation. By induction over the days, a level is consumed at most once (a consumed level
+    leaves the end state, which every later day starts from).
+    """
+    return _result_of_days(
+        conn,
+        window,
+        "each consumption is at the first candle after creation that crosses the level, and "
+        "every crossed level is consumed there unless closed out before",
+        _consumptions_day,
+        "consumptions_checked",
     )
 
 
 def ledger_identity(conn: duckdb.DuckDBPyConnection, window: AuditWindow) -> AuditResult:
     """active_k = active_{k-1} + opened - consumed - closed per side, across the day boundary,
-    and every candle of the window has exactly one ledger row per side."""
+    and every candle of the window has exactly one ledger row per side.
+
+    The first candle chains to the last ledger row of the day before the window (the first day
+    of the history to 0): a day reads its own rows and the previous day's.
+    """
     offending = _query(
         conn,
         """
@@ -190,7 +431,9 @@ def ledger_identity(conn: duckdb.DuckDBPyConnection, window: AuditWindow) -> Aud
             FROM candle_ledger WHERE symbol = $symbol AND ts >= $start AND ts < $end
             UNION ALL
             SELECT max(ts), side, NULL, NULL, NULL, arg_max(active_usd, ts), false
-            FROM candle_ledger WHERE symbol = $symbol AND ts < $start GROUP BY side
+            FROM candle_ledger
+            WHERE symbol = $symbol AND ts >= $start - INTERVAL 1 DAY AND ts < $start
+            GROUP BY side
         ),
         chained AS (
             SELECT *, lag(active_usd) OVER (PARTITION BY side ORDER BY ts) AS previous_active
@@ -245,62 +488,8 @@ def closures_follow_open_interest(
     and ``coverage`` equal OI(t_k + Δ) × close and active / that (step 7)."""
     offending = _query(
         conn,
-        """
-        WITH runs AS (
-            SELECT day,
-                   json_extract_string(assumptions, '$.closure_model') AS closure_model,
-                   json_extract_string(assumptions, '$.entry_price') AS entry_price,
-                   CAST(json_extract(assumptions, '$.interval_minutes') AS INTEGER) AS minutes
-            FROM model_runs WHERE symbol = $symbol AND day >= $first_day AND day <= $last_day
-        ),
-        ledger AS (
-            SELECT ts,
-                   sum(closed_usd) FILTER (WHERE side = 'long') AS closed_long,
-                   sum(closed_usd) FILTER (WHERE side = 'short') AS closed_short,
-                   -- by the ledger identity (audited separately): active before the closure
-                   sum(active_usd + closed_usd) FILTER (WHERE side = 'long') AS before_long,
-                   sum(active_usd + closed_usd) FILTER (WHERE side = 'short') AS before_short,
-                   sum(consumed_usd) AS consumed,
-                   max(open_interest_usd) AS open_interest_usd,
-                   max(abs(coverage - active_usd / open_interest_usd))
-                       FILTER (WHERE open_interest_usd > 0) AS coverage_error,
-                   bool_or(coverage IS NOT NULL AND NOT open_interest_usd > 0)
-                       OR bool_or(coverage IS NULL AND open_interest_usd > 0) AS coverage_misplaced
-            FROM candle_ledger WHERE symbol = $symbol AND ts >= $start AND ts < $end
-            GROUP BY ts
-        ),
-        inputs AS (
-            SELECT l.*, r.closure_model, c.close,
-                   CASE r.entry_price
-                       WHEN 'close' THEN c.close
-                       WHEN 'hlc3' THEN (c.high + c.low + c.close) / 3
-                       ELSE CASE WHEN c.volume > 0 AND c.quote_volume IS NOT NULL
-                                 THEN c.quote_volume / c.volume
-                                 ELSE (c.high + c.low + c.close) / 3 END
-                   END AS entry,
-                   o0.open_interest AS oi_start, o1.open_interest AS oi_end
-            FROM ledger l
-            JOIN runs r ON r.day = CAST(l.ts AS DATE)
-            JOIN candles c ON c.symbol = $symbol AND c.open_time = l.ts
-            LEFT JOIN open_interest o0 ON o0.symbol = $symbol AND o0.ts = l.ts
-            LEFT JOIN open_interest o1
-                ON o1.symbol = $symbol AND o1.ts = l.ts + to_minutes(r.minutes)
-        ),
-        shares AS (
-            SELECT *,
-                   CASE WHEN oi_end < oi_start THEN (oi_start - oi_end) * entry ELSE 0 END
-                       - CASE WHEN closure_model LIKE '%_net' THEN consumed ELSE 0 END
-                       AS to_close,
-                   CASE WHEN closure_model LIKE 'oi_share%' THEN oi_start * entry
-                        ELSE before_long + before_short END AS base
-            FROM inputs
-        ),
-        expected AS (
-            SELECT *,
-                   CASE WHEN to_close > 0 AND base > 0 THEN least(to_close / base, 1.0)
-                        ELSE 0.0 END AS closed_share
-            FROM shares
-        )
+        f"""
+        WITH {_CLOSED_SHARES}
         SELECT ts, closure_model, closed_share, closed_long,
                closed_share * before_long AS expected_closed_long, closed_short,
                closed_share * before_short AS expected_closed_short,
@@ -380,10 +569,13 @@ def continuity_with_previous_day(
             FROM range(CAST($start AS TIMESTAMP), CAST($end AS TIMESTAMP), INTERVAL 1 DAY) t(d),
                  (VALUES ('long'), ('short')) s(side)
         ),
-        runs AS (SELECT day FROM model_runs WHERE symbol = $symbol),
+        runs AS (
+            SELECT day FROM model_runs
+            WHERE symbol = $symbol AND day >= $previous_day AND day <= $last_day
+        ),
         state_totals AS (
             SELECT day, side, sum(remaining_usd) AS active_usd FROM model_state
-            WHERE symbol = $symbol AND day >= CAST($first_day AS DATE) - 1 AND day < $end
+            WHERE symbol = $symbol AND day >= $previous_day AND day <= $last_day
             GROUP BY day, side
         ),
         ledger_ends AS (
@@ -421,7 +613,7 @@ def continuity_with_previous_day(
     return _result(
         "each day starts from the previous day's stored closing state and ends at its own",
         offending,
-        days_checked=(window.end_day - window.first_day).days,
+        days_checked=window.day_count,
     )
 
 
@@ -446,8 +638,10 @@ def liquidation_prices_match_brackets(
                    o.tier_leverage, o.leverage, o.entry_price, o.liq_price,
                    CAST(json_extract(r.assumptions, '$.n_rep') AS DOUBLE) AS n_rep
             FROM level_openings o
-            LEFT JOIN model_runs r
-              ON r.symbol = o.symbol AND r.day = CAST(o.created_at AS DATE)
+            LEFT JOIN (
+                SELECT day, assumptions FROM model_runs
+                WHERE symbol = $symbol AND day >= $first_day AND day <= $last_day
+            ) r ON r.day = CAST(o.created_at AS DATE)
             WHERE o.symbol = $symbol AND o.created_at >= $start AND o.created_at < $end
         ),
         -- the table in effect on the candle's day; days before the first table use it
@@ -504,13 +698,24 @@ NON_NEGATIVE_COLUMNS: dict[str, tuple[str, ...]] = {
 }
 
 
+# docs/model.md: level_id = epoch_minutes(created_at) × 1000 + side code (0 long, 1 short) × 100
+# + tier index.
+LEVEL_ID_RULES: dict[str, str] = {
+    "level_openings": "level_id // 1000 = epoch_ms(created_at) // 60000 "
+    "AND level_id % 1000 // 100 = CASE side WHEN 'long' THEN 0 ELSE 1 END",
+}
+
+
 def values_valid_and_keys_unique(
     conn: duckdb.DuckDBPyConnection, window: AuditWindow, tables: tuple[str, ...]
 ) -> AuditResult:
-    """No NULL, NaN or negative notional/price, sides are long/short, and no duplicate key.
+    """No NULL, NaN or negative notional/price, sides are long/short, and no duplicate key
+    among the window's rows.
 
-    Keys without a time column (level ids) are checked against the symbol's whole table, so a
-    level opened or consumed twice on different days is caught too.
+    Level ids are unique across days too: an opening's id must encode its creation minute and
+    side (``LEVEL_ID_RULES``), so openings of different days never share one; a level consumed
+    on two days fails ``consumed_at_first_crossing`` (a consumed level leaves the end state
+    every later day starts from).
     """
     frames = []
     for table in tables:
@@ -520,9 +725,8 @@ def values_valid_and_keys_unique(
             f"{column} IS NULL OR isnan({column}) OR {column} < 0"
             for column in NON_NEGATIVE_COLUMNS[table]
         )
-        key_columns = stored.key_within_symbol
-        key = ", ".join(key_columns)
-        scope = in_window if stored.time_column in key_columns else "true"
+        key = ", ".join(stored.key_within_symbol)
+        id_rule = LEVEL_ID_RULES.get(table, "true")
         frames.append(
             _query(
                 conn,
@@ -531,14 +735,15 @@ def values_valid_and_keys_unique(
                        CAST(({key}) AS VARCHAR) AS key
                 FROM {table}
                 WHERE symbol = $symbol AND {in_window}
-                  AND ({bad_value} OR side IS NULL OR side NOT IN ('long', 'short'))
+                  AND ({bad_value} OR side IS NULL OR side NOT IN ('long', 'short')
+                       OR NOT ({id_rule}))
                 UNION ALL
                 SELECT '{table}', 'duplicate key (' || count(*) || ' rows)',
                        CAST(({key}) AS VARCHAR)
                 FROM {table}
-                WHERE symbol = $symbol AND {scope}
+                WHERE symbol = $symbol AND {in_window}
                 GROUP BY {key}
-                HAVING count(*) > 1 AND bool_or({in_window})
+                HAVING count(*) > 1
                 """,
                 window,
             )
