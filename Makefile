@@ -11,7 +11,7 @@ export DAGSTER_HOME := $(CURDIR)/dagster_home
 REAL := LIQHEAT_DATA_DIR=../shared/data/binance LIQHEAT_SYMBOLS=BTCUSDT,ETHUSDT \
 	LIQHEAT_LIQUIDATIONS_DIR=../shared/data/liquidations
 
-.PHONY: install demo test lint dev dev-real backfill-real bench serve
+.PHONY: install demo test lint dev dev-real backfill-real bench bench-symbols serve
 
 install: $(VENV)/.installed
 
@@ -54,6 +54,13 @@ bench: install
 	$(BIN)/python scripts/bench_engine.py
 	$(BIN)/python scripts/bench_pipeline.py
 	$(BIN)/python scripts/bench_api.py
+
+# Synthetic symbols x days in one range run on both cores (10 x 365 takes hours; e.g.
+# `make bench-symbols BENCH_SYMBOLS=4 BENCH_DAYS=10` for a quick look).
+BENCH_SYMBOLS ?= 10
+BENCH_DAYS ?= 365
+bench-symbols: install
+	$(BIN)/python scripts/bench_symbols.py --symbols $(BENCH_SYMBOLS) --days $(BENCH_DAYS)
 
 serve: install
 	$(BIN)/liqheat serve
