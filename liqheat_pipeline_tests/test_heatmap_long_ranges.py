@@ -207,6 +207,7 @@ def test_long_ranges_in_the_browser(browser, year, tmp_path):
         "fine": (year.fine, year.bins),
     }
     page, refused, errors = open_offline(browser, path.as_uri(), "file://")
+    marker_count = 0
     try:
         page.wait_for_selector('#liqheat-plot[data-ready="1"]', timeout=30_000)
         for name, days, columns, label in (
@@ -239,8 +240,19 @@ def test_long_ranges_in_the_browser(browser, year, tmp_path):
                 for side in ("long", "short")
             ]
             np.testing.assert_allclose(_drawn_cells(page), stored, rtol=1e-6)
+            # A marker per cell in view with modelled liquidations, its tiers summed.
+            first = max(0, math.floor((view["range"][0] - grid["t0"]) / grid["step"]))
+            markers = page.evaluate(
+                "[2, 3].map((i) => document.getElementById('liqheat-plot').data[i].customdata)"
+            )
+            for side, drawn in zip(("long", "short"), markers, strict=True):
+                consumed = dense(source, bins, f"{side}_consumed", grid["y0"], grid["rows"])
+                assert len(drawn) == np.count_nonzero(consumed[:, first:])
+                marker_count += len(drawn)
+                assert sum(drawn) == pytest.approx(consumed[:, first:].sum(), rel=1e-6)
             # The long views draw the hourly price path, the short ones the 5-minute candles.
             assert view["price"] == (365 * 6 if label == "1 day" else 30 * 6)
     finally:
         page.close()
+    assert marker_count > 0
     assert (refused, errors) == ([], [])

@@ -162,15 +162,23 @@
     return found;
   }
 
-  function markers(grid, side) {
+  // Modelled liquidations of one side in the columns from ``firstCol`` on: a marker per cell
+  // with the selected tiers summed (a tier's marker would hide the others' at the same spot;
+  // SVG markers are styled one by one, so the markers out of view are left out).
+  function markers(grid, side, firstCol) {
     const cells = grid.consumed;
-    const x = [], y = [], v = [];
+    const usdByCell = new Map();
     for (let i = 0; i < cells.value.length; i++) {
       const key = cells.key[i];
-      if ((key & 1) !== side || !keep(key)) continue;
-      x.push(grid.t0 + (cells.col[i] + 0.5) * grid.step);
-      y.push(rowPrice(grid, cells.row[i]) + grid.bin_size / 2);
-      v.push(cells.value[i]);
+      if ((key & 1) !== side || !keep(key) || cells.col[i] < firstCol) continue;
+      const cell = cells.col[i] * grid.rows + cells.row[i];
+      usdByCell.set(cell, (usdByCell.get(cell) || 0) + cells.value[i]);
+    }
+    const x = [], y = [], v = [];
+    for (const [cell, usd] of usdByCell) {
+      x.push(grid.t0 + (Math.floor(cell / grid.rows) + 0.5) * grid.step);
+      y.push(rowPrice(grid, cell % grid.rows) + grid.bin_size / 2);
+      v.push(usd);
     }
     return { x, y, v };
   }
@@ -292,7 +300,7 @@
     const cmin = log ? cmax - DATA.log_decades : 0;
     const xs = Array.from({ length: grid.n }, (_, c) => grid.t0 + (c + 0.5) * grid.step);
     const ys = Array.from({ length: grid.rows }, (_, r) => rowPrice(grid, r) + grid.bin_size / 2);
-    const liqLong = markers(grid, 0), liqShort = markers(grid, 1);
+    const liqLong = markers(grid, 0, firstCol), liqShort = markers(grid, 1, firstCol);
     const col = mapColumn(grid);
     const map = liquidationMap(grid, heat, col);
     const data = FIGURE.data.map((trace) => Object.assign({}, trace));
