@@ -5,12 +5,12 @@
 2. Runs every asset and check of every symbol over those days in ONE Dagster run, as the README
    documents range runs: ``dg launch --job daily_liqheat_job --partition-range ... -m
    liqheat_pipeline.definitions`` with the console logger at INFO and the definitions' default
-   executor (multiprocess: symbols' steps in parallel processes, as many as cores), or
-   ``--executor in_process`` or ``forkserver`` (multiprocess, step processes forked from a
-   server that has imported the definitions' modules). Measures the wall time, the peak RSS of
-   the whole process tree (the sum over the tree, polled from /proc), the CPU utilisation (user
-   + sys CPU seconds of the tree over wall seconds: 2.0 is both cores busy the whole time; not
-   with forkserver, whose step processes this process never waits for), the DuckDB file size and,
+   executor (multiprocess: symbols' steps in parallel processes, as many as cores, forked from
+   a server that has imported the definitions' modules), or ``--executor spawn`` (each step's
+   process started afresh) or ``in_process``. Measures the wall time, the peak RSS of the whole
+   process tree (the sum over the tree, polled from /proc), the CPU utilisation (user + sys CPU
+   seconds of the tree, polled from /proc, over wall seconds: 2.0 is both cores busy the whole
+   time), the DuckDB file size and,
    from the run's event log, each symbol's time (its first step's start to its last step's end,
    and the sum of its steps) and the seconds step processes took to start.
 3. The comparison (``--compare``): ``in_process`` runs the same symbols and days again in one
@@ -20,7 +20,7 @@
 The machine's load average is reported: other processes on the host skew every figure.
 
 Usage: python scripts/bench_symbols.py [--symbols N] [--days D] [--start YYYY-MM-DD]
-       [--executor multiprocess|in_process|forkserver] [--compare one_symbol|in_process|none]
+       [--executor multiprocess|spawn|in_process] [--compare one_symbol|in_process|none]
        [--keep DIR]
 """
 
@@ -29,10 +29,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from datetime import date, timedelta
 from pathlib import Path
@@ -44,6 +44,7 @@ from bench_year import TreeRssSampler
 
 from liqheat_pipeline.cli import DEFINITIONS_MODULE, QUIET_RUN_CONFIG
 from liqheat_pipeline.defs.automation.schedules import DAILY_JOB_NAME, IN_PROCESS_EXECUTION
+from liqheat_pipeline.defs.definitions import MULTIPROCESS_EXECUTION
 from liqheat_pipeline.lib.demo.market import synthetic_symbols, write_demo_archive
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -51,25 +52,15 @@ DEFAULT_START = date(2025, 12, 1)
 DEFAULT_SYMBOLS = 10
 DEFAULT_DAYS = 365
 # The run config of each --executor: multiprocess (the definitions' default for several
-# symbols, spawning each step's process), in process, or multiprocess forking each step from a
-# server that imported the definitions' modules once (a step then skips seconds of imports).
-PRELOADED_MODULES = [
-    f"liqheat_pipeline.defs.{domain}.definitions"
-    for domain in ("ingest", "model", "validation", "heatmap", "automation")
-]
+# symbols: step processes forked from a server that imported the definitions' modules), spawn
+# (multiprocess, each step's process started afresh: seconds of imports a step), in process.
 EXECUTION = {
-    "multiprocess": {"execution": {"config": {"multiprocess": {}}}},
+    "multiprocess": {"execution": {"config": MULTIPROCESS_EXECUTION}},
+    "spawn": {"execution": {"config": {"multiprocess": {}}}},
     "in_process": IN_PROCESS_EXECUTION,
-    "forkserver": {
-        "execution": {
-            "config": {
-                "multiprocess": {
-                    "start_method": {"forkserver": {"preload_modules": PRELOADED_MODULES}}
-                }
-            }
-        }
-    },
 }
+CPU_POLL_SECONDS = 0.2
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 STEP_EVENTS = {
     dg.DagsterEventType.STEP_WORKER_STARTING,
     dg.DagsterEventType.STEP_START,
@@ -78,10 +69,43 @@ STEP_EVENTS = {
 }
 
 
-def _children_cpu_seconds() -> float:
-    """User + sys CPU seconds of every finished (waited-for) descendant of this process."""
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
+class TreeCpuSampler:
+    """Polls user + sys CPU seconds of every process of a tree (forked step processes are never
+    waited for by this process, so getrusage does not see them); keeps each process's last
+    reading, which misses at most the last poll interval of a process."""
+
+    def __init__(self, root_pid: int) -> None:
+        self._seconds: dict[int, float] = {}
+        self._root_pid = root_pid
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+        self._thread.start()
+
+    def _poll(self) -> None:
+        while not self._stop.is_set():
+            parents, cpu = {}, {}
+            for entry in Path("/proc").iterdir():
+                if not entry.name.isdigit():
+                    continue
+                try:
+                    fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                except OSError:  # the process ended while we read it
+                    continue
+                # After the command name: state, ppid, ... utime and stime are fields 12 and 13.
+                parents[int(entry.name)] = int(fields[1])
+                cpu[int(entry.name)] = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+            for pid, seconds in cpu.items():
+                ancestor = pid
+                while ancestor not in (self._root_pid, 0, 1) and ancestor in parents:
+                    ancestor = parents[ancestor]
+                if ancestor == self._root_pid:
+                    self._seconds[pid] = max(self._seconds.get(pid, 0.0), seconds)
+            self._stop.wait(CPU_POLL_SECONDS)
+
+    def stop(self) -> float:
+        self._stop.set()
+        self._thread.join()
+        return sum(self._seconds.values())
 
 
 def _run(work: Path, symbols: list[str], start: date, days: int, executor: str) -> dict:
@@ -119,18 +143,15 @@ def _run(work: Path, symbols: list[str], start: date, days: int, executor: str) 
         json.dumps({**QUIET_RUN_CONFIG, **EXECUTION[executor]}),
     ]
     log_path = work / "run.log"
-    cpu_before = _children_cpu_seconds()
     started = time.perf_counter()
     with log_path.open("w") as log:
         process = subprocess.Popen(
             command, env=env, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT
         )
-        sampler = TreeRssSampler(process.pid)
+        sampler, cpu_sampler = TreeRssSampler(process.pid), TreeCpuSampler(process.pid)
         status = process.wait()
-        samples = sampler.stop()
+        samples, cpu = sampler.stop(), cpu_sampler.stop()
     wall = time.perf_counter() - started
-    # Forked by the forkserver, step processes are its children, which it never waits for.
-    cpu = None if executor == "forkserver" else _children_cpu_seconds() - cpu_before
     if status != 0:
         sys.stderr.write(log_path.read_text()[-5000:])
         raise SystemExit(f"benchmark run failed (exit {status}): {' '.join(command)}")
@@ -139,8 +160,8 @@ def _run(work: Path, symbols: list[str], start: date, days: int, executor: str) 
         "symbols": len(symbols),
         "days": f"{start}...{last}",
         "seconds": round(wall, 1),
-        "cpu_seconds": None if cpu is None else round(cpu, 1),
-        "cpu_utilisation": None if cpu is None else round(cpu / wall, 2),
+        "cpu_seconds": round(cpu, 1),
+        "cpu_utilisation": round(cpu / wall, 2),
         "peak_rss_tree_gib": round(max(rss for _, rss in samples) / 2**30, 3),
         "database_mb": round(db_path.stat().st_size / 1e6, 1),
         **_step_times(home),
