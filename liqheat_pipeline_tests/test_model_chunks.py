@@ -10,7 +10,6 @@ import shutil
 import pytest
 
 from liqheat_pipeline.lib import warehouse
-from liqheat_pipeline.settings import DEFAULT_MODEL_CHUNK_DAYS
 from liqheat_pipeline_tests.helpers.pipeline_runs import (
     MODEL_ASSETS,
     RAW_ASSETS,
@@ -43,11 +42,12 @@ def raw_db(tmp_path_factory, real_binance_dir, instance):
 
 @pytest.fixture(scope="module")
 def one_chunk_db(raw_db, tmp_path_factory, real_binance_dir, instance):
-    """The model of 12-01..04 written in a single chunk (the default size is above 4 days)."""
-    assert len(DAYS) <= DEFAULT_MODEL_CHUNK_DAYS
+    """The model of 12-01..04 written in a single chunk."""
     db_path = tmp_path_factory.mktemp("one_chunk") / "liqheat.duckdb"
     shutil.copyfile(raw_db, db_path)
-    definitions = load_definitions(pipeline_env(real_binance_dir, db_path))
+    definitions = load_definitions(
+        pipeline_env(real_binance_dir, db_path, LIQHEAT_MODEL_CHUNK_DAYS=str(len(DAYS)))
+    )
     assert materialize(definitions, instance, FIRST, LAST, assets=MODEL_ASSETS).success
     return db_path
 
