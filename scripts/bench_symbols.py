@@ -40,10 +40,10 @@ from pathlib import Path
 import dagster as dg
 
 # Run as `python scripts/bench_symbols.py`: its folder is on sys.path, and so is bench_year.
-from bench_year import TreeRssSampler
+from bench_year import TreeRssSampler, launch_command, launch_environment
 
-from liqheat_pipeline.cli import DEFINITIONS_MODULE, QUIET_RUN_CONFIG
-from liqheat_pipeline.defs.automation.schedules import DAILY_JOB_NAME, IN_PROCESS_EXECUTION
+from liqheat_pipeline.cli import QUIET_RUN_CONFIG
+from liqheat_pipeline.defs.automation.schedules import IN_PROCESS_EXECUTION
 from liqheat_pipeline.defs.definitions import MULTIPROCESS_EXECUTION
 from liqheat_pipeline.lib.demo.market import synthetic_symbols, write_demo_archive
 
@@ -114,34 +114,10 @@ def _run(work: Path, symbols: list[str], start: date, days: int, executor: str) 
     home = work / "dagster_home"
     home.mkdir(parents=True)
     (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith("LIQHEAT_") and key != "DAGSTER_HOME"
-    }
     db_path = work / "liqheat.duckdb"
-    env.update(
-        DAGSTER_HOME=str(home),
-        LIQHEAT_DATA_DIR=str(work.parent / "archive"),
-        LIQHEAT_DB=str(db_path),
-        LIQHEAT_SYMBOLS=",".join(symbols),
-        LIQHEAT_START_DATE=start.isoformat(),
-        LIQHEAT_END_DATE=last.isoformat(),
-        LIQHEAT_LIQUIDATIONS_DIR=str(work / "no_liquidations"),
-        LIQHEAT_DOWNLOAD="0",
-    )
-    command = [
-        str(Path(sys.executable).with_name("dg")),
-        "launch",
-        "--job",
-        DAILY_JOB_NAME,
-        "--partition-range",
-        f"{start.isoformat()}...{last.isoformat()}",
-        "-m",
-        DEFINITIONS_MODULE,
-        "--config-json",
-        json.dumps({**QUIET_RUN_CONFIG, **EXECUTION[executor]}),
-    ]
+    env = launch_environment(work.parent / "archive", db_path, symbols, start, last)
+    env["DAGSTER_HOME"] = str(home)
+    command = launch_command(start, last, {**QUIET_RUN_CONFIG, **EXECUTION[executor]})
     log_path = work / "run.log"
     started = time.perf_counter()
     with log_path.open("w") as log:

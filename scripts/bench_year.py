@@ -133,24 +133,30 @@ def _peak_rss_by_step(
     return {step: round(peak / 2**30, 3) for step, peak in peaks.items()}
 
 
-def _run_pipeline(work: Path, start: date, days: int) -> dict:
-    """One `dg launch` of the daily job over the range; wall time, RSS and step times."""
-    last = start + timedelta(days=days - 1)
+def launch_environment(
+    archive: Path, db_path: Path, symbols: list[str], start: date, last: date
+) -> dict[str, str]:
+    """This process's environment without LIQHEAT_* and DAGSTER_HOME, plus the run's settings."""
     env = {
         key: value
         for key, value in os.environ.items()
         if not key.startswith("LIQHEAT_") and key != "DAGSTER_HOME"
     }
     env.update(
-        LIQHEAT_DATA_DIR=str(work / "archive"),
-        LIQHEAT_DB=str(work / "liqheat.duckdb"),
-        LIQHEAT_SYMBOLS=DEMO_SYMBOL,
+        LIQHEAT_DATA_DIR=str(archive),
+        LIQHEAT_DB=str(db_path),
+        LIQHEAT_SYMBOLS=",".join(symbols),
         LIQHEAT_START_DATE=start.isoformat(),
         LIQHEAT_END_DATE=last.isoformat(),
-        LIQHEAT_LIQUIDATIONS_DIR=str(work / "no_liquidations"),
+        LIQHEAT_LIQUIDATIONS_DIR=str(db_path.parent / "no_liquidations"),
         LIQHEAT_DOWNLOAD="0",
     )
-    command = [
+    return env
+
+
+def launch_command(start: date, last: date, run_config: dict) -> list[str]:
+    """The README's range run: `dg launch` of the daily job over [start, last]."""
+    return [
         str(Path(sys.executable).with_name("dg")),
         "launch",
         "--job",
@@ -160,8 +166,15 @@ def _run_pipeline(work: Path, start: date, days: int) -> dict:
         "-m",
         DEFINITIONS_MODULE,
         "--config-json",
-        json.dumps(QUIET_RUN_CONFIG),
+        json.dumps(run_config),
     ]
+
+
+def _run_pipeline(work: Path, start: date, days: int) -> dict:
+    """One `dg launch` of the daily job over the range; wall time, RSS and step times."""
+    last = start + timedelta(days=days - 1)
+    env = launch_environment(work / "archive", work / "liqheat.duckdb", [DEMO_SYMBOL], start, last)
+    command = launch_command(start, last, QUIET_RUN_CONFIG)
     log_path = work / "run.log"
     started = time.perf_counter()
     with log_path.open("w") as log:
