@@ -398,9 +398,12 @@ def test_history_reader_in_any_order_equals_reading_alone(database):
     days = [DEMO_LAST - timedelta(days=back) for back in (0, 3, 2, 1, 0, 0, 3)]
     with warehouse.connect(database, read_only=True) as conn:
         info = queries.symbol_info(conn, SYMBOL)
-        reader = HistoryReader(conn, info)
+        reader = HistoryReader(info)
         for day in days:
-            shared, alone = reader.history(day_end(day)), load_history(conn, info, day_end(day))
+            shared, alone = (
+                reader.history(conn, day_end(day)),
+                load_history(conn, info, day_end(day)),
+            )
             for grid in ("fine", "coarse"):
                 pd.testing.assert_frame_equal(
                     getattr(shared, grid).cells, getattr(alone, grid).cells, check_exact=True

@@ -10,11 +10,8 @@ After writing, only the newest ``LIQHEAT_PAGE_RETENTION_DAYS`` day pages are kep
 
 import base64
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Any
 
 import dagster as dg
 import duckdb
@@ -95,8 +92,7 @@ def build_heatmap_page(
         # share), reading each day through a connection of its own: the file is held while a
         # day's history is read, not while pages render, so parallel steps of other symbols
         # write in between.
-        connection = _ConnectionPerDay(database)
-        reader = HistoryReader(connection, info)
+        reader = HistoryReader(info)
         # The run's days before its newest `retention_days` would be deleted right after
         # being drawn (the run itself writes newer pages): they are not drawn at all.
         drawn, skipped = days[-retention_days:], days[:-retention_days]
@@ -107,8 +103,8 @@ def build_heatmap_page(
             )
         progress = DayProgress(context.log, f"{symbol} pages", len(drawn), "cells")
         for day in drawn:
-            with connection.open():
-                history = reader.history(day_end(day))
+            with database.read() as conn:
+                history = reader.history(conn, day_end(day))
             path = directory / f"{day.isoformat()}.html"
             write_bytes_atomically(path, render_page(history, inline_plotly=False).encode())
             progress.day_done(day, len(history.fine.cells) + len(history.coarse.cells))
@@ -130,29 +126,6 @@ def build_heatmap_page(
         return dg.MaterializeResult()
 
     return heatmap_page
-
-
-class _ConnectionPerDay:
-    """Stands in for a DuckDB connection inside ``with self.open()``, delegating to a read
-    connection opened for that block only; outside it, any use fails."""
-
-    def __init__(self, database: LiqheatDatabase) -> None:
-        self._database = database
-        self._conn: duckdb.DuckDBPyConnection | None = None
-
-    @contextmanager
-    def open(self) -> Iterator[None]:
-        with self._database.read() as conn:
-            self._conn = conn
-            try:
-                yield
-            finally:
-                self._conn = None
-
-    def __getattr__(self, name: str) -> Any:
-        if self._conn is None:
-            raise RuntimeError(f"no connection is open (use {type(self).__name__}.open())")
-        return getattr(self._conn, name)
 
 
 def _check_modelled(

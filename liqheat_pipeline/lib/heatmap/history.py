@@ -100,7 +100,7 @@ def load_history(
     conn: duckdb.DuckDBPyConnection, info: queries.SymbolInfo, end: datetime
 ) -> HeatmapHistory:
     """Everything the page and its preview draw, for the history before ``end``."""
-    return HistoryReader(conn, info).history(end)
+    return HistoryReader(info).history(conn, end)
 
 
 class HistoryReader:
@@ -108,20 +108,20 @@ class HistoryReader:
 
     Consecutive pages overlap by all but one day, so the cells read for one page are kept and
     only the new days are queried for the next: a 30-day range reads each day's cells about
-    once instead of up to 30 times. Pages come out identical to reading each alone.
+    once instead of up to 30 times. Pages come out identical to reading each alone. Each call
+    reads through the connection it is given, so a caller can hold the file per page only.
     """
 
-    def __init__(self, conn: duckdb.DuckDBPyConnection, info: queries.SymbolInfo) -> None:
-        self._conn = conn
+    def __init__(self, info: queries.SymbolInfo) -> None:
         self._info = info
         self._grids = {
-            minutes: _SlidingCells(conn, info.symbol, minutes)
+            minutes: _SlidingCells(info.symbol, minutes)
             for minutes in (FINE_MINUTES, COARSE_MINUTES, LONG_MINUTES)
         }
 
-    def history(self, end: datetime) -> HeatmapHistory:
+    def history(self, conn: duckdb.DuckDBPyConnection, end: datetime) -> HeatmapHistory:
         """The history before ``end``."""
-        conn, info = self._conn, self._info
+        info = self._info
         first = day_start(info.first_day)
         start = max(first, end - COARSE_SPAN)
         fine_start = max(floor_to_grid(start, FINE_MINUTES), end - FINE_SPAN)
@@ -130,11 +130,16 @@ class HistoryReader:
         bins = _page_bins(conn, info, coarse_window)
         has_tiers = _has_leverage_rows(conn, info.symbol, coarse_window)
         fine, coarse = (
-            Grid(window, self._grids[window.interval_minutes].cells(window, bins, has_tiers))
+            Grid(
+                window,
+                self._grids[window.interval_minutes].cells(conn, window, bins, has_tiers),
+            )
             for window in (fine_window, coarse_window)
         )
         long = (
-            self._long_history(IntervalWindow(max(first, end - HISTORY_SPAN), end, LONG_MINUTES))
+            self._long_history(
+                conn, IntervalWindow(max(first, end - HISTORY_SPAN), end, LONG_MINUTES)
+            )
             if first < start
             else None
         )
@@ -161,12 +166,12 @@ class HistoryReader:
             long=long,
         )
 
-    def _long_history(self, window: IntervalWindow) -> LongHistory:
-        conn, symbol = self._conn, self._info.symbol
+    def _long_history(self, conn: duckdb.DuckDBPyConnection, window: IntervalWindow) -> LongHistory:
+        symbol = self._info.symbol
         bins = _page_bins(conn, self._info, window, LONG_MAX_PRICE_ROWS)
         by_leverage = _has_leverage_rows(conn, symbol, window)
         return LongHistory(
-            grid=Grid(window, self._grids[LONG_MINUTES].cells(window, bins, by_leverage)),
+            grid=Grid(window, self._grids[LONG_MINUTES].cells(conn, window, bins, by_leverage)),
             bins=bins,
             candles=_hourly_candles(conn, symbol, window),
             observed=_observed_per_interval(conn, symbol, window),
@@ -183,8 +188,7 @@ class _SlidingCells:
     and tier split; anything else is queried afresh.
     """
 
-    def __init__(self, conn: duckdb.DuckDBPyConnection, symbol: str, minutes: int) -> None:
-        self._conn = conn
+    def __init__(self, symbol: str, minutes: int) -> None:
         self._symbol = symbol
         self._minutes = minutes
         self._key: tuple[queries.PriceBins, bool] | None = None
@@ -192,7 +196,11 @@ class _SlidingCells:
         self._cells = pd.DataFrame()
 
     def cells(
-        self, window: IntervalWindow, bins: queries.PriceBins, by_leverage: bool
+        self,
+        conn: duckdb.DuckDBPyConnection,
+        window: IntervalWindow,
+        bins: queries.PriceBins,
+        by_leverage: bool,
     ) -> pd.DataFrame:
         """Cells of ``window`` (columns as ``heatmap_cells`` by leverage; ALL_TIERS without
         per-tier rows), sorted by ts."""
@@ -208,7 +216,7 @@ class _SlidingCells:
             self._cells = pd.DataFrame()
         if window.end > self._end:
             new = self._query(
-                IntervalWindow(self._end, window.end, self._minutes), bins, by_leverage
+                conn, IntervalWindow(self._end, window.end, self._minutes), bins, by_leverage
             )
             if self._cells.empty:
                 self._cells = new
@@ -229,11 +237,13 @@ class _SlidingCells:
         return moment is not None and floor_to_grid(moment, self._minutes) == moment
 
     def _query(
-        self, window: IntervalWindow, bins: queries.PriceBins, by_leverage: bool
+        self,
+        conn: duckdb.DuckDBPyConnection,
+        window: IntervalWindow,
+        bins: queries.PriceBins,
+        by_leverage: bool,
     ) -> pd.DataFrame:
-        cells = queries.heatmap_cells(
-            self._conn, self._symbol, window, bins, by_leverage=by_leverage
-        )
+        cells = queries.heatmap_cells(conn, self._symbol, window, bins, by_leverage=by_leverage)
         if not by_leverage:
             cells.insert(1, "leverage", ALL_TIERS)
         return cells
