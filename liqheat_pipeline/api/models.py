@@ -138,7 +138,10 @@ class HeatmapMeta(TypedDict):
             "liquidations); null when none."
         ),
     ]
-    synthetic: Annotated[bool, Field(description="True for the synthetic demo market (DEMOUSDT).")]
+    synthetic: Annotated[
+        bool,
+        Field(description="True for the synthetic demo markets (DEMOUSDT, DEMO2USDT, …)."),
+    ]
     config_hash: str | None
     assumptions: Annotated[
         dict[str, Any], Field(description="Model configuration of the latest run.")
