@@ -28,6 +28,8 @@ conn = duckdb.connect(sys.argv[1], read_only=True)
 conn.execute("SELECT count(*) FROM open_interest").fetchall()
 print("holding", flush=True)
 time.sleep(float(sys.argv[2]))
+conn.close()
+print(f"released {time.time()!r}", flush=True)
 """
 
 
@@ -81,8 +83,11 @@ def test_a_write_waits_for_a_reader_process_then_succeeds(db_path, hold_file):
     holder = hold_file(2.0)
     started = time.monotonic()
     _write(db_path, 2.0)
-    waited = time.monotonic() - started
-    assert holder.poll() is not None, "the write finished while the reader still held the file"
+    waited, finished_at = time.monotonic() - started, time.time()
+    # The holder reports when it let go (its process may take a while longer to exit).
+    released, released_at = holder.stdout.readline().split()
+    assert released == "released"
+    assert float(released_at) <= finished_at, "the write finished while the reader held the file"
     assert waited >= 1.0
     assert _stored_values(db_path) == [2.0, 2.0]
 
