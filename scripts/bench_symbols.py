@@ -32,7 +32,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from datetime import date, timedelta
 from pathlib import Path
@@ -40,7 +39,7 @@ from pathlib import Path
 import dagster as dg
 
 # Run as `python scripts/bench_symbols.py`: its folder is on sys.path, and so is bench_year.
-from bench_year import TreeRssSampler, launch_command, launch_environment
+from bench_year import TreePoller, TreeRssSampler, launch_command, launch_environment
 
 from liqheat_pipeline.cli import QUIET_RUN_CONFIG
 from liqheat_pipeline.defs.automation.schedules import IN_PROCESS_EXECUTION
@@ -69,42 +68,37 @@ STEP_EVENTS = {
 }
 
 
-class TreeCpuSampler:
+class TreeCpuSampler(TreePoller):
     """Polls user + sys CPU seconds of every process of a tree (forked step processes are never
     waited for by this process, so getrusage does not see them); keeps each process's last
     reading, which misses at most the last poll interval of a process."""
 
     def __init__(self, root_pid: int) -> None:
         self._seconds: dict[int, float] = {}
-        self._root_pid = root_pid
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._poll, daemon=True)
-        self._thread.start()
+        super().__init__(root_pid, CPU_POLL_SECONDS)
+        self.start()
 
-    def _poll(self) -> None:
-        while not self._stop.is_set():
-            parents, cpu = {}, {}
-            for entry in Path("/proc").iterdir():
-                if not entry.name.isdigit():
-                    continue
-                try:
-                    fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-                except OSError:  # the process ended while we read it
-                    continue
-                # After the command name: state, ppid, ... utime and stime are fields 12 and 13.
-                parents[int(entry.name)] = int(fields[1])
-                cpu[int(entry.name)] = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
-            for pid, seconds in cpu.items():
-                ancestor = pid
-                while ancestor not in (self._root_pid, 0, 1) and ancestor in parents:
-                    ancestor = parents[ancestor]
-                if ancestor == self._root_pid:
-                    self._seconds[pid] = max(self._seconds.get(pid, 0.0), seconds)
-            self._stop.wait(CPU_POLL_SECONDS)
+    def sample(self) -> None:
+        parents, cpu = {}, {}
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:  # the process ended while we read it
+                continue
+            # After the command name: state, ppid, ... utime and stime are fields 12 and 13.
+            parents[int(entry.name)] = int(fields[1])
+            cpu[int(entry.name)] = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+        for pid, seconds in cpu.items():
+            ancestor = pid
+            while ancestor not in (self._root_pid, 0, 1) and ancestor in parents:
+                ancestor = parents[ancestor]
+            if ancestor == self._root_pid:
+                self._seconds[pid] = max(self._seconds.get(pid, 0.0), seconds)
 
     def stop(self) -> float:
-        self._stop.set()
-        self._thread.join()
+        self._join()
         return sum(self._seconds.values())
 
 

@@ -75,24 +75,44 @@ def _tree_rss_bytes(root_pid: int) -> int:
     return total
 
 
-class TreeRssSampler:
-    """Polls the RSS sum of a process tree in a thread, keeping (epoch seconds, bytes)."""
+class TreePoller:
+    """Calls ``sample()`` in a thread every ``interval`` seconds until ``stop()``."""
 
-    def __init__(self, root_pid: int) -> None:
-        self.samples: list[tuple[float, int]] = []
+    def __init__(self, root_pid: int, interval: float = RSS_POLL_SECONDS) -> None:
         self._root_pid = root_pid
+        self._interval = interval
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._poll, daemon=True)
+
+    def start(self) -> None:
         self._thread.start()
+
+    def sample(self) -> None:
+        raise NotImplementedError
 
     def _poll(self) -> None:
         while not self._stop.is_set():
-            self.samples.append((time.time(), _tree_rss_bytes(self._root_pid)))
-            self._stop.wait(RSS_POLL_SECONDS)
+            self.sample()
+            self._stop.wait(self._interval)
 
-    def stop(self) -> list[tuple[float, int]]:
+    def _join(self) -> None:
         self._stop.set()
         self._thread.join()
+
+
+class TreeRssSampler(TreePoller):
+    """Polls the RSS sum of a process tree, keeping (epoch seconds, bytes)."""
+
+    def __init__(self, root_pid: int) -> None:
+        self.samples: list[tuple[float, int]] = []
+        super().__init__(root_pid)
+        self.start()
+
+    def sample(self) -> None:
+        self.samples.append((time.time(), _tree_rss_bytes(self._root_pid)))
+
+    def stop(self) -> list[tuple[float, int]]:
+        self._join()
         return self.samples
 
 
