@@ -224,6 +224,8 @@ def _assert_same_outputs(actual, expected, scale) -> None:
         left, right = _sorted(actual[table], keys), _sorted(expected[table], keys)
         assert list(left.columns) == list(right.columns)
         for column in left.columns:
+            if column == "closure_scale":
+                continue  # relative to each run's start (1 there), so chunking changes it
             if left[column].dtype.kind == "f":
                 _close(left[column], right[column], scale if column.endswith("_usd") else 0.0)
             else:

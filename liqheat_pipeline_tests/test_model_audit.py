@@ -56,11 +56,16 @@ def _ledger(ts, side, opened=0.0, consumed=0.0, closed=0.0, active=0.0) -> dict:
     return dict(
         ts=ts, side=side, opened_usd=opened, consumed_usd=consumed, closed_usd=closed,
         active_usd=active, open_interest_usd=oi_after, coverage=active / oi_after,
+        closure_scale=1.0,
     )  # fmt: skip
 
 
-def _snapshot(ts, side, bucket, active, consumed=0.0) -> dict:
-    return dict(ts=ts, side=side, price_bucket=bucket, active_usd=active, consumed_usd=consumed)
+def _segment(ts, side, bucket, active, consumed=0.0) -> dict:
+    """A one-candle snapshot segment (the ledger's closure scale is 1: weight = active)."""
+    return dict(
+        first_ts=ts, last_ts=ts, side=side, price_bucket=bucket, weight=active,
+        consumed_usd=consumed,
+    )  # fmt: skip
 
 
 def _opening(level_id, side, leverage, liq_price, notional, bucket) -> dict:
@@ -119,15 +124,15 @@ def _history() -> dict[str, pd.DataFrame]:
                 _ledger(T3, "short", active=500.0),
             ]
         ),
-        "heatmap_snapshots": _frame(
+        "snapshot_segments": _frame(
             [
-                _snapshot(T0, "long", 95.0, 1000.0),
-                _snapshot(T0, "short", 109.0, 500.0),
-                _snapshot(T1, "long", 95.0, 1000.0),
-                _snapshot(T1, "short", 109.0, 500.0),
-                _snapshot(T2, "long", 95.0, 0.0, consumed=1000.0),
-                _snapshot(T2, "short", 109.0, 500.0),
-                _snapshot(T3, "short", 109.0, 500.0),
+                _segment(T0, "long", 95.0, 1000.0),
+                _segment(T0, "short", 109.0, 500.0),
+                _segment(T1, "long", 95.0, 1000.0),
+                _segment(T1, "short", 109.0, 500.0),
+                _segment(T2, "long", 95.0, 0.0, consumed=1000.0),
+                _segment(T2, "short", 109.0, 500.0),
+                _segment(T3, "short", 109.0, 500.0),
             ]
         ),
         "open_interest": _frame(
@@ -137,8 +142,8 @@ def _history() -> dict[str, pd.DataFrame]:
         "model_runs": _frame([_run(DAY_1), _run(DAY_2)]),
     }
     # One leverage per side here, so the by-leverage rows are the snapshot rows plus leverage.
-    snapshots = tables["heatmap_snapshots"]
-    tables["heatmap_snapshots_by_leverage"] = snapshots.assign(
+    snapshots = tables["snapshot_segments"]
+    tables["snapshot_segments_by_leverage"] = snapshots.assign(
         leverage=snapshots["side"].map({"long": 20, "short": 10})
     )
     return tables
@@ -243,8 +248,8 @@ CORRUPTIONS = {
         "closures",
     ),
     "snapshot bucket off by 1 USD": (
-        "UPDATE heatmap_snapshots_by_leverage SET active_usd = active_usd - 1 "
-        "WHERE side = 'short' AND ts = TIMESTAMP '2025-12-02 00:00:00'",
+        "UPDATE snapshot_segments_by_leverage SET weight = weight - 1 "
+        "WHERE side = 'short' AND first_ts = TIMESTAMP '2025-12-02 00:00:00'",
         "snapshots",
     ),
     "state total differs from ledger": (
@@ -268,8 +273,18 @@ CORRUPTIONS = {
         "values",
     ),
     "NaN active": (
-        "UPDATE heatmap_snapshots SET active_usd = 'NaN'::DOUBLE "
-        "WHERE ts = TIMESTAMP '2025-12-01 00:05:00' AND side = 'long'",
+        "UPDATE snapshot_segments SET weight = 'NaN'::DOUBLE "
+        "WHERE first_ts = TIMESTAMP '2025-12-01 00:05:00' AND side = 'long'",
+        "values",
+    ),
+    "snapshot segments overlap": (
+        "UPDATE snapshot_segments_by_leverage SET last_ts = TIMESTAMP '2025-12-01 00:05:00' "
+        "WHERE first_ts = TIMESTAMP '2025-12-01 00:00:00' AND side = 'long'",
+        "values",
+    ),
+    "snapshot segment crosses midnight": (
+        "UPDATE snapshot_segments SET last_ts = TIMESTAMP '2025-12-02 00:00:00' "
+        "WHERE first_ts = TIMESTAMP '2025-12-01 00:10:00' AND side = 'long'",
         "values",
     ),
     "duplicate ledger key": (

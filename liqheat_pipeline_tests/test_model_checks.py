@@ -130,8 +130,8 @@ def test_a_wrong_liquidation_price_fails(corrupt):
 def test_negative_notionals_and_duplicate_keys_fail(corrupt):
     checks = corrupt(
         _update_one_level("level_openings", "created_at", "notional_usd = -notional_usd"),
-        "INSERT INTO heatmap_snapshots SELECT * FROM heatmap_snapshots "
-        "WHERE ts = TIMESTAMP '2025-12-02 06:00:00' LIMIT 1",
+        "INSERT INTO snapshot_segments SELECT * FROM snapshot_segments "
+        "WHERE first_ts::DATE = DATE '2025-12-02' LIMIT 1",
     )
     assert _failed(checks(DAY_2)) >= {
         "level_openings:values_valid_keys_unique",

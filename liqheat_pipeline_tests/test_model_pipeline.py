@@ -178,6 +178,12 @@ def test_each_partition_carries_its_own_days_figures(range_run):
                 "SELECT ts::DATE, count(*) FROM heatmap_snapshots GROUP BY ALL"
             ).fetchall()
         )
+        segments = dict(
+            (str(day), rows)
+            for day, rows in conn.execute(
+                "SELECT first_ts::DATE, count(*) FROM snapshot_segments GROUP BY ALL"
+            ).fetchall()
+        )
         coverage = {
             (str(day), side): value
             for day, side, value in conn.execute(
@@ -198,7 +204,8 @@ def test_each_partition_carries_its_own_days_figures(range_run):
             assert consumptions[f"liquidated_{side}_usd"].value == round(
                 liquidated.get((day, side), 0.0)
             )
-        assert snapshots["dagster/partition_row_count"].value == snapshot_rows[day]
+        assert snapshots["dagster/partition_row_count"].value == segments[day]
+        assert snapshots["snapshot_rows"].value == snapshot_rows[day] > segments[day]
         clusters = snapshots["largest_active_clusters"].value
         assert len(clusters.records) == 5
         assert [c.name for c in clusters.schema.columns] == ["price_bucket", "side", "active_usd"]

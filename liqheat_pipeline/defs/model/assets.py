@@ -67,10 +67,15 @@ MODEL_OUTPUTS: dict[str, str] = {
     ),
     "candle_ledger": "Per candle and side: opened, consumed, closed and active USD.",
     "heatmap_snapshots": (
-        "Active and consumed USD per candle, price bucket and side (heatmap_snapshots), also "
-        "split by leverage (heatmap_snapshots_by_leverage)."
+        "Active and consumed USD per candle, price bucket and side (view heatmap_snapshots), "
+        "also split by leverage (view heatmap_snapshots_by_leverage), stored as constant-weight "
+        "segments (tables snapshot_segments[_by_leverage])."
     ),
 }
+
+# The table an output is stored in, where it is not the output's name (the views
+# heatmap_snapshots[_by_leverage] read snapshot_segments[_by_leverage]).
+STORED_TABLE = {"heatmap_snapshots": "snapshot_segments"}
 
 
 def build_model_asset(spec: SymbolSpec, project: Project) -> dg.AssetsDefinition:
@@ -108,7 +113,7 @@ def build_model_asset(spec: SymbolSpec, project: Project) -> dg.AssetsDefinition
             owners=OWNERS,
             tags=spec.tags("model"),
             code_version=code_version,
-            metadata=table_metadata(name),
+            metadata=table_metadata(STORED_TABLE.get(name, name)),
         )
         for name, description in MODEL_OUTPUTS.items()
     ]
@@ -274,7 +279,7 @@ class _ChunkWriter:
         self.cleared = self.cleared or stale
         self._context.log.info(
             f"{symbol}: wrote {results[0].day}…{chunk_last} ({len(results)} day(s), "
-            f"{written['heatmap_snapshots']:,} snapshot rows) in one transaction"
+            f"{written['snapshot_segments']:,} snapshot segments) in one transaction"
             + (f"; deleted the stored {chunk_last + timedelta(days=1)}…{last_day}" if stale else "")
         )
         for result in results:

@@ -62,7 +62,7 @@ MODEL_CHECKS: dict[tuple[str, str], tuple[str, Audit]] = {
         audit.closures_follow_open_interest,
     ),
     ("heatmap_snapshots", "snapshots_match_ledger"): (
-        "Bucket sums of both snapshot tables equal the ledger's active and consumed USD.",
+        "Bucket sums of both snapshot views equal the ledger's active and consumed USD.",
         audit.snapshots_match_ledger,
     ),
     ("level_openings", "liquidation_prices_match_brackets"): (
@@ -79,7 +79,7 @@ MODEL_CHECKS: dict[tuple[str, str], tuple[str, Audit]] = {
             "level_openings": ("level_openings",),
             "level_consumptions": ("level_consumptions",),
             "candle_ledger": ("candle_ledger",),
-            "heatmap_snapshots": ("heatmap_snapshots", "heatmap_snapshots_by_leverage"),
+            "heatmap_snapshots": ("snapshot_segments", "snapshot_segments_by_leverage"),
             "model_state": ("model_state",),
         }.items()
     },

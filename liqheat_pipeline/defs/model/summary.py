@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import dagster as dg
+import numpy as np
 import pandas as pd
 
 from liqheat_pipeline.defs.metadata import percent, row_counts, usd
@@ -29,7 +30,7 @@ def _closing_coverage(ledger: pd.DataFrame, side: str) -> float:
     return float(known.iloc[-1]) if len(known) else float("nan")
 
 
-def _largest_clusters(snapshots: pd.DataFrame) -> dg.MetadataValue:
+def _largest_clusters(segments: pd.DataFrame, ledger: pd.DataFrame) -> dg.MetadataValue:
     """The day's largest active (bucket, side) cells at its last candle, as a table."""
     schema = dg.TableSchema(
         columns=[
@@ -38,10 +39,12 @@ def _largest_clusters(snapshots: pd.DataFrame) -> dg.MetadataValue:
             dg.TableColumn("active_usd", "int"),
         ]
     )
-    if snapshots.empty:
+    if segments.empty:
         return dg.MetadataValue.table([], schema=schema)
-    last = snapshots[snapshots["ts"] == snapshots["ts"].max()]
-    top = last.nlargest(TOP_CLUSTERS, "active_usd")
+    last_candle = ledger.iloc[-1]
+    last = segments[segments["last_ts"] == last_candle["ts"]]
+    active = last["weight"] * last_candle["closure_scale"]
+    top = last.assign(active_usd=active).nlargest(TOP_CLUSTERS, "active_usd")
     records = [
         dg.TableRecord(
             {"price_bucket": float(bucket), "side": str(side), "active_usd": round(float(active))}
@@ -51,6 +54,14 @@ def _largest_clusters(snapshots: pd.DataFrame) -> dg.MetadataValue:
         )
     ]
     return dg.MetadataValue.table(records, schema=schema)
+
+
+def _snapshot_rows(segments: pd.DataFrame, ledger: pd.DataFrame) -> int:
+    """Rows the heatmap_snapshots view returns for these segments: their candles."""
+    times = ledger["ts"].to_numpy()[::2]
+    first = np.searchsorted(times, segments["first_ts"].to_numpy())
+    last = np.searchsorted(times, segments["last_ts"].to_numpy())
+    return int((last - first + 1).sum())
 
 
 def day_metadata(result: DayResult) -> dict[str, dict[str, dg.MetadataValue]]:
@@ -71,7 +82,8 @@ def day_metadata(result: DayResult) -> dict[str, dict[str, dg.MetadataValue]]:
     }
     counters = {key: dg.MetadataValue.int(int(result.stats.get(key, 0))) for key in _STAT_KEYS}
     common = {"config_hash": dg.MetadataValue.text(result.config_hash)}
-    clusters = _largest_clusters(tables["heatmap_snapshots"])
+    segments = tables["snapshot_segments"]
+    clusters = _largest_clusters(segments, ledger)
     return {
         "model_state": {
             **common,
@@ -107,8 +119,11 @@ def day_metadata(result: DayResult) -> dict[str, dict[str, dg.MetadataValue]]:
         },
         "heatmap_snapshots": {
             **common,
-            **row_counts("heatmap_snapshots", len(tables["heatmap_snapshots"])),
-            "by_leverage_rows": dg.MetadataValue.int(len(tables["heatmap_snapshots_by_leverage"])),
+            **row_counts("snapshot_segments", len(segments)),
+            "snapshot_rows": dg.MetadataValue.int(_snapshot_rows(segments, ledger)),
+            "by_leverage_segments": dg.MetadataValue.int(
+                len(tables["snapshot_segments_by_leverage"])
+            ),
             **closing,
             "largest_active_clusters": clusters,
         },

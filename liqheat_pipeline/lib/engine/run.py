@@ -28,7 +28,7 @@ from liqheat_pipeline.lib.engine.config import (
 from liqheat_pipeline.lib.engine.crossing import first_crossings
 from liqheat_pipeline.lib.engine.liquidation import liquidation_price_by_flag
 from liqheat_pipeline.lib.engine.market import MarketSeries, ModelInputError
-from liqheat_pipeline.lib.engine.snapshots import Cells, bucket_price, snapshot_cells
+from liqheat_pipeline.lib.engine.snapshots import Segments, bucket_price, expand, snapshot_segments
 from liqheat_pipeline.lib.engine.state import LONG, SHORT, SIDES, ModelState
 
 __all__ = ["MarketSeries", "ModelInputError", "ModelOutput", "ModelState", "run_model"]
@@ -41,16 +41,25 @@ _ID_MINUTE, _ID_SIDE = 1000, 100
 
 @dataclass
 class ModelOutput:
-    """Frames with exactly the columns of the contract tables (warehouse.TABLE_DDL); ``symbol``
-    and ``side`` are pandas categoricals. ``state`` is the state after the last candle."""
+    """Frames with exactly the columns of the stored tables (warehouse.TABLE_DDL); ``symbol``
+    and ``side`` are pandas categoricals. ``state`` is the state after the last candle. The
+    dense snapshot frames are what the heatmap_snapshots views return for these rows."""
 
     level_openings: pd.DataFrame
     level_consumptions: pd.DataFrame
     candle_ledger: pd.DataFrame
-    heatmap_snapshots: pd.DataFrame
-    heatmap_snapshots_by_leverage: pd.DataFrame
+    snapshot_segments: pd.DataFrame
+    snapshot_segments_by_leverage: pd.DataFrame
     state: ModelState
     stats: dict[str, Any]
+
+    @property
+    def heatmap_snapshots(self) -> pd.DataFrame:
+        return dense_snapshots(self.snapshot_segments, self.candle_ledger)
+
+    @property
+    def heatmap_snapshots_by_leverage(self) -> pd.DataFrame:
+        return dense_snapshots(self.snapshot_segments_by_leverage, self.candle_ledger)
 
 
 def run_model(
@@ -128,8 +137,8 @@ class _Span:
 
     candles: int
     columns: dict[str, dict[str, np.ndarray]]
-    bucket_cells: Cells | None
-    leverage_cells: Cells | None
+    bucket_segments: Segments | None
+    leverage_segments: Segments | None
     state: ModelState
     stats: dict[str, int]
 
@@ -338,12 +347,11 @@ def _span_over(
     consumed_usd = np.where(consumed, weight * scale_start[end], 0.0)
     bucket = _bucket_index(liq_price, bucket_size)
     leverage = np.concatenate([state.leverage, new.leverage])
-    bucket_cells = leverage_cells = None
+    bucket_segments = leverage_segments = None
     if snapshots:
-        bucket_cells, leverage_cells = snapshot_cells(
-            times=market.open_time,
+        bucket_segments, leverage_segments = snapshot_segments(
+            candles=candles,
             bucket_size=bucket_size,
-            scale_end=np.array(result.scale_end),
             bucket=bucket,
             side=side,
             leverage=leverage,
@@ -425,11 +433,14 @@ def _span_over(
             ledger["active_usd"] / ledger["open_interest_usd"],
             np.nan,
         )
+    # The closure scale S after each candle (per span): a snapshot cell's active notional is its
+    # segment's weight times this.
+    ledger["closure_scale"] = np.repeat(np.array(result.scale_end, dtype=np.float64), 2)
     return _Span(
         candles=candles,
         columns=columns,
-        bucket_cells=bucket_cells,
-        leverage_cells=leverage_cells,
+        bucket_segments=bucket_segments,
+        leverage_segments=leverage_segments,
         state=next_state,
         stats={
             **inputs.stats,
@@ -446,19 +457,18 @@ def _joined(symbol: str, spans: list[_Span]) -> ModelOutput:
     frames: dict[str, pd.DataFrame] = {}
     for table in ("level_openings", "level_consumptions", "candle_ledger"):
         frames[table] = _frame(symbol, _concatenated([span.columns[table] for span in spans]))
+    times = frames["candle_ledger"]["ts"].to_numpy()[::2]
+    offsets = np.cumsum([0] + [span.candles for span in spans])
     for table, attribute in (
-        ("heatmap_snapshots", "bucket_cells"),
-        ("heatmap_snapshots_by_leverage", "leverage_cells"),
+        ("snapshot_segments", "bucket_segments"),
+        ("snapshot_segments_by_leverage", "leverage_segments"),
     ):
-        parts = []
-        for span in spans:
-            cells: Cells = getattr(span, attribute) or _no_cells(table)
-            part = {"ts": cells.ts, "price_bucket": cells.price_bucket, "side": cells.side}
-            if cells.leverage is not None:
-                part["leverage"] = cells.leverage
-            part |= {"active_usd": cells.active_usd, "consumed_usd": cells.consumed_usd}
-            parts.append(part)
-        frames[table] = _frame(symbol, _concatenated(parts))
+        parts = [
+            _segment_columns(getattr(span, attribute), times[offset:])
+            for span, offset in zip(spans, offsets[:-1], strict=True)
+            if getattr(span, attribute) is not None
+        ]
+        frames[table] = _frame(symbol, _concatenated(parts) if parts else _no_segments(table))
     stats = {key: sum(span.stats[key] for span in spans) for key in spans[0].stats}
     stats["renormalisations"] = len(spans) - 1
     stats["active_levels"] = len(spans[-1].state)
@@ -466,24 +476,59 @@ def _joined(symbol: str, spans: list[_Span]) -> ModelOutput:
         level_openings=frames["level_openings"],
         level_consumptions=frames["level_consumptions"],
         candle_ledger=frames["candle_ledger"],
-        heatmap_snapshots=frames["heatmap_snapshots"],
-        heatmap_snapshots_by_leverage=frames["heatmap_snapshots_by_leverage"],
+        snapshot_segments=frames["snapshot_segments"],
+        snapshot_segments_by_leverage=frames["snapshot_segments_by_leverage"],
         state=spans[-1].state,
         stats=stats,
     )
 
 
-def _no_cells(table: str) -> Cells:
-    """Empty cells of a snapshot table (a run without snapshots)."""
-    by_leverage = table == "heatmap_snapshots_by_leverage"
-    return Cells(
-        ts=np.array([], dtype="datetime64[ns]"),
-        price_bucket=np.array([], dtype=np.float64),
-        side=np.array([], dtype=np.int8),
-        leverage=np.array([], dtype=np.int64) if by_leverage else None,
-        active_usd=np.array([], dtype=np.float64),
-        consumed_usd=np.array([], dtype=np.float64),
+def _segment_columns(segments: Segments, times: np.ndarray) -> dict[str, np.ndarray]:
+    columns = {
+        "first_ts": times[segments.first_row],
+        "last_ts": times[segments.last_row],
+        "price_bucket": segments.price_bucket,
+        "side": segments.side,
+    }
+    if segments.leverage is not None:
+        columns["leverage"] = segments.leverage
+    return columns | {"weight": segments.weight, "consumed_usd": segments.consumed_usd}
+
+
+def _no_segments(table: str) -> dict[str, np.ndarray]:
+    """Empty columns of a segment table (a run without snapshots)."""
+    no_times = np.array([], dtype="datetime64[ns]")
+    columns = {"first_ts": no_times, "last_ts": no_times}
+    columns |= {"price_bucket": np.array([], dtype=np.float64), "side": np.array([], np.int8)}
+    if table == "snapshot_segments_by_leverage":
+        columns["leverage"] = np.array([], dtype=np.int32)
+    return columns | {name: np.array([], dtype=np.float64) for name in ("weight", "consumed_usd")}
+
+
+def dense_snapshots(segments: pd.DataFrame, ledger: pd.DataFrame) -> pd.DataFrame:
+    """One row per candle of each segment (frames as stored): what the heatmap_snapshots views
+    compute from snapshot_segments and candle_ledger.closure_scale."""
+    long_rows = ledger[ledger["side"] == "long"]
+    times = long_rows["ts"].to_numpy()
+    by_leverage = "leverage" in segments
+    cells = expand(
+        Segments(
+            first_row=np.searchsorted(times, segments["first_ts"].to_numpy()),
+            last_row=np.searchsorted(times, segments["last_ts"].to_numpy()),
+            price_bucket=segments["price_bucket"].to_numpy(),
+            side=segments["side"].cat.codes.to_numpy().astype(np.int8),
+            leverage=segments["leverage"].to_numpy() if by_leverage else None,
+            weight=segments["weight"].to_numpy(),
+            consumed_usd=segments["consumed_usd"].to_numpy(),
+        ),
+        long_rows["closure_scale"].to_numpy(),
     )
+    columns = {"ts": times[cells.row], "price_bucket": cells.price_bucket, "side": cells.side}
+    if by_leverage:
+        columns["leverage"] = cells.leverage
+    columns |= {"active_usd": cells.active_usd, "consumed_usd": cells.consumed_usd}
+    symbol = str(segments["symbol"].iloc[0]) if len(segments) else ""
+    return _frame(symbol, columns)
 
 
 def _concatenated(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:

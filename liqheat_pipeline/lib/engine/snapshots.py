@@ -1,10 +1,15 @@
-"""Sparse per-candle snapshots per (bucket, side) and per (bucket, side, leverage).
+"""Snapshots per (bucket, side) and per (bucket, side, leverage) as constant-weight segments.
 
 Each level contributes its scale-free weight ``w`` to its cell from its first active candle up to
 (not including) the candle it ends in; the cell's active notional after candle k is
 ``S_k × Σ w``. Per block of candles this is a difference array (one bincount) and a cumulative
 sum, restricted to the cells alive in the block; integer level counts, not float residues,
-decide which cells are stored. Cost: candles × live cells, i.e. about the size of the output.
+decide which cells exist. ``Σ w`` changes only where a level starts or ends in the cell, so a
+cell is stored as segments: runs of candles with one weight sum, active notional
+``weight × S_k`` in each candle of the run (the SQL views compute exactly this product, see
+``expand``). A segment starts at every candle with a consumption in the cell, whose consumed
+notional it carries. Cost: candles × live cells to compute; storage: about two segments per
+level plus one per live cell and day.
 """
 
 from __future__ import annotations
@@ -19,12 +24,28 @@ BLOCK_CANDLES = 288
 
 
 @dataclass(frozen=True)
-class Cells:
-    """Stored snapshot cells, one entry per (candle, cell) with active or consumed notional."""
+class Segments:
+    """Cells over runs of candles ``first_row`` .. ``last_row`` (inclusive) with a constant
+    weight sum: active notional ``weight × scale_end[k]`` in each candle k of the run,
+    ``consumed_usd`` booked in candle ``first_row``. Ordered by (first_row, cell)."""
 
-    ts: np.ndarray
+    first_row: np.ndarray
+    last_row: np.ndarray
     price_bucket: np.ndarray
     side: np.ndarray  # state.LONG / state.SHORT
+    leverage: np.ndarray | None
+    weight: np.ndarray
+    consumed_usd: np.ndarray
+
+
+@dataclass(frozen=True)
+class Cells:
+    """Dense snapshot cells, one entry per (candle row, cell) with active or consumed notional,
+    ordered by (row, price bucket, side[, leverage])."""
+
+    row: np.ndarray
+    price_bucket: np.ndarray
+    side: np.ndarray
     leverage: np.ndarray | None
     active_usd: np.ndarray
     consumed_usd: np.ndarray
@@ -43,11 +64,21 @@ class _Events:
     consumed_usd: np.ndarray
 
 
-def snapshot_cells(
+@dataclass(frozen=True)
+class _Rows:
+    """Stored (row, cell) entries before scaling: the cell's weight sum (0 where only a
+    consumption is booked) and consumed USD, ordered by row and then cell key."""
+
+    row: np.ndarray
+    cell_key: np.ndarray
+    weight: np.ndarray
+    consumed_usd: np.ndarray
+
+
+def snapshot_segments(
     *,
-    times: np.ndarray,
+    candles: int,
     bucket_size: float,
-    scale_end: np.ndarray,
     bucket: np.ndarray,
     side: np.ndarray,
     leverage: np.ndarray,
@@ -56,13 +87,13 @@ def snapshot_cells(
     end_row: np.ndarray,
     consumed_usd: np.ndarray,
     block_candles: int = BLOCK_CANDLES,
-) -> tuple[Cells, Cells]:
-    """Cells per (bucket, side) and per (bucket, side, leverage) with active or consumed USD.
+) -> tuple[Segments, Segments]:
+    """Segments per (bucket, side) and per (bucket, side, leverage).
 
     Per level: active in candles ``first_row`` .. ``end_row - 1``; ``consumed_usd`` > 0 is booked
-    in ``end_row`` (``end_row == len(times)``: still active after the last candle).
+    in ``end_row`` (``end_row == candles``: still active after the last candle). The per-bucket
+    weight is the sum of its leverage cells' weights (in leverage order).
     """
-    candles = len(times)
     ended = end_row < candles
     rows = np.concatenate([first_row, end_row[ended]])
     order = np.argsort(rows, kind="stable")
@@ -79,40 +110,28 @@ def snapshot_cells(
         consumed_usd=consumed_usd[booked],
     )
     side_key = bucket * 2 + side
-    leverage_key = side_key * _LEVERAGE_RADIX + leverage
-    ts, (keys, column), active, consumed = _cells(
-        times, scale_end, leverage_key, events, block_candles
+    per_leverage = _stored_rows(
+        candles, side_key * _LEVERAGE_RADIX + leverage, events, block_candles
     )
-    cell_side_key = keys // _LEVERAGE_RADIX
-    cell_price = bucket_price(cell_side_key // 2, bucket_size)
-    cell_side = (cell_side_key % 2).astype(np.int8)
-    per_leverage = Cells(
-        ts=ts,
-        price_bucket=cell_price[column],
-        side=cell_side[column],
-        leverage=(keys % _LEVERAGE_RADIX).astype(np.int32)[column],
-        active_usd=active,
-        consumed_usd=consumed,
+    # Rows are ordered by (row, bucket, side, leverage): a bucket's layers are adjacent, so the
+    # per-bucket rows are sums over runs of equal (row, bucket, side).
+    bucket_key = per_leverage.cell_key // _LEVERAGE_RADIX
+    starts = np.ones(len(bucket_key), dtype=bool)
+    starts[1:] = (bucket_key[1:] != bucket_key[:-1]) | (
+        per_leverage.row[1:] != per_leverage.row[:-1]
     )
-    # Rows are ordered by (ts, bucket, side, leverage): a bucket's layers are adjacent, so the
-    # per-bucket table is a sum over runs of equal (ts, bucket, side).
-    row_side_key = cell_side_key[column]
-    starts = np.empty(len(ts), dtype=bool)
-    np.not_equal(row_side_key[1:], row_side_key[:-1], out=starts[1:])
-    candle_starts = np.searchsorted(ts, times)  # each candle's first row (ts is sorted)
-    starts[candle_starts[candle_starts < len(ts)]] = True
-    group = np.cumsum(starts.view(np.int8), dtype=np.intp)  # 1-based group of each row
+    group = np.cumsum(starts, dtype=np.intp) - 1
     first = np.flatnonzero(starts)
-    first_column = column[first]
-    per_bucket = Cells(
-        ts=ts[first],
-        price_bucket=cell_price[first_column],
-        side=cell_side[first_column],
-        leverage=None,
-        active_usd=np.bincount(group, active, minlength=len(first) + 1)[1:],
-        consumed_usd=np.bincount(group, consumed, minlength=len(first) + 1)[1:],
+    per_bucket = _Rows(
+        row=per_leverage.row[first],
+        cell_key=bucket_key[first],
+        weight=np.bincount(group, per_leverage.weight, minlength=len(first)),
+        consumed_usd=np.bincount(group, per_leverage.consumed_usd, minlength=len(first)),
     )
-    return per_bucket, per_leverage
+    return (
+        _segments(per_bucket, bucket_size, by_leverage=False),
+        _segments(per_leverage, bucket_size, by_leverage=True),
+    )
 
 
 def bucket_price(index: np.ndarray, bucket_size: float) -> np.ndarray:
@@ -120,17 +139,71 @@ def bucket_price(index: np.ndarray, bucket_size: float) -> np.ndarray:
     return np.round(index * bucket_size, 10)
 
 
-def _cells(times, scale_end, level_key, events: _Events, block_candles: int):
-    """Stored cells when levels are grouped by ``level_key``: (ts, (cell keys, cell index per
-    row), active USD, consumed USD), ordered by ts and then cell key."""
+def expand(segments: Segments, scale_end: np.ndarray) -> Cells:
+    """The dense cells of ``segments``: one entry per candle of each segment, active notional
+    ``weight × scale_end[row]`` (what the heatmap_snapshots views compute in SQL)."""
+    lengths = segments.last_row - segments.first_row + 1
+    which = np.repeat(np.arange(len(lengths)), lengths)
+    starts = np.cumsum(lengths) - lengths
+    row = segments.first_row[which] + (np.arange(len(which)) - starts[which])
+    consumed = np.zeros(len(which))
+    consumed[starts] = segments.consumed_usd
+    key_columns = [segments.side, segments.price_bucket]
+    if segments.leverage is not None:
+        key_columns.insert(0, segments.leverage)
+    order = np.lexsort([column[which] for column in key_columns] + [row])
+    which, row = which[order], row[order]
+    return Cells(
+        row=row,
+        price_bucket=segments.price_bucket[which],
+        side=segments.side[which],
+        leverage=None if segments.leverage is None else segments.leverage[which],
+        active_usd=segments.weight[which] * scale_end[row],
+        consumed_usd=consumed[order],
+    )
+
+
+def _segments(rows: _Rows, bucket_size: float, *, by_leverage: bool) -> Segments:
+    """Merge each cell's consecutive rows with the same weight (bit for bit) into segments; a
+    row with a consumption starts a new one."""
+    by_cell = np.lexsort((rows.row, rows.cell_key))
+    row, key = rows.row[by_cell], rows.cell_key[by_cell]
+    weight, consumed = rows.weight[by_cell], rows.consumed_usd[by_cell]
+    bits = weight.view(np.int64)
+    starts = np.ones(len(row), dtype=bool)
+    starts[1:] = (
+        (key[1:] != key[:-1])
+        | (row[1:] != row[:-1] + 1)
+        | (bits[1:] != bits[:-1])
+        | (consumed[1:] > 0)
+    )
+    first = np.flatnonzero(starts)
+    last = np.append(first[1:], len(row)) - 1
+    order = np.lexsort((key[first], row[first]))
+    first, last = first[order], last[order]
+    side_key = key[first] // _LEVERAGE_RADIX if by_leverage else key[first]
+    return Segments(
+        first_row=row[first],
+        last_row=row[last],
+        price_bucket=bucket_price(side_key // 2, bucket_size),
+        side=(side_key % 2).astype(np.int8),
+        leverage=(key[first] % _LEVERAGE_RADIX).astype(np.int32) if by_leverage else None,
+        weight=weight[first],
+        consumed_usd=consumed[first],
+    )
+
+
+def _stored_rows(candles: int, level_key, events: _Events, block_candles: int) -> _Rows:
+    """Stored (row, cell) entries when levels are grouped by ``level_key``, with the cells'
+    weight sums, ordered by row and then cell key."""
     cell_keys, level_cell = np.unique(level_key, return_inverse=True)
     event_cell = level_cell[events.level]
     consumed_cell = level_cell[events.consumed_level]
     carry_weight = np.zeros(len(cell_keys))
     carry_count = np.zeros(len(cell_keys))
-    rows, block_keys, offset = [], [], 0
-    for start in range(0, len(times), block_candles):
-        stop = min(len(times), start + block_candles)
+    parts = []
+    for start in range(0, candles, block_candles):
+        stop = min(candles, start + block_candles)
         here = slice(*np.searchsorted(events.row, [start, stop]))
         booked = slice(*np.searchsorted(events.consumed_row, [start, stop]))
         marked = carry_count > 0.5
@@ -171,27 +244,20 @@ def _cells(times, scale_end, level_key, events: _Events, block_candles: int):
         stored = np.flatnonzero(kept)
         per_row = np.diff(np.searchsorted(stored, np.arange(0, (height + 1) * width, width)))
         row_offset = np.repeat(np.arange(0, height * width, width), per_row)
-        active = grid.ravel()[stored + row_offset]  # (row, column) of the 2-width grid
-        active *= np.repeat(scale_end[start:stop], per_row)
+        weight = grid.ravel()[stored + row_offset]  # (row, column) of the 2-width grid
         consumed = np.zeros(len(stored))
         position = np.searchsorted(stored, booked_at)
         consumed[position] = booked_usd
-        active[position[~was_alive]] = 0.0
-        rows.append(
+        weight[position[~was_alive]] = 0.0
+        parts.append(
             (
-                np.repeat(times[start:stop], per_row),
-                offset + stored - row_offset,
-                active,
+                np.repeat(np.arange(start, stop), per_row),
+                cell_keys[live][stored - row_offset],
+                weight,
                 consumed,
             )
         )
-        block_keys.append(cell_keys[live])
-        offset += width
-    if not rows:
-        nothing = np.array([], np.float64)
-        return times[:0], (np.array([], np.int64), np.array([], np.int64)), nothing, nothing
-    if len(rows) == 1:  # one block: no copies
-        ts, column, active, consumed = rows[0]
-        return ts, (block_keys[0], column), active, consumed
-    ts, column, active, consumed = (np.concatenate(part) for part in zip(*rows, strict=True))
-    return ts, (np.concatenate(block_keys), column), active, consumed
+    if not parts:
+        nothing = np.array([], np.int64)
+        return _Rows(nothing, nothing, np.array([], np.float64), np.array([], np.float64))
+    return _Rows(*(np.concatenate(part) for part in zip(*parts, strict=True)))

@@ -692,17 +692,21 @@ NON_NEGATIVE_COLUMNS: dict[str, tuple[str, ...]] = {
     "level_openings": ("notional_usd", "entry_price", "liq_price"),
     "level_consumptions": ("consumed_usd",),
     "candle_ledger": ("opened_usd", "consumed_usd", "closed_usd", "active_usd"),
-    "heatmap_snapshots": ("active_usd", "consumed_usd"),
-    "heatmap_snapshots_by_leverage": ("active_usd", "consumed_usd"),
+    "snapshot_segments": ("weight", "consumed_usd"),
+    "snapshot_segments_by_leverage": ("weight", "consumed_usd"),
     "model_state": ("notional_usd", "remaining_usd", "liq_price"),
 }
 
 
 # docs/model.md: level_id = epoch_minutes(created_at) × 1000 + side code (0 long, 1 short) × 100
 # + tier index.
-LEVEL_ID_RULES: dict[str, str] = {
+# A snapshot segment spans candles of one day (the day that owns it).
+_WITHIN_ONE_DAY = "first_ts <= last_ts AND CAST(last_ts AS DATE) = CAST(first_ts AS DATE)"
+ROW_RULES: dict[str, str] = {
     "level_openings": "level_id // 1000 = epoch_ms(created_at) // 60000 "
     "AND level_id % 1000 // 100 = CASE side WHEN 'long' THEN 0 ELSE 1 END",
+    "snapshot_segments": _WITHIN_ONE_DAY,
+    "snapshot_segments_by_leverage": _WITHIN_ONE_DAY,
 }
 
 
@@ -717,7 +721,7 @@ def values_valid_and_keys_unique(
     by-leverage cells), then confirmed on the key itself, so a hash collision is never reported.
 
     Level ids are unique across days too: an opening's id must encode its creation minute and
-    side (``LEVEL_ID_RULES``), so openings of different days never share one; a level consumed
+    side (``ROW_RULES``), so openings of different days never share one; a level consumed
     on two days fails ``consumed_at_first_crossing`` (a consumed level leaves the end state
     every later day starts from).
     """
@@ -730,7 +734,19 @@ def values_valid_and_keys_unique(
             for column in NON_NEGATIVE_COLUMNS[table]
         )
         key = ", ".join(stored.key_within_symbol)
-        id_rule = LEVEL_ID_RULES.get(table, "true")
+        row_rule = ROW_RULES.get(table, "true")
+        overlapping = ""
+        if stored.time_column == "first_ts":
+            # Two segments of one cell covering the same candle would be two view rows.
+            cell = ", ".join(column for column in stored.key_within_symbol if column != "first_ts")
+            overlapping = f"""
+                UNION ALL
+                SELECT '{table}', 'overlapping segments', CAST(({key}) AS VARCHAR)
+                FROM (
+                    SELECT *, lead(first_ts) OVER (PARTITION BY {cell} ORDER BY first_ts) AS next
+                    FROM {table} WHERE symbol = $symbol AND {in_window}
+                )
+                WHERE next <= last_ts"""
         frames.append(
             _query(
                 conn,
@@ -740,7 +756,7 @@ def values_valid_and_keys_unique(
                 FROM {table}
                 WHERE symbol = $symbol AND {in_window}
                   AND ({bad_value} OR side IS NULL OR side NOT IN ('long', 'short')
-                       OR NOT ({id_rule}))
+                       OR NOT ({row_rule}))
                 UNION ALL
                 SELECT '{table}', 'duplicate key (' || count(*) || ' rows)',
                        CAST(({key}) AS VARCHAR)
@@ -752,6 +768,7 @@ def values_valid_and_keys_unique(
                       GROUP BY key_hash HAVING count(*) > 1)
                 GROUP BY {key}
                 HAVING count(*) > 1
+                {overlapping}
                 """,
                 window,
             )

@@ -26,8 +26,8 @@ OUTPUT_TIME_COLUMNS: dict[str, str] = {
         "level_openings",
         "level_consumptions",
         "candle_ledger",
-        "heatmap_snapshots",
-        "heatmap_snapshots_by_leverage",
+        "snapshot_segments",
+        "snapshot_segments_by_leverage",
     )
 }
 

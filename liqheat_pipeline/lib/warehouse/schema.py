@@ -111,25 +111,30 @@ TABLES: dict[str, Table] = {
         symbol VARCHAR NOT NULL, ts TIMESTAMP NOT NULL, side VARCHAR NOT NULL,
         opened_usd DOUBLE NOT NULL, consumed_usd DOUBLE NOT NULL,
         closed_usd DOUBLE NOT NULL, active_usd DOUBLE NOT NULL,
-        open_interest_usd DOUBLE, coverage DOUBLE""",
+        open_interest_usd DOUBLE, coverage DOUBLE, closure_scale DOUBLE""",
         key=("symbol", "ts", "side"),
         time_column="ts",
-        added_columns=("open_interest_usd DOUBLE", "coverage DOUBLE"),
+        added_columns=("open_interest_usd DOUBLE", "coverage DOUBLE", "closure_scale DOUBLE"),
     ),
-    "heatmap_snapshots": Table(
+    # The heatmap snapshots as stored: per cell (bucket, side[, leverage]) runs of candles
+    # first_ts..last_ts of one day over which the cell's weight sum is constant; the views
+    # heatmap_snapshots[_by_leverage] expand them with candle_ledger.closure_scale
+    # (docs/model.md §4).
+    "snapshot_segments": Table(
         """
-        symbol VARCHAR NOT NULL, ts TIMESTAMP NOT NULL, price_bucket DOUBLE NOT NULL,
-        side VARCHAR NOT NULL, active_usd DOUBLE NOT NULL, consumed_usd DOUBLE NOT NULL""",
-        key=("symbol", "ts", "price_bucket", "side"),
-        time_column="ts",
+        symbol VARCHAR NOT NULL, first_ts TIMESTAMP NOT NULL, last_ts TIMESTAMP NOT NULL,
+        price_bucket DOUBLE NOT NULL, side VARCHAR NOT NULL, weight DOUBLE NOT NULL,
+        consumed_usd DOUBLE NOT NULL""",
+        key=("symbol", "first_ts", "price_bucket", "side"),
+        time_column="first_ts",
     ),
-    "heatmap_snapshots_by_leverage": Table(
+    "snapshot_segments_by_leverage": Table(
         """
-        symbol VARCHAR NOT NULL, ts TIMESTAMP NOT NULL, price_bucket DOUBLE NOT NULL,
-        side VARCHAR NOT NULL, leverage INTEGER NOT NULL,
-        active_usd DOUBLE NOT NULL, consumed_usd DOUBLE NOT NULL""",
-        key=("symbol", "ts", "price_bucket", "side", "leverage"),
-        time_column="ts",
+        symbol VARCHAR NOT NULL, first_ts TIMESTAMP NOT NULL, last_ts TIMESTAMP NOT NULL,
+        price_bucket DOUBLE NOT NULL, side VARCHAR NOT NULL, leverage INTEGER NOT NULL,
+        weight DOUBLE NOT NULL, consumed_usd DOUBLE NOT NULL""",
+        key=("symbol", "first_ts", "price_bucket", "side", "leverage"),
+        time_column="first_ts",
     ),
     # Observed liquidations (not modelled): one row per bucket of the source; a bucket the
     # source lacks is absent, never 0.
@@ -196,19 +201,77 @@ TABLES: dict[str, Table] = {
 # The column definitions alone, per table (what CREATE TABLE takes).
 TABLE_DDL: dict[str, str] = {name: table.columns for name, table in TABLES.items()}
 
+
+def _snapshot_view(segments: str, tier: str = "") -> str:
+    """One row per candle of each segment: active = weight × the candle's closure scale (the
+    engine's own product, bit for bit), consumed booked in the segment's first candle.
+
+    Two branches, so that the planner never expands a segment it does not need: a segment's
+    first candle joins the ledger on equal keys (and is all a ``consumed_usd > 0`` filter
+    reads: the other branch's consumed is the constant 0), its later candles join the ledger
+    rows of the same day within the segment (segments never cross a day)."""
+    columns = (
+        f"s.symbol, l.ts, s.price_bucket, s.side, {tier}s.weight * l.closure_scale AS active_usd"
+    )
+    return f"""
+        SELECT {columns}, s.consumed_usd
+        FROM {segments} s
+        JOIN candle_ledger l ON l.symbol = s.symbol AND l.side = s.side AND l.ts = s.first_ts
+        UNION ALL
+        SELECT {columns}, 0.0 AS consumed_usd
+        FROM {segments} s
+        JOIN candle_ledger l ON l.symbol = s.symbol AND l.side = s.side
+            AND CAST(l.ts AS DATE) = CAST(s.first_ts AS DATE)
+            AND l.ts > s.first_ts AND l.ts <= s.last_ts"""
+
+
 VIEW_DDL: dict[str, str] = {
     "liquidation_levels": """
         SELECT o.*, c.consumed_at, c.consumed_usd
         FROM level_openings o
         LEFT JOIN level_consumptions c USING (symbol, level_id)""",
+    "heatmap_snapshots": _snapshot_view("snapshot_segments"),
+    "heatmap_snapshots_by_leverage": _snapshot_view(
+        "snapshot_segments_by_leverage", "s.leverage, "
+    ),
 }
+# Relations that were tables before they became views: a file that still has them as tables
+# must be migrated (ensure_schema says how) before this code can use it.
+_FORMER_TABLES = ("heatmap_snapshots", "heatmap_snapshots_by_leverage")
+
+
+class SchemaMigrationError(RuntimeError):
+    """The DuckDB file has an older layout that must be migrated first."""
 
 
 def ensure_schema(conn: duckdb.DuckDBPyConnection) -> None:
     """Create every contract table and view that does not exist yet."""
+    _refuse_former_tables(conn)
     for name, table in TABLES.items():
         conn.execute(f"CREATE TABLE IF NOT EXISTS {name} ({table.columns})")
         for column in table.added_columns:
             conn.execute(f"ALTER TABLE {name} ADD COLUMN IF NOT EXISTS {column}")
     for name, query in VIEW_DDL.items():
         conn.execute(f"CREATE VIEW IF NOT EXISTS {name} AS {query}")
+
+
+def _refuse_former_tables(conn: duckdb.DuckDBPyConnection) -> None:
+    placeholders = ", ".join("?" for _ in _FORMER_TABLES)
+    found = [
+        row[0]
+        for row in conn.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database() "
+            f"AND schema_name = current_schema() AND table_name IN ({placeholders}) ORDER BY 1",
+            list(_FORMER_TABLES),
+        ).fetchall()
+    ]
+    if found:
+        path = conn.execute(
+            "SELECT path FROM duckdb_databases() WHERE database_name = current_database()"
+        ).fetchone()[0]
+        raise SchemaMigrationError(
+            f"{path}: {', '.join(found)} are tables of the dense snapshot layout; they are now "
+            "views over snapshot_segments (README, 'Upgrading'). Drop them "
+            f"(`DROP TABLE {'; DROP TABLE '.join(found)};`) and re-materialize the model from "
+            "the first day, or start from a new file."
+        )
