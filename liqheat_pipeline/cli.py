@@ -34,8 +34,9 @@ QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 # The demo's one symbol is a chain of steps: in one process they run without a process start
 # (seconds of imports) per step.
 DEMO_RUN_CONFIG = {**QUIET_RUN_CONFIG, **IN_PROCESS_EXECUTION}
-# Tables reported after the demo run (rows and time span), for the demo symbol only.
-SUMMARY_TABLES = ("candles", "open_interest", "heatmap_snapshots")
+# Relations reported after the demo run (rows and time span), for the demo symbol only, with
+# their time columns.
+SUMMARY_RELATIONS = {"candles": "open_time", "open_interest": "ts", "heatmap_snapshots": "ts"}
 
 
 @dataclass(frozen=True)
@@ -216,13 +217,16 @@ def _summary_lines(db_path: Path) -> list[str]:
     lines = []
     with warehouse.connect(db_path, read_only=True) as conn:
         present = {
-            row[0] for row in conn.execute("SELECT table_name FROM duckdb_tables()").fetchall()
+            row[0]
+            for row in conn.execute(
+                "SELECT table_name FROM duckdb_tables() UNION ALL "
+                "SELECT view_name FROM duckdb_views()"
+            ).fetchall()
         }
-        for table in SUMMARY_TABLES:
+        for table, time_column in SUMMARY_RELATIONS.items():
             if table not in present:
                 lines.append(f"{table}: not present")
                 continue
-            time_column = warehouse.TABLES[table].time_column
             rows, first, last = conn.execute(
                 f"SELECT count(*), min({time_column}), max({time_column}) "
                 f"FROM {table} WHERE symbol = ?",

@@ -17,6 +17,7 @@ from liqheat_pipeline_tests.helpers.model_builders import (
     oi_frame,
     plain,
     run_in_chunks,
+    views_minus_engine_cells,
 )
 from liqheat_pipeline_tests.helpers.model_oracle import run_oracle
 
@@ -211,6 +212,18 @@ def test_state_round_trip_through_duckdb_keeps_results(tmp_path_factory, case):
     for table in OUTPUT_TABLES:
         pd.testing.assert_frame_equal(plain(stored.frames[table]), plain(in_memory.frames[table]))
     pd.testing.assert_frame_equal(stored.state.levels_frame(), in_memory.state.levels_frame())
+
+
+@settings(SETTINGS, max_examples=25)
+@given(markets(max_candles=24))
+def test_the_snapshot_views_return_exactly_the_engines_cells(tmp_path_factory, case):
+    """The views over the stored segments and ledger, bit for bit (docs/model.md §4)."""
+    symbol, candles, open_interest, marks, config, splits = case
+    run = run_in_chunks(symbol, candles, open_interest, config, marks=marks, splits=splits)
+    path = tmp_path_factory.mktemp("views") / "views.duckdb"
+    assert views_minus_engine_cells(run.outputs, path) == dict.fromkeys(
+        ("heatmap_snapshots", "heatmap_snapshots_by_leverage"), 0
+    )
 
 
 def _assert_same_outputs(actual, expected, scale) -> None:

@@ -14,7 +14,11 @@ from liqheat_pipeline.lib.engine.config import ModelConfig
 from liqheat_pipeline.lib.engine.market import split_by_day
 from liqheat_pipeline.lib.engine.run import MarketSeries, run_model
 from liqheat_pipeline_tests.conftest import REAL_SYMBOLS
-from liqheat_pipeline_tests.helpers.model_builders import combine
+from liqheat_pipeline_tests.helpers.model_builders import (
+    Combined,
+    combine,
+    views_minus_engine_cells,
+)
 
 pytestmark = pytest.mark.real_data
 
@@ -25,6 +29,7 @@ class RealRun:
     frames: dict[str, pd.DataFrame]
     state: object
     stats: dict
+    run: Combined
 
 
 def _read(root: Path, symbol: str) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -50,7 +55,7 @@ def real_run(request, real_binance_dir) -> RealRun:
         outputs.append(output)
         state = output.state
     run = combine(outputs)
-    return RealRun(candles=candles, frames=run.frames, state=run.state, stats=run.stats)
+    return RealRun(candles=candles, frames=run.frames, state=run.state, stats=run.stats, run=run)
 
 
 def _positions(run: RealRun, times: pd.Series) -> np.ndarray:
@@ -119,6 +124,18 @@ def test_conservation_on_real_data(real_run):
     aligned = ledger.set_index(["ts", "side"])["active_usd"]
     aligned = aligned[aligned > 0]
     np.testing.assert_allclose(cells.loc[aligned.index], aligned, rtol=1e-9)
+
+
+def test_the_snapshot_views_return_exactly_the_engines_cells(real_run, tmp_path):
+    """30 real days stored as segments: the views hold every engine cell, bit for bit, and no
+    other row; the segments are far fewer than the cells."""
+    run = real_run.run
+    assert views_minus_engine_cells(run.outputs, tmp_path / "real.duckdb") == {
+        "heatmap_snapshots": 0,
+        "heatmap_snapshots_by_leverage": 0,
+    }
+    segments = sum(len(output.snapshot_segments_by_leverage) for output in run.outputs)
+    assert segments * 20 < len(real_run.frames["heatmap_snapshots_by_leverage"])
 
 
 def test_one_pass_equals_day_by_day(real_run, real_binance_dir):

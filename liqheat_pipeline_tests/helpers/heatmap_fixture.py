@@ -138,8 +138,8 @@ def write_fixture(fixture: Fixture, path: Path) -> None:
         for table, frame in (
             ("candles", candles),
             ("candle_ledger", ledger),
-            ("heatmap_snapshots", snapshots),
-            ("heatmap_snapshots_by_leverage", by_leverage),
+            ("snapshot_segments", _one_candle_segments(snapshots)),
+            ("snapshot_segments_by_leverage", _one_candle_segments(by_leverage)),
         ):
             conn.register("_rows", frame)
             columns = ", ".join(frame.columns)
@@ -157,6 +157,13 @@ def write_fixture(fixture: Fixture, path: Path) -> None:
             )
 
 
+def _one_candle_segments(cells: pd.DataFrame) -> pd.DataFrame:
+    """Snapshot cells as segments of one candle each (the ledger's closure scale is 1, so the
+    views return exactly these cells)."""
+    segments = cells.rename(columns={"ts": "first_ts", "active_usd": "weight"})
+    return segments.assign(last_ts=segments["first_ts"])
+
+
 def _ledger(
     fixture: Fixture, ts: np.ndarray, active: pd.DataFrame, consumed: pd.DataFrame
 ) -> pd.DataFrame:
@@ -171,5 +178,6 @@ def _ledger(
         grid["consumed_usd"] = gone.reindex(ts, fill_value=0.0).to_numpy()
         grid["closed_usd"] = 0.0
         grid["active_usd"] = still.reindex(ts, fill_value=0.0).to_numpy()
+        grid["closure_scale"] = 1.0  # no closures
         frames.append(grid.assign(symbol=fixture.symbol, side=side))
     return pd.concat(frames, ignore_index=True)

@@ -154,3 +154,34 @@ def plain(frame: pd.DataFrame) -> pd.DataFrame:
         if isinstance(out[column].dtype, pd.CategoricalDtype):
             out[column] = out[column].astype(str)
     return out
+
+
+SEGMENT_TABLES = ("candle_ledger", "snapshot_segments", "snapshot_segments_by_leverage")
+SNAPSHOT_VIEWS = ("heatmap_snapshots", "heatmap_snapshots_by_leverage")
+
+
+def views_minus_engine_cells(outputs: Sequence[ModelOutput], path: Path) -> dict[str, int]:
+    """Store the outputs' ledgers and segments in a DuckDB file and count, per snapshot view,
+    the rows that differ (bit for bit, both ways) from the engine's own dense cells."""
+    from liqheat_pipeline.lib import warehouse
+
+    differing = {}
+    with warehouse.connect(path) as conn:
+        warehouse.ensure_schema(conn)
+        for table in SEGMENT_TABLES:
+            frame = plain(pd.concat([getattr(output, table) for output in outputs]))
+            conn.register("incoming", frame)
+            conn.execute(f"INSERT INTO {table} BY NAME SELECT * FROM incoming").fetchall()
+            conn.unregister("incoming")
+        for view in SNAPSHOT_VIEWS:
+            cells = plain(pd.concat([getattr(output, view) for output in outputs]))
+            conn.register("cells", cells)
+            columns = ", ".join(cells.columns)
+            [(count, view_rows)] = conn.execute(
+                f"SELECT (SELECT count(*) FROM ((SELECT {columns} FROM {view} EXCEPT ALL "
+                f"SELECT {columns} FROM cells) UNION ALL (SELECT {columns} FROM cells "
+                f"EXCEPT ALL SELECT {columns} FROM {view}))), (SELECT count(*) FROM {view})"
+            ).fetchall()
+            differing[view] = count + abs(view_rows - len(cells))
+            conn.unregister("cells")
+    return differing
