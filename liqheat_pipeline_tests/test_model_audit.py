@@ -17,7 +17,8 @@ import pandas as pd
 import pytest
 
 from liqheat_pipeline.lib import warehouse
-from liqheat_pipeline.lib.model import audit
+from liqheat_pipeline.lib.engine.state import LEVEL_COLUMNS
+from liqheat_pipeline.lib.model import audit, store
 
 SYMBOL = "TESTUSDT"
 DAY_1, DAY_2 = date(2025, 12, 1), date(2025, 12, 2)
@@ -28,6 +29,8 @@ LONG_LP = 100 * (1 - 1 / 20) / (1 - MMR)
 SHORT_LP = 100 * (1 + 1 / 10) / (1 + MMR)
 # model.md's id rule: epoch minutes of creation × 1000 + side code × 100 + tier index.
 LONG_ID, SHORT_ID = 29_409_120_001, 29_409_120_101
+# A valid id (a short of tier 2 opened at 00:00) that no level_openings row has.
+UNOPENED_ID = 29_409_120_102
 
 
 def _frame(rows: list[dict]) -> pd.DataFrame:
@@ -76,12 +79,9 @@ def _opening(level_id, side, leverage, liq_price, notional, bucket) -> dict:
     )  # fmt: skip
 
 
-def _state(day, level_id=SHORT_ID) -> dict:
-    return dict(
-        day=day, state_position=0, level_id=level_id, created_at=T0, side="short", leverage=10,
-        tier_index=1, entry_price=100.0, liq_price=SHORT_LP, price_bucket=109.0,
-        notional_usd=500.0, remaining_usd=500.0,
-    )  # fmt: skip
+def _state(day) -> dict:
+    """The short, still whole at the end of ``day`` (the rest of the level is its opening)."""
+    return dict(day=day, level_id=SHORT_ID, remaining_usd=500.0)
 
 
 def _run(day) -> dict:
@@ -391,21 +391,21 @@ INDUCTIVE_CORRUPTIONS = {
     ),
     # The consumed long put back into day 1's end state (it was crossed at 00:10).
     "consumed level added to the previous day's state": (
-        f"INSERT INTO model_state SELECT * REPLACE ({LONG_ID} AS level_id, 'long' AS side, "
-        f"{LONG_LP} AS liq_price, 1 AS state_position) FROM model_state "
+        f"INSERT INTO model_state SELECT * REPLACE ({LONG_ID} AS level_id) FROM model_state "
         "WHERE day = DATE '2025-12-01'",
         ("first_crossing", DAY_1),
     ),
-    # A never-opened level in day 1's end state, out of reach of every price.
+    # A never-opened level (no level_openings row) in day 1's end state.
     "unopened level added to the previous day's state": (
-        "INSERT INTO model_state SELECT * REPLACE (29409120102 AS level_id, 1e6 AS liq_price, "
-        "1 AS state_position) FROM model_state WHERE day = DATE '2025-12-01'",
+        f"INSERT INTO model_state SELECT * REPLACE ({UNOPENED_ID} AS level_id) FROM model_state "
+        "WHERE day = DATE '2025-12-01'",
         ("not_crossed", DAY_1),
     ),
-    # A carried level's liquidation price changed between the days, where no price reaches it.
-    "carried level's price changed": (
-        "UPDATE model_state SET liq_price = 1e6 WHERE day = DATE '2025-12-02'",
-        ("not_crossed", DAY_2),
+    # A carried level's price is its opening's, the same row for both days' states: moved
+    # where no price reaches it, it no longer follows from the entry and the bracket.
+    "carried level's opening price changed": (
+        f"UPDATE level_openings SET liq_price = 1e6 WHERE level_id = {SHORT_ID}",
+        ("liq_prices", DAY_1),
     ),
     # Moved to the next day: day 1 leaves its crossed long unconsumed, day 2 consumes a level
     # it neither started with nor opened.
@@ -455,3 +455,30 @@ def test_a_crossed_level_closed_out_before_its_crossing_is_not_consumed(conn):
             [json.dumps({"dust_share": dust_share})],
         )
         assert audit.consumed_at_first_crossing(conn, _window(DAY_2, DAY_2)).passed is passed
+
+
+def test_load_state_rebuilds_the_levels_from_their_openings(conn):
+    stored = store.load_state(conn, SYMBOL, DAY_2)
+    assert list(stored.levels.columns) == list(LEVEL_COLUMNS)
+    assert stored.levels.to_dict("records") == [
+        dict(
+            level_id=SHORT_ID, created_at=pd.Timestamp(T0), side="short", leverage=10,
+            tier_index=1, entry_price=100.0, liq_price=SHORT_LP, price_bucket=109.0,
+            notional_usd=500.0, remaining_usd=500.0,
+        )
+    ]  # fmt: skip
+
+
+def test_a_state_level_without_an_opening_fails_load_state_and_the_audit(conn):
+    conn.execute(
+        f"INSERT INTO model_state SELECT * REPLACE ({UNOPENED_ID} AS level_id) FROM model_state "
+        "WHERE day = DATE '2025-12-02'"
+    )
+    message = rf"{SYMBOL}: 1 level.* end of {DAY_2} have no level_openings row \({UNOPENED_ID}\)"
+    with pytest.raises(store.StateCorruptionError, match=message):
+        store.load_state(conn, SYMBOL, DAY_2)
+    result = audit.active_levels_not_crossed(conn, _window(DAY_2, DAY_2))
+    assert not result.passed
+    assert result.offending[["level_id", "opening_missing"]].to_dict("records") == [
+        {"level_id": UNOPENED_ID, "opening_missing": True}
+    ]

@@ -111,11 +111,20 @@ def test_a_missing_partition_fails_its_own_and_the_next_days_checks(corrupt):
     assert "model_state:continuity_with_previous_day" in _failed(checks("2025-12-03"))
 
 
+def _state_level(condition: str) -> str:
+    """SQL selecting the smallest id of day 2's end state whose opening meets ``condition``."""
+    return (
+        "(SELECT min(s.level_id) FROM model_state s JOIN level_openings o USING (symbol, "
+        f"level_id) WHERE s.day = DATE '{DAY_2}' AND {condition})"
+    )
+
+
 def test_an_active_level_that_price_crossed_fails(corrupt):
-    # Move one long level still active at the end of day 2 above the day's highest price.
+    # Move one long level still active at the end of day 2 above the day's highest price (its
+    # opening holds the price every day's state reads).
     checks = corrupt(
-        "UPDATE model_state SET liq_price = 1e9 WHERE day = DATE '2025-12-02' AND level_id = "
-        "(SELECT min(level_id) FROM model_state WHERE day = DATE '2025-12-02' AND side = 'long')"
+        "UPDATE level_openings SET liq_price = 1e9 WHERE level_id = "
+        + _state_level("o.side = 'long'")
     )
     assert "model_state:active_levels_never_crossed" in _failed(checks(DAY_2))
 
@@ -143,9 +152,8 @@ def test_a_level_removed_from_the_previous_days_state_fails_the_next_day(corrupt
     # A level carried through day 2 disappears from day 1's end state: day 2, checked from its
     # own rows and day 1's state alone, can no longer carry it (and day 1's totals break).
     checks = corrupt(
-        "DELETE FROM model_state WHERE day = DATE '2025-12-01' AND level_id = (SELECT "
-        "min(level_id) FROM model_state WHERE day = DATE '2025-12-02' "
-        "AND created_at < TIMESTAMP '2025-12-02 00:00:00')"
+        "DELETE FROM model_state WHERE day = DATE '2025-12-01' AND level_id = "
+        + _state_level(f"o.created_at < TIMESTAMP '{DAY_2} 00:00:00'")
     )
     assert "model_state:active_levels_never_crossed" in _failed(checks(DAY_2))
     assert "model_state:continuity_with_previous_day" in _failed(checks("2025-12-01"))

@@ -3,18 +3,26 @@
 from __future__ import annotations
 
 import itertools
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date, timedelta
 from pathlib import Path
 
-import duckdb
 import numpy as np
 import pandas as pd
 
+from liqheat_pipeline.lib import warehouse
+from liqheat_pipeline.lib.engine.brackets import bracket_table_frame
 from liqheat_pipeline.lib.engine.config import ModelConfig
 from liqheat_pipeline.lib.engine.run import MarketSeries, ModelOutput, run_model
 from liqheat_pipeline.lib.engine.state import ModelState
+from liqheat_pipeline.lib.model.store import (
+    OUTPUT_TIME_COLUMNS,
+    DayResult,
+    history_stamps,
+    load_state,
+    write_days,
+)
 
 START = pd.Timestamp("2025-12-01 00:00")
 OUTPUT_TABLES = (
@@ -108,7 +116,7 @@ def run_in_chunks(
             chunk_marks = marks[marks["open_time"].isin(chunk["open_time"])]
         market = MarketSeries.from_frames(chunk, oi, chunk_marks)
         if state is not None and store is not None:
-            state = state_through_duckdb(state, store)
+            state = state_through_duckdb(symbol, outputs, store)
         output = run_model(symbol, market, config, state)
         outputs.append(output)
         state = output.state
@@ -125,26 +133,38 @@ def combine(outputs: Sequence[ModelOutput]) -> Combined:
     return Combined(frames=frames, state=outputs[-1].state, stats=stats, outputs=list(outputs))
 
 
-def state_through_duckdb(state: ModelState, path: Path) -> ModelState:
-    """Write the state to a real DuckDB file, read it back in a new connection, restore it."""
-    with duckdb.connect(str(path)) as conn:
-        conn.execute("DROP TABLE IF EXISTS state_levels")
-        conn.execute("DROP TABLE IF EXISTS state_meta")
-        conn.execute(
-            """CREATE TABLE state_levels (level_id BIGINT, created_at TIMESTAMP, side VARCHAR,
-            leverage INTEGER, tier_index INTEGER, entry_price DOUBLE, liq_price DOUBLE,
-            price_bucket DOUBLE, notional_usd DOUBLE, remaining_usd DOUBLE)"""
-        )
-        levels = state.levels_frame()
-        conn.register("incoming", levels)
-        conn.execute("INSERT INTO state_levels SELECT * FROM incoming")
-        conn.execute(
-            "CREATE TABLE state_meta AS SELECT ? AS metadata", [json.dumps(state.metadata())]
-        )
-    with duckdb.connect(str(path), read_only=True) as conn:
-        levels = conn.execute("SELECT * FROM state_levels ORDER BY level_id").df()
-        metadata = json.loads(conn.execute("SELECT metadata FROM state_meta").fetchone()[0])
-    return ModelState.restore(metadata, levels)
+# The day the store files the state of the n-th run under (see state_through_duckdb).
+FIRST_STORED_DAY = date(2000, 1, 1)
+
+
+def state_through_duckdb(symbol: str, outputs: Sequence[ModelOutput], path: Path) -> ModelState:
+    """Write the last run's outputs and end state to a real DuckDB file as the pipeline does
+    (``write_days``), read the state back in a new connection (``load_state``, which
+    joins each level to its opening from whichever run opened it) and restore it.
+
+    Runs cut within one day would replace each other's rows if filed under their real day, so
+    the n-th run is filed under FIRST_STORED_DAY + n days (before every candle, so that no
+    day's replacement deletes another run's rows)."""
+    output = outputs[-1]
+    day = FIRST_STORED_DAY + timedelta(days=len(outputs))
+    result = DayResult(
+        day=day,
+        tables={table: getattr(output, table) for table in OUTPUT_TIME_COLUMNS},
+        state_metadata=output.state.metadata(),
+        state_levels=output.state.levels_frame(),
+        stats=dict(output.stats),
+        config_hash=output.state.config_hash,
+        assumptions_json="{}",
+        bucket_size=output.state.bucket_size,
+        last_candle_time=output.state.last_candle_time,
+    )
+    with warehouse.connect(path) as conn:
+        warehouse.ensure_schema(conn)
+        history = history_stamps(conn, symbol, day - timedelta(days=1))
+        write_days(conn, symbol, [result], bracket_table_frame(), expected_history=history)
+    with warehouse.connect(path, read_only=True) as conn:
+        stored = load_state(conn, symbol, day)
+    return ModelState.restore(stored.metadata, stored.levels)
 
 
 def plain(frame: pd.DataFrame) -> pd.DataFrame:

@@ -121,19 +121,47 @@ class StoredState:
     levels: pd.DataFrame
 
 
+class StateCorruptionError(RuntimeError):
+    """A stored state level has no opening row to rebuild it from."""
+
+
+# A state level is its opening (level_openings, constant per level) plus its remaining notional
+# at the end of the day; the tier index is the last two digits of the level id (docs/model.md).
+# In level_id order, the order the engine keeps its levels in.
+_STATE_LEVELS = """
+    SELECT s.level_id, o.created_at, o.side, o.leverage,
+           CAST(s.level_id % 100 AS INTEGER) AS tier_index, o.entry_price, o.liq_price,
+           o.price_bucket, o.notional_usd, s.remaining_usd, o.level_id IS NULL AS unopened
+    FROM model_state s
+    LEFT JOIN level_openings o ON o.symbol = s.symbol AND o.level_id = s.level_id
+    WHERE s.symbol = ? AND s.day = ?
+    ORDER BY s.level_id
+"""
+# Level ids shown when stored state levels have no opening.
+SHOWN_LEVEL_IDS = 5
+
+
 def load_state(conn: duckdb.DuckDBPyConnection, symbol: str, day: date) -> StoredState | None:
-    """The state stored at the end of ``day``, or None when that day was never computed."""
+    """The state stored at the end of ``day``, or None when that day was never computed.
+
+    Raises StateCorruptionError when a stored level has no opening row."""
     run = conn.execute(
         "SELECT config_hash, state_metadata FROM model_runs WHERE symbol = ? AND day = ?",
         [symbol, day],
     ).fetchone()
     if run is None:
         return None
-    levels = conn.execute(
-        "SELECT * EXCLUDE (symbol, day, state_position) FROM model_state "
-        "WHERE symbol = ? AND day = ? ORDER BY state_position",
-        [symbol, day],
-    ).fetchdf()
+    levels = conn.execute(_STATE_LEVELS, [symbol, day]).fetchdf()
+    unopened = levels.loc[levels.pop("unopened"), "level_id"].tolist()
+    if unopened:
+        shown = ", ".join(str(level_id) for level_id in unopened[:SHOWN_LEVEL_IDS])
+        hidden = len(unopened) - SHOWN_LEVEL_IDS
+        more = f" and {hidden} more" if hidden > 0 else ""
+        raise StateCorruptionError(
+            f"{symbol}: {len(unopened)} level(s) of the state stored at the end of {day} have "
+            f"no level_openings row ({shown}{more}), so the state cannot be rebuilt; "
+            f"re-materialize the model from the first day of the history."
+        )
     return StoredState(day, run[0], json.loads(run[1]), levels)
 
 
@@ -260,13 +288,14 @@ def _history_change(
 
 
 def _state_rows(symbol: str, results: Sequence[DayResult]) -> pd.DataFrame:
-    frames = []
-    for result in results:
-        levels = result.state_levels.reset_index(drop=True)
-        frames.append(
-            levels.assign(symbol=symbol, day=result.day, state_position=range(len(levels)))
-        )
-    return pd.concat(frames, ignore_index=True)
+    """Each day's levels as (symbol, day, level_id, remaining_usd): the rest is their opening."""
+    return pd.concat(
+        [
+            result.state_levels[["level_id", "remaining_usd"]].assign(symbol=symbol, day=result.day)
+            for result in results
+        ],
+        ignore_index=True,
+    )
 
 
 def _run_rows(symbol: str, results: Sequence[DayResult]) -> pd.DataFrame:

@@ -167,15 +167,13 @@ TABLES: dict[str, Table] = {
         owns_end=True,
     ),
     # Tables the model adds beside the SQL contract. `model_state` holds each day's end-of-day
-    # active levels (what the next day starts from); `model_runs` one row per symbol and day with
-    # the configuration that produced it; `margin_brackets` the shipped bracket tables, so the
-    # liquidation-price check can recompute prices in SQL.
+    # active levels (what the next day starts from) as their remaining notional only: everything
+    # else about a level is constant and stored once in level_openings; `model_runs` one row per
+    # symbol and day with the configuration that produced it; `margin_brackets` the shipped
+    # bracket tables, so the liquidation-price check can recompute prices in SQL.
     "model_state": Table(
         """
-        symbol VARCHAR NOT NULL, day DATE NOT NULL, state_position INTEGER NOT NULL,
-        level_id BIGINT NOT NULL, created_at TIMESTAMP NOT NULL, side VARCHAR NOT NULL,
-        leverage INTEGER NOT NULL, tier_index INTEGER NOT NULL, entry_price DOUBLE NOT NULL,
-        liq_price DOUBLE NOT NULL, price_bucket DOUBLE NOT NULL, notional_usd DOUBLE NOT NULL,
+        symbol VARCHAR NOT NULL, day DATE NOT NULL, level_id BIGINT NOT NULL,
         remaining_usd DOUBLE NOT NULL""",
         key=("symbol", "day", "level_id"),
         time_column="day",
@@ -235,9 +233,22 @@ VIEW_DDL: dict[str, str] = {
         "snapshot_segments_by_leverage", "s.leverage, "
     ),
 }
-# Relations that were tables before they became views: a file that still has them as tables
-# must be migrated (ensure_schema says how) before this code can use it.
-_FORMER_TABLES = ("heatmap_snapshots", "heatmap_snapshots_by_leverage")
+# Layouts this code no longer reads: relations that were tables before they became views, and
+# tables that lost columns (a file whose table still has a column the registry no longer lists
+# has the former layout). Such a file must be migrated first (ensure_schema says how).
+_FORMER_TABLES = {
+    "heatmap_snapshots": "the dense snapshot layout, now a view over snapshot_segments",
+    "heatmap_snapshots_by_leverage": (
+        "the dense snapshot layout, now a view over snapshot_segments_by_leverage"
+    ),
+}
+# Per table, what its former layout was ({columns}: the columns it still has) and is now.
+_NARROWED_TABLES = {
+    "model_state": (
+        "the per-level state layout with {columns}; now only the remaining notional per level "
+        "and day, the rest is read from level_openings"
+    ),
+}
 
 
 class SchemaMigrationError(RuntimeError):
@@ -256,22 +267,37 @@ def ensure_schema(conn: duckdb.DuckDBPyConnection) -> None:
 
 
 def _refuse_former_tables(conn: duckdb.DuckDBPyConnection) -> None:
-    placeholders = ", ".join("?" for _ in _FORMER_TABLES)
-    found = [
-        row[0]
+    """Raise SchemaMigrationError naming every table of a former layout the file still has."""
+    current = "database_name = current_database() AND schema_name = current_schema()"
+    former = list(_FORMER_TABLES)
+    found = {
+        row[0]: _FORMER_TABLES[row[0]]
         for row in conn.execute(
-            "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database() "
-            f"AND schema_name = current_schema() AND table_name IN ({placeholders}) ORDER BY 1",
-            list(_FORMER_TABLES),
+            f"SELECT table_name FROM duckdb_tables() WHERE {current} "
+            f"AND table_name IN ({', '.join('?' for _ in former)})",
+            former,
         ).fetchall()
-    ]
+    }
+    for name, layout in _NARROWED_TABLES.items():
+        columns = TABLES[name].column_names
+        former_columns = [
+            row[0]
+            for row in conn.execute(
+                f"SELECT column_name FROM duckdb_columns() WHERE {current} AND table_name = ? "
+                f"AND column_name NOT IN ({', '.join('?' for _ in columns)}) ORDER BY column_index",
+                [name, *columns],
+            ).fetchall()
+        ]
+        if former_columns:
+            found[name] = layout.format(columns=", ".join(former_columns))
     if found:
         path = conn.execute(
             "SELECT path FROM duckdb_databases() WHERE database_name = current_database()"
         ).fetchone()[0]
+        names = sorted(found)
+        described = "; ".join(f"{name} ({found[name]})" for name in names)
         raise SchemaMigrationError(
-            f"{path}: {', '.join(found)} are tables of the dense snapshot layout; they are now "
-            "views over snapshot_segments (README, 'Upgrading'). Drop them "
-            f"(`DROP TABLE {'; DROP TABLE '.join(found)};`) and re-materialize the model from "
+            f"{path} has tables of a former layout (README, 'Upgrading'): {described}. Drop them "
+            f"(`DROP TABLE {'; DROP TABLE '.join(names)};`) and re-materialize the model from "
             "the first day, or start from a new file."
         )
