@@ -210,8 +210,12 @@ def test_state_round_trip_through_duckdb_keeps_results(tmp_path_factory, case):
     )
     # Bit-identical: the DuckDB round trip loses nothing.
     for table in OUTPUT_TABLES:
-        pd.testing.assert_frame_equal(plain(stored.frames[table]), plain(in_memory.frames[table]))
-    pd.testing.assert_frame_equal(stored.state.levels_frame(), in_memory.state.levels_frame())
+        pd.testing.assert_frame_equal(
+            plain(stored.frames[table]), plain(in_memory.frames[table]), check_exact=True
+        )
+    pd.testing.assert_frame_equal(
+        stored.state.levels_frame(), in_memory.state.levels_frame(), check_exact=True
+    )
 
 
 @settings(SETTINGS, max_examples=25)

@@ -162,7 +162,8 @@ def test_each_partition_carries_its_own_days_figures(range_run):
         active = {
             (str(day), side): usd
             for day, side, usd in conn.execute(
-                "SELECT day, side, sum(remaining_usd) FROM model_state GROUP BY ALL"
+                "SELECT s.day, o.side, sum(s.remaining_usd) FROM model_state s "
+                "JOIN level_openings o USING (symbol, level_id) GROUP BY ALL"
             ).fetchall()
         }
         liquidated = {

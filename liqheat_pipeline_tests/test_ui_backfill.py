@@ -259,10 +259,11 @@ def test_next_day_backfill_continues_the_model_chain(
             """
             SELECT count(*), count(previous.level_id)
             FROM model_state s
+            JOIN level_openings o USING (symbol, level_id)
             LEFT JOIN model_state previous
               ON previous.symbol = s.symbol AND previous.day = s.day - 1
              AND previous.level_id = s.level_id
-            WHERE s.symbol = ? AND s.day = ? AND s.created_at < s.day
+            WHERE s.symbol = ? AND s.day = ? AND o.created_at < s.day
             """,
             [DEMO_SYMBOL, NEXT_DAY],
         ).fetchone()

@@ -183,8 +183,6 @@ SNAPSHOT_VIEWS = ("heatmap_snapshots", "heatmap_snapshots_by_leverage")
 def views_minus_engine_cells(outputs: Sequence[ModelOutput], path: Path) -> dict[str, int]:
     """Store the outputs' ledgers and segments in a DuckDB file and count, per snapshot view,
     the rows that differ (bit for bit, both ways) from the engine's own dense cells."""
-    from liqheat_pipeline.lib import warehouse
-
     differing = {}
     with warehouse.connect(path) as conn:
         warehouse.ensure_schema(conn)

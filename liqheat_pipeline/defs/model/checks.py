@@ -39,8 +39,8 @@ MODEL_CHECKS: dict[tuple[str, str], tuple[str, Audit]] = {
         audit.consumed_at_first_crossing,
     ),
     ("model_state", "active_levels_never_crossed"): (
-        "Per day: every level of the day's stored end state was opened that day or carried "
-        "unchanged from the previous day's end state, and no candle of the day after its "
+        "Per day: every level of the day's stored end state has an opening row and was opened "
+        "that day or is in the previous day's end state, and no candle of the day after its "
         "creation crossed it; by induction over the days (the first starts empty), no active "
         "level was ever crossed since its creation.",
         audit.active_levels_not_crossed,
