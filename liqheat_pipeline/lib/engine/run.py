@@ -350,7 +350,7 @@ def _span_over(
     bucket_segments = leverage_segments = None
     if snapshots:
         bucket_segments, leverage_segments = snapshot_segments(
-            candles=candles,
+            day_of_row=times // _NS_PER_DAY,
             bucket_size=bucket_size,
             bucket=bucket,
             side=side,

@@ -8,8 +8,9 @@ decide which cells exist. ``Σ w`` changes only where a level starts or ends in 
 cell is stored as segments: runs of candles with one weight sum, active notional
 ``weight × S_k`` in each candle of the run (the SQL views compute exactly this product, see
 ``expand``). A segment starts at every candle with a consumption in the cell, whose consumed
-notional it carries. Cost: candles × live cells to compute; storage: about two segments per
-level plus one per live cell and day.
+notional it carries, and so does every UTC day's first candle: a segment never spans two days
+(the views and the daily partitions rely on it). Cost: candles × live cells to compute;
+storage: about two segments per level plus one per live cell and day.
 """
 
 from __future__ import annotations
@@ -77,7 +78,7 @@ class _Rows:
 
 def snapshot_segments(
     *,
-    candles: int,
+    day_of_row: np.ndarray,
     bucket_size: float,
     bucket: np.ndarray,
     side: np.ndarray,
@@ -91,9 +92,11 @@ def snapshot_segments(
     """Segments per (bucket, side) and per (bucket, side, leverage).
 
     Per level: active in candles ``first_row`` .. ``end_row - 1``; ``consumed_usd`` > 0 is booked
-    in ``end_row`` (``end_row == candles``: still active after the last candle). The per-bucket
-    weight is the sum of its leverage cells' weights (in leverage order).
+    in ``end_row`` (``end_row == candles``: still active after the last candle). ``day_of_row``
+    is each candle's UTC day number. The per-bucket weight is the sum of its leverage cells'
+    weights (in leverage order).
     """
+    candles = len(day_of_row)
     ended = end_row < candles
     rows = np.concatenate([first_row, end_row[ended]])
     order = np.argsort(rows, kind="stable")
@@ -129,8 +132,8 @@ def snapshot_segments(
         consumed_usd=np.bincount(group, per_leverage.consumed_usd, minlength=len(first)),
     )
     return (
-        _segments(per_bucket, bucket_size, by_leverage=False),
-        _segments(per_leverage, bucket_size, by_leverage=True),
+        _segments(per_bucket, day_of_row, bucket_size, by_leverage=False),
+        _segments(per_leverage, day_of_row, bucket_size, by_leverage=True),
     )
 
 
@@ -163,9 +166,11 @@ def expand(segments: Segments, scale_end: np.ndarray) -> Cells:
     )
 
 
-def _segments(rows: _Rows, bucket_size: float, *, by_leverage: bool) -> Segments:
-    """Merge each cell's consecutive rows with the same weight (bit for bit) into segments; a
-    row with a consumption starts a new one."""
+def _segments(
+    rows: _Rows, day_of_row: np.ndarray, bucket_size: float, *, by_leverage: bool
+) -> Segments:
+    """Merge each cell's consecutive rows of one day with the same weight (bit for bit) into
+    segments; a row with a consumption starts a new one."""
     by_cell = np.lexsort((rows.row, rows.cell_key))
     row, key = rows.row[by_cell], rows.cell_key[by_cell]
     weight, consumed = rows.weight[by_cell], rows.consumed_usd[by_cell]
@@ -176,6 +181,7 @@ def _segments(rows: _Rows, bucket_size: float, *, by_leverage: bool) -> Segments
         | (row[1:] != row[:-1] + 1)
         | (bits[1:] != bits[:-1])
         | (consumed[1:] > 0)
+        | (day_of_row[row[1:]] != day_of_row[row[:-1]])
     )
     first = np.flatnonzero(starts)
     last = np.append(first[1:], len(row)) - 1
