@@ -141,6 +141,9 @@ _PRICES = """
     WHERE c.symbol = $symbol AND c.open_time >= $start AND c.open_time < $end
 """
 
+# A level's side from its id (docs/model.md: side code 0 long, 1 short, in the hundreds digit).
+SIDE_OF_LEVEL_ID = "CASE level_id % 1000 // 100 WHEN 0 THEN 'long' ELSE 'short' END"
+
 
 # The stored end state of one day (``day``, an SQL expression): each level's remaining notional
 # with its opening's constant columns (NULL where the level has no opening: ``opening_missing``).
@@ -577,7 +580,7 @@ def continuity_with_previous_day(
     day's stored state equals its last ledger row."""
     offending = _query(
         conn,
-        """
+        f"""
         WITH days AS (
             SELECT CAST(d AS DATE) AS day, side
             FROM range(CAST($start AS TIMESTAMP), CAST($end AS TIMESTAMP), INTERVAL 1 DAY) t(d),
@@ -587,14 +590,15 @@ def continuity_with_previous_day(
             SELECT day FROM model_runs
             WHERE symbol = $symbol AND day >= $previous_day AND day <= $last_day
         ),
-        -- per side: the side is the opening's (a level without one fails
-        -- active_levels_not_crossed and is left out here)
+        -- per side, by the side code in the level id: the opening's side wherever the checks
+        -- pass (openings are checked to encode it; a state level without an opening fails
+        -- active_levels_not_crossed), and no join with level_openings (0.3 s -> 0.03 s for a
+        -- synthetic year-end day's 211 k levels)
         state_totals AS (
-            SELECT s.day, o.side, sum(s.remaining_usd) AS active_usd
-            FROM model_state s
-            JOIN level_openings o ON o.symbol = s.symbol AND o.level_id = s.level_id
-            WHERE s.symbol = $symbol AND s.day >= $previous_day AND s.day <= $last_day
-            GROUP BY s.day, o.side
+            SELECT day, {SIDE_OF_LEVEL_ID} AS side, sum(remaining_usd) AS active_usd
+            FROM model_state
+            WHERE symbol = $symbol AND day >= $previous_day AND day <= $last_day
+            GROUP BY ALL
         ),
         ledger_ends AS (
             SELECT CAST(ts AS DATE) AS day, side,
