@@ -10,10 +10,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from liqheat_pipeline.lib.engine.config import CLOSURE_MODELS, ModelConfig
+from liqheat_pipeline.lib.engine.replay import StateReplayError, remaining_at_end
 from liqheat_pipeline.lib.engine.run import MarketSeries, run_model
 from liqheat_pipeline_tests.helpers.model_builders import (
     OUTPUT_TABLES,
     candle_frame,
+    day_starts,
     oi_frame,
     plain,
     run_in_chunks,
@@ -201,14 +203,14 @@ def test_chunks_with_carried_state_equal_one_pass(case):
 
 @settings(SETTINGS, max_examples=25)
 @given(markets(max_candles=24))
-def test_state_round_trip_through_duckdb_keeps_results(tmp_path_factory, case):
-    symbol, candles, open_interest, marks, config, splits = case
+def test_state_rebuilt_from_duckdb_keeps_results(tmp_path_factory, case):
+    """Day by day as the pipeline runs, the state rebuilt from the stored rows is the engine's
+    own, bit for bit, and so is everything computed from it."""
+    symbol, candles, open_interest, marks, config, _ = case
     store = tmp_path_factory.mktemp("state") / "state.duckdb"
-    in_memory = run_in_chunks(symbol, candles, open_interest, config, marks=marks, splits=splits)
-    stored = run_in_chunks(
-        symbol, candles, open_interest, config, marks=marks, splits=splits, store=store
-    )
-    # Bit-identical: the DuckDB round trip loses nothing.
+    days = day_starts(candles)
+    in_memory = run_in_chunks(symbol, candles, open_interest, config, marks=marks, splits=days)
+    stored = run_in_chunks(symbol, candles, open_interest, config, marks=marks, store=store)
     for table in OUTPUT_TABLES:
         pd.testing.assert_frame_equal(
             plain(stored.frames[table]), plain(in_memory.frames[table]), check_exact=True
@@ -316,6 +318,40 @@ def test_scale_renormalisation_keeps_matching_the_oracle(closure_model):
     engine = run_in_chunks("BTCUSDT", candles, open_interest, config)
     assert engine.stats["renormalisations"] >= 1
     assert_matches_oracle(engine.frames, run_oracle("BTCUSDT", candles, open_interest, config))
+    # The replay finds the cuts in the stored scales.
+    assert_replay_is_the_engines_state(engine)
+
+
+def assert_replay_is_the_engines_state(run) -> None:
+    longs = run.frames["candle_ledger"].query("side == 'long'")
+    rebuilt = remaining_at_end(
+        longs["ts"].to_numpy(),
+        longs["closure_scale"].to_numpy(),
+        run.state.created_at,
+        run.state.notional_usd,
+    )
+    np.testing.assert_array_equal(rebuilt, run.state.remaining_usd)
+
+
+@SETTINGS
+@given(markets())
+def test_the_replay_rebuilds_the_state_of_day_by_day_runs_bit_for_bit(case):
+    symbol, candles, open_interest, marks, config, _ = case
+    run = run_in_chunks(
+        symbol, candles, open_interest, config, marks=marks, splits=day_starts(candles)
+    )
+    assert_replay_is_the_engines_state(run)
+
+
+def test_the_replay_refuses_a_level_opened_off_the_stored_candles():
+    times = pd.date_range("2025-12-01", periods=3, freq="5min").to_numpy()
+    with pytest.raises(StateReplayError, match="2025-12-01 00:07:00"):
+        remaining_at_end(
+            times,
+            np.ones(3),
+            np.array(["2025-12-01 00:07"], dtype="datetime64[ns]"),
+            np.ones(1),
+        )
 
 
 @SETTINGS

@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
@@ -100,9 +100,12 @@ def run_in_chunks(
     store: Path | None = None,
 ) -> Combined:
     """Run the engine over ``candles`` cut before the given candle positions, carrying the
-    state; with ``store``, the state travels through that DuckDB file between chunks."""
+    state; with ``store``, the runs are the UTC days (as the pipeline's) and the state travels
+    through that DuckDB file between them."""
     candles = candles.sort_values("open_time").reset_index(drop=True)
     step = pd.Timedelta(minutes=config.interval_minutes)
+    if store is not None:
+        splits = day_starts(candles)
     bounds = [0, *sorted(set(splits)), len(candles)]
     state, outputs = None, []
     for first, stop in itertools.pairwise(bounds):
@@ -123,6 +126,12 @@ def run_in_chunks(
     return combine(outputs)
 
 
+def day_starts(candles: pd.DataFrame) -> list[int]:
+    """Positions of the candles (in time order) that start a UTC day, the first one excepted."""
+    day = candles["open_time"].sort_values().dt.floor("D")
+    return np.flatnonzero(day.ne(day.shift()).to_numpy())[1:].tolist()
+
+
 def combine(outputs: Sequence[ModelOutput]) -> Combined:
     """Consecutive runs' outputs as one: frames concatenated, stats summed, last state."""
     frames = {
@@ -133,20 +142,12 @@ def combine(outputs: Sequence[ModelOutput]) -> Combined:
     return Combined(frames=frames, state=outputs[-1].state, stats=stats, outputs=list(outputs))
 
 
-# The day the store files the state of the n-th run under (see state_through_duckdb).
-FIRST_STORED_DAY = date(2000, 1, 1)
-
-
 def state_through_duckdb(symbol: str, outputs: Sequence[ModelOutput], path: Path) -> ModelState:
-    """Write the last run's outputs and end state to a real DuckDB file as the pipeline does
-    (``write_days``), read the state back in a new connection (``load_state``, which
-    joins each level to its opening from whichever run opened it) and restore it.
-
-    Runs cut within one day would replace each other's rows if filed under their real day, so
-    the n-th run is filed under FIRST_STORED_DAY + n days (before every candle, so that no
-    day's replacement deletes another run's rows)."""
+    """Write the last run's outputs (one UTC day) to a real DuckDB file as the pipeline does
+    (``write_days``), rebuild the state from the stored rows in a new connection
+    (``load_state``) and restore it."""
     output = outputs[-1]
-    day = FIRST_STORED_DAY + timedelta(days=len(outputs))
+    day = pd.Timestamp(output.candle_ledger["ts"].iloc[0]).date()
     result = DayResult(
         day=day,
         tables={table: getattr(output, table) for table in OUTPUT_TIME_COLUMNS},

@@ -58,7 +58,8 @@ from liqheat_pipeline.project import OWNERS, Project, SymbolSpec
 # day's state, and a multi-asset must yield its outputs in dependency order.
 MODEL_OUTPUTS: dict[str, str] = {
     "model_state": (
-        "End-of-day active liquidation levels (table model_state) and the run record with the "
+        "End-of-day active liquidation levels (view model_state, rebuilt from the levels, their "
+        "closeouts in table level_closeouts and the ledger) and the run record with the "
         "configuration and assumptions (model_runs); the next day starts from it."
     ),
     "level_openings": "Modelled liquidation levels by creation candle (table level_openings).",
@@ -74,8 +75,9 @@ MODEL_OUTPUTS: dict[str, str] = {
 }
 
 # The table an output is stored in, where it is not the output's name (the views
-# heatmap_snapshots[_by_leverage] read snapshot_segments[_by_leverage]).
-STORED_TABLE = {"heatmap_snapshots": "snapshot_segments"}
+# heatmap_snapshots[_by_leverage] read snapshot_segments[_by_leverage]; model_state is derived,
+# its run records are stored).
+STORED_TABLE = {"heatmap_snapshots": "snapshot_segments", "model_state": "model_runs"}
 
 
 def build_model_asset(spec: SymbolSpec, project: Project) -> dg.AssetsDefinition:

@@ -39,15 +39,15 @@ MODEL_CHECKS: dict[tuple[str, str], tuple[str, Audit]] = {
         audit.consumed_at_first_crossing,
     ),
     ("model_state", "active_levels_never_crossed"): (
-        "Per day: every level of the day's stored end state has an opening row and was opened "
+        "Per day: every level of the day's end state (view model_state) was opened "
         "that day or is in the previous day's end state, and no candle of the day after its "
         "creation crossed it; by induction over the days (the first starts empty), no active "
         "level was ever crossed since its creation.",
         audit.active_levels_not_crossed,
     ),
     ("model_state", "continuity_with_previous_day"): (
-        "Each day's first candle starts from the previous day's stored closing active totals, "
-        "and each day's stored state equals its last ledger row.",
+        "Each day's first candle starts from the previous day's closing active totals (view "
+        "model_state), and each day's end state equals its last ledger row.",
         audit.continuity_with_previous_day,
     ),
     ("candle_ledger", "ledger_identity"): (
@@ -80,7 +80,7 @@ MODEL_CHECKS: dict[tuple[str, str], tuple[str, Audit]] = {
             "level_consumptions": ("level_consumptions",),
             "candle_ledger": ("candle_ledger",),
             "heatmap_snapshots": ("snapshot_segments", "snapshot_segments_by_leverage"),
-            "model_state": ("model_state",),
+            "model_state": ("level_closeouts",),
         }.items()
     },
 }

@@ -47,6 +47,7 @@ class ModelOutput:
 
     level_openings: pd.DataFrame
     level_consumptions: pd.DataFrame
+    level_closeouts: pd.DataFrame
     candle_ledger: pd.DataFrame
     snapshot_segments: pd.DataFrame
     snapshot_segments_by_leverage: pd.DataFrame
@@ -386,9 +387,15 @@ def _span_over(
         },
     )
     all_ids = np.concatenate([state.level_id, new.level_id])
-    # Consumptions in time order (then level_id), so spans concatenate like one pass.
-    by_time = np.flatnonzero(consumed)
-    by_time = by_time[np.lexsort((all_ids[by_time], end[by_time]))]
+
+    # Consumptions and closeouts in time order (then level_id), so spans concatenate like one
+    # pass.
+    def in_time_order(levels: np.ndarray) -> np.ndarray:
+        indices = np.flatnonzero(levels)
+        return indices[np.lexsort((all_ids[indices], end[indices]))]
+
+    by_time = in_time_order(consumed)
+    closed_by_time = in_time_order(closed_out)
     columns = {
         "level_openings": {
             "level_id": new.level_id,
@@ -408,6 +415,10 @@ def _span_over(
             "consumed_at": market.open_time[end[by_time]],
             "consumed_usd": consumed_usd[by_time],
             "side": side[by_time],
+        },
+        "level_closeouts": {
+            "level_id": all_ids[closed_by_time],
+            "closed_at": market.open_time[end[closed_by_time]],
         },
         "candle_ledger": {
             "ts": np.repeat(market.open_time, 2),
@@ -455,7 +466,7 @@ def _span_over(
 
 def _joined(symbol: str, spans: list[_Span]) -> ModelOutput:
     frames: dict[str, pd.DataFrame] = {}
-    for table in ("level_openings", "level_consumptions", "candle_ledger"):
+    for table in ("level_openings", "level_consumptions", "level_closeouts", "candle_ledger"):
         frames[table] = _frame(symbol, _concatenated([span.columns[table] for span in spans]))
     times = frames["candle_ledger"]["ts"].to_numpy()[::2]
     offsets = np.cumsum([0] + [span.candles for span in spans])
@@ -475,6 +486,7 @@ def _joined(symbol: str, spans: list[_Span]) -> ModelOutput:
     return ModelOutput(
         level_openings=frames["level_openings"],
         level_consumptions=frames["level_consumptions"],
+        level_closeouts=frames["level_closeouts"],
         candle_ledger=frames["candle_ledger"],
         snapshot_segments=frames["snapshot_segments"],
         snapshot_segments_by_leverage=frames["snapshot_segments_by_leverage"],

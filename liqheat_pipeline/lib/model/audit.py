@@ -4,11 +4,11 @@ Nothing here calls the engine: every invariant is re-derived in SQL from the sto
 levels, ledger, snapshots, state and bracket tables, so an engine bug or a corrupted/missing
 partition shows up as a failed audit. Each audit covers one symbol and a window of whole UTC
 days [start, end), one day at a time: a day's audit reads that day's rows and the stored state
-the day started from (``model_state`` of the previous day), never the history before it, so the
-cost of a day does not grow with the history. (A state stores each level's remaining notional
-only: its constant columns are looked up by level id in ``level_openings``, whichever day
-opened it.) What holds across days follows by induction over the days' audits (see
-``active_levels_not_crossed`` and ``consumed_at_first_crossing``).
+the day started from (the view ``model_state`` of the previous day), and what holds across days
+follows by induction over the days' audits (see ``active_levels_not_crossed`` and
+``consumed_at_first_crossing``). The view rebuilds a day's end state from every day since the
+first (openings not yet consumed or closed out, remaining notional from the stored closure
+scales), a scan of one symbol's levels and ledger that stays small beside the day's own audits.
 """
 
 from __future__ import annotations
@@ -141,21 +141,13 @@ _PRICES = """
     WHERE c.symbol = $symbol AND c.open_time >= $start AND c.open_time < $end
 """
 
-# A level's side from its id (docs/model.md: side code 0 long, 1 short, in the hundreds digit).
-SIDE_OF_LEVEL_ID = "CASE level_id % 1000 // 100 WHEN 0 THEN 'long' ELSE 'short' END"
 
-
-# The stored end state of one day (``day``, an SQL expression): each level's remaining notional
-# with its opening's constant columns (NULL where the level has no opening: ``opening_missing``).
-# The opening is looked up by level id, on whichever day the level was opened: a lookup of the
-# state's ids, not a scan of the history.
+# The stored end state of one day (``day``, an SQL expression): each active level's opening
+# columns and remaining notional (the view model_state).
 def _state_of(day: str) -> str:
     return f"""
-        SELECT s.level_id, o.created_at, o.side, o.liq_price, o.notional_usd, s.remaining_usd,
-               o.level_id IS NULL AS opening_missing
-        FROM model_state s
-        LEFT JOIN level_openings o ON o.symbol = s.symbol AND o.level_id = s.level_id
-        WHERE s.symbol = $symbol AND s.day = {day}"""
+        SELECT level_id, created_at, side, liq_price, notional_usd, remaining_usd
+        FROM model_state WHERE symbol = $symbol AND day = {day}"""
 
 
 # The levels a day starts with (the previous day's stored end state; none on the first day of
@@ -266,7 +258,7 @@ def _active_levels_day(
         ),
         day_extremes AS (SELECT min(low) AS lowest, max(high) AS highest FROM prices),
         checked AS (
-            SELECT s.level_id, s.created_at, s.side, s.liq_price, s.opening_missing,
+            SELECT s.level_id, s.created_at, s.side, s.liq_price,
                    l.level_id IS NULL AS origin_missing,
                    l.carried AND s.created_at >= $start AS carried_before_opening,
                    s.created_at >= $start AND e.open_time IS NULL AS creation_candle_missing,
@@ -280,7 +272,7 @@ def _active_levels_day(
             CROSS JOIN day_extremes d
         )
         SELECT * FROM checked
-        WHERE opening_missing OR origin_missing OR carried_before_opening
+        WHERE origin_missing OR carried_before_opening
            OR creation_candle_missing
            OR (side = 'long' AND lowest_after <= liq_price)
            OR (side = 'short' AND highest_after >= liq_price)
@@ -294,16 +286,15 @@ def _active_levels_day(
 def active_levels_not_crossed(conn: duckdb.DuckDBPyConnection, window: AuditWindow) -> AuditResult:
     """No level of a day's stored end state was crossed by a candle after its creation.
 
-    Checked per day D from D alone: every level of D's end state (``model_state`` day D) has
-    an opening (its creation time, side and liquidation price are the ``level_openings`` row of
-    its id, on whichever day it was opened), and is either opened on D, with its creation candle
-    stored, or carried: then it is in D−1's stored end state and was opened before D; and no
-    candle of D after its creation crosses it. By induction over the days, a level of D's end
-    state was never crossed since its creation: a carried level was not crossed before D
-    because it is in D−1's end state, which D−1's audit proved never crossed. Base case: the
-    first day of the history starts empty, so every level of its end state must be opened on
-    it. A carried level's price cannot change between the days (both days' states read its one
-    opening row); that price is recomputed on its opening day by
+    Checked per day D from D alone: every level of D's end state (``model_state`` day D: the
+    levels opened by then and neither consumed nor closed out by then) is either opened on D,
+    with its creation candle stored, or carried: then it is in D−1's end state and was opened
+    before D; and no candle of D after its creation crosses it. By induction over the days, a
+    level of D's end state was never crossed since its creation: a carried level was not
+    crossed before D because it is in D−1's end state, which D−1's audit proved never crossed.
+    Base case: the first day of the history starts empty, so every level of its end state must
+    be opened on it. A carried level's price cannot change between the days (both days' states
+    read its one opening row); that price is recomputed on its opening day by
     ``liquidation_prices_match_brackets``.
     """
     return _result_of_days(
@@ -580,7 +571,7 @@ def continuity_with_previous_day(
     day's stored state equals its last ledger row."""
     offending = _query(
         conn,
-        f"""
+        """
         WITH days AS (
             SELECT CAST(d AS DATE) AS day, side
             FROM range(CAST($start AS TIMESTAMP), CAST($end AS TIMESTAMP), INTERVAL 1 DAY) t(d),
@@ -590,12 +581,8 @@ def continuity_with_previous_day(
             SELECT day FROM model_runs
             WHERE symbol = $symbol AND day >= $previous_day AND day <= $last_day
         ),
-        -- per side, by the side code in the level id: the opening's side wherever the checks
-        -- pass (openings are checked to encode it; a state level without an opening fails
-        -- active_levels_not_crossed), and no join with level_openings (0.3 s -> 0.03 s for a
-        -- synthetic year-end day's 211 k levels)
         state_totals AS (
-            SELECT day, {SIDE_OF_LEVEL_ID} AS side, sum(remaining_usd) AS active_usd
+            SELECT day, side, sum(remaining_usd) AS active_usd
             FROM model_state
             WHERE symbol = $symbol AND day >= $previous_day AND day <= $last_day
             GROUP BY ALL
@@ -716,7 +703,7 @@ NON_NEGATIVE_COLUMNS: dict[str, tuple[str, ...]] = {
     "candle_ledger": ("opened_usd", "consumed_usd", "closed_usd", "active_usd"),
     "snapshot_segments": ("weight", "consumed_usd"),
     "snapshot_segments_by_leverage": ("weight", "consumed_usd"),
-    "model_state": ("remaining_usd",),
+    "level_closeouts": (),
 }
 
 
@@ -729,14 +716,21 @@ ROW_RULES: dict[str, str] = {
     "AND level_id % 1000 // 100 = CASE side WHEN 'long' THEN 0 ELSE 1 END",
     "snapshot_segments": _WITHIN_ONE_DAY,
     "snapshot_segments_by_leverage": _WITHIN_ONE_DAY,
+    # A closed-out level was opened by then and is never also consumed.
+    "level_closeouts": """
+        EXISTS (SELECT 1 FROM level_openings o WHERE o.symbol = $symbol
+                AND o.level_id = level_closeouts.level_id
+                AND o.created_at <= level_closeouts.closed_at)
+        AND NOT EXISTS (SELECT 1 FROM level_consumptions k WHERE k.symbol = $symbol
+                        AND k.level_id = level_closeouts.level_id)""",
 }
 
 
 def values_valid_and_keys_unique(
     conn: duckdb.DuckDBPyConnection, window: AuditWindow, tables: tuple[str, ...]
 ) -> AuditResult:
-    """No NULL, NaN or negative notional/price, sides are long/short (``model_state`` has no
-    side: its levels' sides are their openings'), and no duplicate key among the window's rows.
+    """No NULL, NaN or negative notional/price, sides are long/short, the ``ROW_RULES`` hold,
+    and no duplicate key among the window's rows.
 
     Duplicates are found among the rows whose key hashes collide (one 64-bit value per row
     groups 4x faster than the key's columns: 1.6 s -> 0.4 s for a synthetic day's 1.6 M
@@ -751,12 +745,13 @@ def values_valid_and_keys_unique(
     for table in tables:
         stored = warehouse.TABLES[table]
         in_window = stored.owned("$start", "$end")
-        bad_value = " OR ".join(
+        bad_values = [
             f"{column} IS NULL OR isnan({column}) OR {column} < 0"
             for column in NON_NEGATIVE_COLUMNS[table]
-        )
+        ]
         if "side" in stored.column_names:
-            bad_value += " OR side IS NULL OR side NOT IN ('long', 'short')"
+            bad_values.append("side IS NULL OR side NOT IN ('long', 'short')")
+        bad_value = " OR ".join(bad_values) or "false"
         key = ", ".join(stored.key_within_symbol)
         row_rule = ROW_RULES.get(table, "true")
         overlapping = ""

@@ -29,8 +29,11 @@ SIDES = ("long", "short")
 # per month in pandas would cost more than the whole write.
 UNIQUE_KEYS = {
     table: warehouse.TABLES[table].key_within_symbol
-    for table in ("level_openings", "level_consumptions", "candle_ledger")
+    for table in ("level_openings", "level_consumptions", "level_closeouts", "candle_ledger")
 } | {"model_state": ("level_id",)}
+# What must be non-negative: the stored tables' columns, and the computed end state's remaining
+# notional (stored as the view model_state).
+CHECKED_COLUMNS = NON_NEGATIVE_COLUMNS | {"model_state": ("remaining_usd",)}
 # Problems listed in the error (the count covers all of them).
 SHOWN_PROBLEMS = 10
 
@@ -50,7 +53,7 @@ def verify_days(
     history; None when the previous day has no stored ledger row (itself a broken chain).
     """
     problems: list[str] = []
-    for table, columns in NON_NEGATIVE_COLUMNS.items():
+    for table, columns in CHECKED_COLUMNS.items():
         frames = _frames(results, table)
         for day, frame in frames:
             problems += [f"{day} {p}" for p in _bad_values(table, frame, columns)]

@@ -1,7 +1,8 @@
 """DuckDB storage of the model: market input windows, carried end-of-day state, daily outputs.
 
-Pure DuckDB + pandas (no Dagster, no engine imports): the pipeline asset converts between these
-plain frames/dicts and the engine's objects.
+Pure DuckDB + pandas (no Dagster): the pipeline asset converts between these plain frames/dicts
+and the engine's objects. The end-of-day state is not stored as such: it is rebuilt from the
+stored outputs with the engine's replay (``lib/engine/replay.py``).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import pandas as pd
 
 from liqheat_pipeline.lib import warehouse
 from liqheat_pipeline.lib.days import day_end, day_start, naive_utc_now
+from liqheat_pipeline.lib.engine.replay import StateReplayError, remaining_at_end
 
 # The engine's output tables written per day, with the column that decides which day owns a row
 # (the table registry's).
@@ -25,6 +27,7 @@ OUTPUT_TIME_COLUMNS: dict[str, str] = {
     for table in (
         "level_openings",
         "level_consumptions",
+        "level_closeouts",
         "candle_ledger",
         "snapshot_segments",
         "snapshot_segments_by_leverage",
@@ -122,55 +125,92 @@ class StoredState:
 
 
 class StateCorruptionError(RuntimeError):
-    """A stored state level has no opening row to rebuild it from."""
+    """The stored rows do not rebuild the end state their run record announces."""
 
 
-# A state level is its opening (level_openings, constant per level) plus its remaining notional
-# at the end of the day; the tier index is the last two digits of the level id (docs/model.md).
-# In level_id order, the order the engine keeps its levels in.
-_STATE_LEVELS = """
-    SELECT s.level_id, o.created_at, o.side, o.leverage,
-           CAST(s.level_id % 100 AS INTEGER) AS tier_index, o.entry_price, o.liq_price,
-           o.price_bucket, o.notional_usd, s.remaining_usd, o.level_id IS NULL AS unopened
-    FROM model_state s
-    LEFT JOIN level_openings o ON o.symbol = s.symbol AND o.level_id = s.level_id
-    WHERE s.symbol = ? AND s.day = ?
-    ORDER BY s.level_id
+# The levels active at the end of a day (opened through it, neither consumed nor closed out
+# through it) in level_id order, the order the engine keeps them in; the tier index is the last
+# two digits of the level id (docs/model.md).
+_ACTIVE_LEVELS = """
+    SELECT o.level_id, o.created_at, o.side, o.leverage,
+           CAST(o.level_id % 100 AS INTEGER) AS tier_index, o.entry_price, o.liq_price,
+           o.price_bucket, o.notional_usd
+    FROM level_openings o
+    WHERE o.symbol = $symbol AND o.created_at >= $start AND o.created_at < $end
+      AND o.level_id NOT IN (
+          SELECT level_id FROM level_consumptions
+          WHERE symbol = $symbol AND consumed_at >= $start AND consumed_at < $end
+          UNION ALL
+          SELECT level_id FROM level_closeouts
+          WHERE symbol = $symbol AND closed_at >= $start AND closed_at < $end)
+    ORDER BY o.level_id
 """
-# Level ids shown when stored state levels have no opening.
-SHOWN_LEVEL_IDS = 5
+
+
+def _chain_days(conn: duckdb.DuckDBPyConnection, symbol: str, through: date) -> list[tuple]:
+    """Run records (day, config_hash, state_metadata) from the symbol's first stored day while
+    the days are consecutive, through ``through`` at most: the days whose end state the stored
+    rows rebuild (each day starts from the one before; the first started empty)."""
+    rows = conn.execute(
+        "SELECT day, config_hash, state_metadata FROM model_runs WHERE symbol = ? AND day <= ? "
+        "ORDER BY day",
+        [symbol, through],
+    ).fetchall()
+    chain = rows[:1]
+    for row in rows[1:]:
+        if row[0] != chain[-1][0] + timedelta(days=1):
+            break
+        chain.append(row)
+    return chain
 
 
 def load_state(conn: duckdb.DuckDBPyConnection, symbol: str, day: date) -> StoredState | None:
-    """The state stored at the end of ``day``, or None when that day was never computed.
+    """The engine's state at the end of ``day``, rebuilt exactly from the stored openings,
+    endings and closure scales of every day since the first (lib/engine/replay.py); None when
+    ``day`` is not stored or a day before it is missing.
 
-    Raises StateCorruptionError when a stored level has no opening row."""
-    run = conn.execute(
-        "SELECT config_hash, state_metadata FROM model_runs WHERE symbol = ? AND day = ?",
-        [symbol, day],
-    ).fetchone()
-    if run is None:
+    Raises StateCorruptionError when the rows do not rebuild the state the day's run record
+    announces."""
+    chain = _chain_days(conn, symbol, day)
+    if not chain or chain[-1][0] != day:
         return None
-    levels = conn.execute(_STATE_LEVELS, [symbol, day]).fetchdf()
-    unopened = levels.loc[levels.pop("unopened"), "level_id"].tolist()
-    if unopened:
-        shown = ", ".join(str(level_id) for level_id in unopened[:SHOWN_LEVEL_IDS])
-        hidden = len(unopened) - SHOWN_LEVEL_IDS
-        more = f" and {hidden} more" if hidden > 0 else ""
-        raise StateCorruptionError(
-            f"{symbol}: {len(unopened)} level(s) of the state stored at the end of {day} have "
-            f"no level_openings row ({shown}{more}), so the state cannot be rebuilt; "
-            f"re-materialize the model from the first day of the history."
+    config_hash, metadata = chain[-1][1], json.loads(chain[-1][2])
+    window = {"symbol": symbol, "start": day_start(chain[0][0]), "end": day_end(day)}
+    levels = conn.execute(_ACTIVE_LEVELS, window).fetchdf()
+    scales = conn.execute(
+        "SELECT ts, closure_scale FROM candle_ledger WHERE symbol = $symbol AND side = 'long' "
+        "AND ts >= $start AND ts < $end ORDER BY ts",
+        window,
+    ).fetchnumpy()
+
+    def corrupt(problem: str) -> StateCorruptionError:
+        return StateCorruptionError(
+            f"{symbol}: the stored rows do not rebuild the model state at the end of {day}: "
+            f"{problem}; re-materialize the model from the first day of the history."
         )
-    return StoredState(day, run[0], json.loads(run[1]), levels)
+
+    try:
+        levels["remaining_usd"] = remaining_at_end(
+            scales["ts"],
+            scales["closure_scale"],
+            levels["created_at"].to_numpy(),
+            levels["notional_usd"].to_numpy(),
+        )
+    except StateReplayError as error:
+        raise corrupt(str(error)) from error
+    if len(levels) != metadata.get("active_levels"):
+        raise corrupt(
+            f"{len(levels)} levels are active, its run record announces "
+            f"{metadata.get('active_levels')}"
+        )
+    return StoredState(day, config_hash, metadata, levels)
 
 
 def last_stored_day(conn: duckdb.DuckDBPyConnection, symbol: str, before: date) -> date | None:
-    """The latest day before ``before`` with a stored state (to tell the user where to resume)."""
-    row = conn.execute(
-        "SELECT max(day) FROM model_runs WHERE symbol = ? AND day < ?", [symbol, before]
-    ).fetchone()
-    return row[0]
+    """The latest day before ``before`` whose state the stored rows rebuild (to tell the user
+    where to resume)."""
+    chain = _chain_days(conn, symbol, before - timedelta(days=1))
+    return chain[-1][0] if chain else None
 
 
 # One stored day's run record as a version stamp: (day, config_hash, computed_at).
@@ -253,13 +293,9 @@ def write_days(
         written[table] = warehouse.replace_rows(
             conn, table, frame, symbol=symbol, start=start, end=end
         )
-    for table, frame in (
-        ("model_state", _state_rows(symbol, results)),
-        ("model_runs", _run_rows(symbol, results)),
-    ):
-        written[table] = warehouse.replace_rows(
-            conn, table, frame, symbol=symbol, start=start, end=end
-        )
+    written["model_runs"] = warehouse.replace_rows(
+        conn, "model_runs", _run_rows(symbol, results), symbol=symbol, start=start, end=end
+    )
     # The shipped bracket tables, the same for every symbol and day.
     warehouse.replace_table(conn, "margin_brackets", brackets)
     return written
@@ -284,17 +320,6 @@ def _history_change(
         f"{symbol}: another run changed the stored model history while this run computed: "
         f"{described}{more}. This run's results start from the history it read before, so "
         f"nothing was written. Re-run once the other run has finished."
-    )
-
-
-def _state_rows(symbol: str, results: Sequence[DayResult]) -> pd.DataFrame:
-    """Each day's levels as (symbol, day, level_id, remaining_usd): the rest is their opening."""
-    return pd.concat(
-        [
-            result.state_levels[["level_id", "remaining_usd"]].assign(symbol=symbol, day=result.day)
-            for result in results
-        ],
-        ignore_index=True,
     )
 
 

@@ -166,18 +166,18 @@ TABLES: dict[str, Table] = {
         time_column="window_end",
         owns_end=True,
     ),
-    # Tables the model adds beside the SQL contract. `model_state` holds each day's end-of-day
-    # active levels (what the next day starts from) as their remaining notional only: everything
-    # else about a level is constant and stored once in level_openings; `model_runs` one row per
-    # symbol and day with the configuration that produced it; `margin_brackets` the shipped
-    # bracket tables, so the liquidation-price check can recompute prices in SQL.
-    "model_state": Table(
+    # Levels the closures closed out whole (their remaining share fell below the dust share, or
+    # a closure took all open interest): with level_consumptions, what ends a level.
+    "level_closeouts": Table(
         """
-        symbol VARCHAR NOT NULL, day DATE NOT NULL, level_id BIGINT NOT NULL,
-        remaining_usd DOUBLE NOT NULL""",
-        key=("symbol", "day", "level_id"),
-        time_column="day",
+        symbol VARCHAR NOT NULL, level_id BIGINT NOT NULL, closed_at TIMESTAMP NOT NULL""",
+        key=("symbol", "level_id"),
+        time_column="closed_at",
     ),
+    # Tables the model adds beside the SQL contract: `model_runs` one row per symbol and day with
+    # the configuration that produced it and its end state's metadata (the state's levels are
+    # the view model_state); `margin_brackets` the shipped bracket tables, so the
+    # liquidation-price check can recompute prices in SQL.
     "model_runs": Table(
         """
         symbol VARCHAR NOT NULL, day DATE NOT NULL, config_hash VARCHAR NOT NULL,
@@ -223,6 +223,56 @@ def _snapshot_view(segments: str, tier: str = "") -> str:
             AND l.ts > s.first_ts AND l.ts <= s.last_ts"""
 
 
+# The levels active at the end of each stored day: opened by then and neither consumed nor closed
+# out by then, with remaining notional = opening / S before its creation candle × S at the end
+# of every engine run since (lib/engine/replay.py). Runs are UTC days, cut after a candle whose
+# S fell below 1e-150 (closures.RENORMALISE_BELOW). The products are summed as logarithms
+# here, so remaining_usd is the engine's to about 1e-13 relative; the engine itself restarts
+# from the exact replay.
+_MODEL_STATE = """
+    WITH scales AS (
+        SELECT symbol, ts, closure_scale AS scale,
+               CAST(ts AS DATE) AS day,
+               lag(closure_scale) OVER by_time AS scale_before,
+               CAST(lag(ts) OVER by_time AS DATE) AS previous_day,
+               CAST(lead(ts) OVER by_time AS DATE) AS next_day
+        FROM candle_ledger WHERE side = 'long'
+        WINDOW by_time AS (PARTITION BY symbol ORDER BY ts)
+    ),
+    runs AS (
+        SELECT symbol, ts, scale, scale_before,
+               previous_day IS DISTINCT FROM day OR scale_before < 1e-150 AS run_start,
+               next_day IS DISTINCT FROM day OR scale < 1e-150 AS run_end
+        FROM scales
+    ),
+    logs AS (
+        SELECT symbol, ts,
+               -- ln of S at the end of every run through this candle
+               sum(CASE WHEN run_end THEN ln(scale) ELSE 0 END)
+                   OVER (PARTITION BY symbol ORDER BY ts ROWS UNBOUNDED PRECEDING)
+                   AS log_through,
+               -- what a level opened here starts from: its own run's end is still to come
+               sum(CASE WHEN run_end THEN ln(scale) ELSE 0 END)
+                   OVER (PARTITION BY symbol ORDER BY ts ROWS UNBOUNDED PRECEDING)
+                   - CASE WHEN run_end THEN ln(scale) ELSE 0 END
+                   + CASE WHEN run_start THEN 0 ELSE ln(scale_before) END AS log_at_opening
+        FROM runs
+    )
+    SELECT r.symbol, r.day, o.level_id, o.created_at, o.side, o.leverage, o.liq_price,
+           o.notional_usd, o.notional_usd * exp(e.log_through - c.log_at_opening) AS remaining_usd
+    FROM model_runs r
+    JOIN logs e ON e.symbol = r.symbol AND e.ts = r.last_candle_time
+    JOIN level_openings o ON o.symbol = r.symbol AND o.created_at <= r.last_candle_time
+    JOIN logs c ON c.symbol = o.symbol AND c.ts = o.created_at
+    WHERE NOT EXISTS (
+            SELECT 1 FROM level_consumptions k
+            WHERE k.symbol = o.symbol AND k.level_id = o.level_id
+              AND k.consumed_at <= r.last_candle_time)
+      AND NOT EXISTS (
+            SELECT 1 FROM level_closeouts x
+            WHERE x.symbol = o.symbol AND x.level_id = o.level_id
+              AND x.closed_at <= r.last_candle_time)"""
+
 VIEW_DDL: dict[str, str] = {
     "liquidation_levels": """
         SELECT o.*, c.consumed_at, c.consumed_usd
@@ -232,21 +282,18 @@ VIEW_DDL: dict[str, str] = {
     "heatmap_snapshots_by_leverage": _snapshot_view(
         "snapshot_segments_by_leverage", "s.leverage, "
     ),
+    "model_state": _MODEL_STATE,
 }
-# Layouts this code no longer reads: relations that were tables before they became views, and
-# tables that lost columns (a file whose table still has a column the registry no longer lists
-# has the former layout). Such a file must be migrated first (ensure_schema says how).
+# Layouts this code no longer reads: relations that were tables before they became views. Such a
+# file must be migrated first (ensure_schema says how).
 _FORMER_TABLES = {
     "heatmap_snapshots": "the dense snapshot layout, now a view over snapshot_segments",
     "heatmap_snapshots_by_leverage": (
         "the dense snapshot layout, now a view over snapshot_segments_by_leverage"
     ),
-}
-# Per table, what its former layout was ({columns}: the columns it still has) and is now.
-_NARROWED_TABLES = {
     "model_state": (
-        "the per-level state layout with {columns}; now only the remaining notional per level "
-        "and day, the rest is read from level_openings"
+        "each day's stored end-of-day levels, now a view derived from level_openings, "
+        "level_consumptions, level_closeouts and candle_ledger"
     ),
 }
 
@@ -278,18 +325,6 @@ def _refuse_former_tables(conn: duckdb.DuckDBPyConnection) -> None:
             former,
         ).fetchall()
     }
-    for name, layout in _NARROWED_TABLES.items():
-        columns = TABLES[name].column_names
-        former_columns = [
-            row[0]
-            for row in conn.execute(
-                f"SELECT column_name FROM duckdb_columns() WHERE {current} AND table_name = ? "
-                f"AND column_name NOT IN ({', '.join('?' for _ in columns)}) ORDER BY column_index",
-                [name, *columns],
-            ).fetchall()
-        ]
-        if former_columns:
-            found[name] = layout.format(columns=", ".join(former_columns))
     if found:
         path = conn.execute(
             "SELECT path FROM duckdb_databases() WHERE database_name = current_database()"
