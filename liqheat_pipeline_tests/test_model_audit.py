@@ -31,6 +31,8 @@ SHORT_LP = 100 * (1 + 1 / 10) / (1 + MMR)
 LONG_ID, SHORT_ID = 29_409_120_001, 29_409_120_101
 # A valid id (a short of tier 2 opened at 00:00) that no level_openings row has.
 UNOPENED_ID = 29_409_120_102
+# The short is the one level active at the end of each day.
+RUN_METADATA = json.dumps({"active_levels": 1})
 
 
 def _frame(rows: list[dict]) -> pd.DataFrame:
@@ -79,15 +81,10 @@ def _opening(level_id, side, leverage, liq_price, notional, bucket) -> dict:
     )  # fmt: skip
 
 
-def _state(day) -> dict:
-    """The short, still whole at the end of ``day`` (the rest of the level is its opening)."""
-    return dict(day=day, level_id=SHORT_ID, remaining_usd=500.0)
-
-
 def _run(day) -> dict:
     return dict(
         day=day, config_hash="abc", assumptions=json.dumps(ASSUMPTIONS),
-        bucket_size=1.0, last_candle_time=None, stats="{}", state_metadata="{}",
+        bucket_size=1.0, last_candle_time=None, stats="{}", state_metadata=RUN_METADATA,
         computed_at=datetime(2026, 1, 1),
     )  # fmt: skip
 
@@ -138,7 +135,6 @@ def _history() -> dict[str, pd.DataFrame]:
         "open_interest": _frame(
             [{"ts": ts, "open_interest": oi} for ts, oi in OPEN_INTEREST.items()]
         ),
-        "model_state": _frame([_state(DAY_1), _state(DAY_2)]),
         "model_runs": _frame([_run(DAY_1), _run(DAY_2)]),
     }
     # One leverage per side here, so the by-leverage rows are the snapshot rows plus leverage.
@@ -252,8 +248,10 @@ CORRUPTIONS = {
         "WHERE side = 'short' AND first_ts = TIMESTAMP '2025-12-02 00:00:00'",
         "snapshots",
     ),
-    "state total differs from ledger": (
-        "UPDATE model_state SET remaining_usd = 400 WHERE day = DATE '2025-12-01'",
+    # The short leaves the state while the ledger keeps it active.
+    "level closed out without the ledger closing it": (
+        f"INSERT INTO level_closeouts VALUES ('{SYMBOL}', {SHORT_ID}, "
+        "TIMESTAMP '2025-12-01 00:05')",
         "continuity",
     ),
     "previous day's state missing": (
@@ -290,6 +288,15 @@ CORRUPTIONS = {
     "duplicate ledger key": (
         "INSERT INTO candle_ledger SELECT * FROM candle_ledger "
         "WHERE ts = TIMESTAMP '2025-12-01 00:10:00' AND side = 'long'",
+        "values",
+    ),
+    "level both consumed and closed out": (
+        f"INSERT INTO level_closeouts VALUES ('{SYMBOL}', {LONG_ID}, TIMESTAMP '2025-12-01 00:10')",
+        "values",
+    ),
+    "closeout of a level never opened": (
+        f"INSERT INTO level_closeouts VALUES ('{SYMBOL}', {UNOPENED_ID}, "
+        "TIMESTAMP '2025-12-01 00:05')",
         "values",
     ),
     "level consumed twice on different days": (
@@ -381,25 +388,19 @@ def test_each_day_passes_alone_and_the_window_is_the_union_of_its_days(conn):
     )
 
 
-# Corruptions of the stored state across the day boundary: each must fail (audit, day) when
+# Corruptions of the stored rows across the day boundary: each must fail (audit, day) when
 # every day is audited alone from its own rows and the previous day's end state.
 INDUCTIVE_CORRUPTIONS = {
-    # The short is still in day 2's end state but no longer in day 1's: day 2 cannot carry it.
-    "level removed from the previous day's state": (
-        "DELETE FROM model_state WHERE day = DATE '2025-12-01'",
-        ("not_crossed", DAY_2),
-    ),
-    # The consumed long put back into day 1's end state (it was crossed at 00:10).
-    "consumed level added to the previous day's state": (
-        f"INSERT INTO model_state SELECT * REPLACE ({LONG_ID} AS level_id) FROM model_state "
-        "WHERE day = DATE '2025-12-01'",
-        ("first_crossing", DAY_1),
-    ),
-    # A never-opened level (no level_openings row) in day 1's end state.
-    "unopened level added to the previous day's state": (
-        f"INSERT INTO model_state SELECT * REPLACE ({UNOPENED_ID} AS level_id) FROM model_state "
-        "WHERE day = DATE '2025-12-01'",
+    # Without its consumption the long crossed at 00:10 stays in day 1's end state.
+    "consumption of a crossed level lost": (
+        "DELETE FROM level_consumptions",
         ("not_crossed", DAY_1),
+    ),
+    # Day 1's end state lacks the short, while day 1's ledger still holds it.
+    "level closed out on the previous day without the ledger": (
+        f"INSERT INTO level_closeouts VALUES ('{SYMBOL}', {SHORT_ID}, "
+        "TIMESTAMP '2025-12-01 00:10')",
+        ("continuity", DAY_1),
     ),
     # A carried level's price is its opening's, the same row for both days' states: moved
     # where no price reaches it, it no longer follows from the entry and the bracket.
@@ -417,10 +418,11 @@ INDUCTIVE_CORRUPTIONS = {
         "UPDATE level_consumptions SET consumed_at = TIMESTAMP '2025-12-02 00:00:00'",
         ("first_crossing", DAY_2),
     ),
-    # Day 2's candle crosses the carried short, which leaves the state without a consumption.
+    # Day 2's candle crosses the carried short, which leaves the state closed out, not consumed.
     "crossing on the day not recorded": (
         "UPDATE candles SET high = 120 WHERE open_time = TIMESTAMP '2025-12-02 00:00:00';"
-        "DELETE FROM model_state WHERE day = DATE '2025-12-02'",
+        f"INSERT INTO level_closeouts VALUES ('{SYMBOL}', {SHORT_ID}, "
+        "TIMESTAMP '2025-12-02 00:00')",
         ("first_crossing", DAY_2),
     ),
     "level consumed again on a later day": (
@@ -448,7 +450,9 @@ def test_a_crossed_level_closed_out_before_its_crossing_is_not_consumed(conn):
     # Day 2's candle crosses the carried short, which left the state unconsumed: allowed only
     # if its remaining share (500 / 500, no closure before the candle) is below the dust share.
     conn.execute("UPDATE candles SET high = 120 WHERE open_time = TIMESTAMP '2025-12-02 00:00:00'")
-    conn.execute("DELETE FROM model_state WHERE day = DATE '2025-12-02'")
+    conn.execute(
+        f"INSERT INTO level_closeouts VALUES ('{SYMBOL}', {SHORT_ID}, TIMESTAMP '2025-12-02 00:00')"
+    )
     for dust_share, passed in ((0.5, False), (1.5, True)):
         conn.execute(
             "UPDATE model_runs SET assumptions = json_merge_patch(assumptions, ?)",
@@ -469,16 +473,17 @@ def test_load_state_rebuilds_the_levels_from_their_openings(conn):
     ]  # fmt: skip
 
 
-def test_a_state_level_without_an_opening_fails_load_state_and_the_audit(conn):
-    conn.execute(
-        f"INSERT INTO model_state SELECT * REPLACE ({UNOPENED_ID} AS level_id) FROM model_state "
-        "WHERE day = DATE '2025-12-02'"
-    )
-    message = rf"{SYMBOL}: 1 level.* end of {DAY_2} have no level_openings row \({UNOPENED_ID}\)"
+def test_rows_that_do_not_rebuild_the_announced_state_fail_load_state_and_the_audit(conn):
+    # Without its opening the short is not in the rebuilt state; its run record announces it.
+    conn.execute(f"DELETE FROM level_openings WHERE level_id = {SHORT_ID}")
+    message = rf"{SYMBOL}: .* end of {DAY_2}: 0 levels are active, its run record announces 1"
     with pytest.raises(store.StateCorruptionError, match=message):
         store.load_state(conn, SYMBOL, DAY_2)
-    result = audit.active_levels_not_crossed(conn, _window(DAY_2, DAY_2))
-    assert not result.passed
-    assert result.offending[["level_id", "opening_missing"]].to_dict("records") == [
-        {"level_id": UNOPENED_ID, "opening_missing": True}
-    ]
+    assert not audit.continuity_with_previous_day(conn, _window(DAY_2, DAY_2)).passed
+
+
+def test_a_missing_first_day_fails_load_state_instead_of_starting_empty(conn):
+    conn.execute("DELETE FROM model_runs WHERE day = DATE '2025-12-01'")
+    assert store.load_state(conn, SYMBOL, DAY_1) is None
+    with pytest.raises(store.StateCorruptionError, match="0 levels are active"):
+        store.load_state(conn, SYMBOL, DAY_2)

@@ -27,7 +27,8 @@ MODEL_ASSETS = (
     "candle_ledger",
     "heatmap_snapshots",
 )
-# Everything the model writes per symbol and day (model_runs without its wall-clock column).
+# Everything the model writes per symbol and day (model_runs without its wall-clock column), and
+# the end states rebuilt from it (the view model_state).
 MODEL_TABLES = (*OUTPUT_TIME_COLUMNS, "model_state", "model_runs")
 
 

@@ -103,6 +103,8 @@ def _bad_values(table: str, frame: pd.DataFrame, columns: Sequence[str]) -> list
                 f"{table}.{column}: {int(bad.sum())} NaN, infinite or negative value(s), "
                 f"first {values[first]!r} in row {first}"
             )
+    if "side" not in frame:
+        return problems
     sides = frame["side"]
     if isinstance(sides.dtype, pd.CategoricalDtype):  # check the few categories, not every row
         unknown = set(sides.cat.categories) - set(SIDES) or (

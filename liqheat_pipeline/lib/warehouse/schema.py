@@ -257,21 +257,25 @@ _MODEL_STATE = """
                    - CASE WHEN run_end THEN ln(scale) ELSE 0 END
                    + CASE WHEN run_start THEN 0 ELSE ln(scale_before) END AS log_at_opening
         FROM runs
+    ),
+    day_ends AS (
+        SELECT symbol, CAST(ts AS DATE) AS day, arg_max(log_through, ts) AS log_through
+        FROM logs GROUP BY ALL
     )
     SELECT r.symbol, r.day, o.level_id, o.created_at, o.side, o.leverage, o.liq_price,
            o.notional_usd, o.notional_usd * exp(e.log_through - c.log_at_opening) AS remaining_usd
     FROM model_runs r
-    JOIN logs e ON e.symbol = r.symbol AND e.ts = r.last_candle_time
-    JOIN level_openings o ON o.symbol = r.symbol AND o.created_at <= r.last_candle_time
+    JOIN day_ends e ON e.symbol = r.symbol AND e.day = r.day
+    JOIN level_openings o ON o.symbol = r.symbol AND o.created_at < r.day + INTERVAL 1 DAY
     JOIN logs c ON c.symbol = o.symbol AND c.ts = o.created_at
     WHERE NOT EXISTS (
             SELECT 1 FROM level_consumptions k
             WHERE k.symbol = o.symbol AND k.level_id = o.level_id
-              AND k.consumed_at <= r.last_candle_time)
+              AND k.consumed_at < r.day + INTERVAL 1 DAY)
       AND NOT EXISTS (
             SELECT 1 FROM level_closeouts x
             WHERE x.symbol = o.symbol AND x.level_id = o.level_id
-              AND x.closed_at <= r.last_candle_time)"""
+              AND x.closed_at < r.day + INTERVAL 1 DAY)"""
 
 VIEW_DDL: dict[str, str] = {
     "liquidation_levels": """
