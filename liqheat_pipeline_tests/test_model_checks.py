@@ -98,7 +98,6 @@ def test_a_missing_partition_fails_its_own_and_the_next_days_checks(corrupt):
             f"DELETE FROM {table} WHERE CAST({column} AS DATE) = DATE '{DAY_2}'"
             for table, column in {
                 **OUTPUT_TIME_COLUMNS,
-                "model_state": "day",
                 "model_runs": "day",
             }.items()
         )
@@ -148,15 +147,16 @@ def test_negative_notionals_and_duplicate_keys_fail(corrupt):
     }
 
 
-def test_a_level_removed_from_the_previous_days_state_fails_the_next_day(corrupt):
-    # A level carried through day 2 disappears from day 1's end state: day 2, checked from its
-    # own rows and day 1's state alone, can no longer carry it (and day 1's totals break).
+def test_a_level_closed_out_without_the_ledger_fails_every_day_it_misses_from(corrupt):
+    # A level carried through day 2 gets a closeout at day 1's last candle: it leaves both
+    # days' end states while both days' ledgers keep it active.
     checks = corrupt(
-        "DELETE FROM model_state WHERE day = DATE '2025-12-01' AND level_id = "
+        "INSERT INTO level_closeouts SELECT symbol, level_id, TIMESTAMP '2025-12-01 23:55:00' "
+        "FROM level_openings WHERE level_id = "
         + _state_level(f"o.created_at < TIMESTAMP '{DAY_2} 00:00:00'")
     )
-    assert "model_state:active_levels_never_crossed" in _failed(checks(DAY_2))
     assert "model_state:continuity_with_previous_day" in _failed(checks("2025-12-01"))
+    assert "model_state:continuity_with_previous_day" in _failed(checks(DAY_2))
 
 
 def test_a_consumption_moved_to_the_next_day_fails_both_days(corrupt):

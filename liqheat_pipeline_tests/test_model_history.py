@@ -127,12 +127,13 @@ def test_rerunning_a_day_with_an_unchanged_result_keeps_the_later_days(
 
 
 def test_a_corrupted_previous_state_fails_before_writing(copy, real_binance_dir, instance):
-    # Halve one stored level of 12-02: the stored state no longer equals 12-02's last ledger
-    # row, so 12-03 would start from a state the history does not show.
+    # Halve the closure scale of 12-02's last candle: the state rebuilt from it no longer
+    # equals 12-02's last ledger row, so 12-03 would start from a state the history does not
+    # show.
     _execute(
         copy,
-        "UPDATE model_state SET remaining_usd = remaining_usd / 2 WHERE day = DATE '2025-12-02' "
-        "AND level_id = (SELECT max(level_id) FROM model_state WHERE day = DATE '2025-12-02')",
+        "UPDATE candle_ledger SET closure_scale = closure_scale / 2 "
+        "WHERE ts = TIMESTAMP '2025-12-02 23:55:00'",
     )
     before = model_rows(copy)
     definitions = load_definitions(pipeline_env(real_binance_dir, copy))

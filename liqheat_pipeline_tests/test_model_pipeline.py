@@ -67,7 +67,8 @@ def _count(db_path, sql: str, params: list) -> int:
 def test_a_range_run_gives_exactly_the_rows_of_day_by_day_runs(daily_db, range_run):
     range_db, _ = range_run
     daily = model_rows(daily_db)
-    assert all(len(daily[table]) > 0 for table in daily)
+    # Nothing dusts out within a few days: a level's share falls below 1e-9 after months.
+    assert all(len(daily[table]) > 0 for table in daily if table != "level_closeouts")
     assert set(daily["model_runs"]["day"].astype(str)) == set(DAYS)
     assert_same_rows(model_rows(range_db), daily)
 

@@ -136,7 +136,7 @@ def test_in_process_runs_every_step_in_the_run_process(runs, run):
 def test_parallel_symbols_store_exactly_the_rows_of_an_in_process_run(runs):
     parallel = _rows(runs["multiprocess"] / "liqheat.duckdb")
     serial = _rows(runs["in_process"] / "liqheat.duckdb")
-    for table in ("candles", "open_interest", "snapshot_segments", "model_state", "model_runs"):
+    for table in ("candles", "open_interest", "snapshot_segments", "level_openings", "model_runs"):
         stored = set(parallel[table]["symbol"])
         assert stored == {symbol for symbol, _ in SYMBOLS}, table
     for table in warehouse.TABLES:

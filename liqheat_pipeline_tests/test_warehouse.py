@@ -87,7 +87,8 @@ def test_partitions_own_the_days_the_contract_says():
     }
     assert tables["open_interest"].owned() == "ts > ? AND ts <= ?"
     assert tables["candles"].owned("$start", "$end") == "open_time >= $start AND open_time < $end"
-    assert tables["model_state"].key_within_symbol == ("day", "level_id")
+    assert tables["model_runs"].key_within_symbol == ("day",)
+    assert tables["level_closeouts"].owned() == "closed_at >= ? AND closed_at < ?"
     with pytest.raises(ValueError, match="not partitioned"):
         tables["margin_brackets"].owned()
 

@@ -54,8 +54,13 @@ def check_spec(
     )
 
 
-def build_day_checks(name: str, checks: Sequence[DayCheck]) -> dg.AssetChecksDefinition:
-    """One step running the selected ``checks`` for every day of the run's partition range."""
+def build_day_checks(
+    name: str,
+    checks: Sequence[DayCheck],
+    prepare: Callable[[duckdb.DuckDBPyConnection, date], object] | None = None,
+) -> dg.AssetChecksDefinition:
+    """One step running the selected ``checks`` for every day of the run's partition range;
+    ``prepare`` runs first on each day's connection (what the day's checks share)."""
 
     @dg.multi_asset_check(specs=[check.spec for check in checks], name=name, can_subset=True)
     def day_checks(
@@ -69,6 +74,8 @@ def build_day_checks(name: str, checks: Sequence[DayCheck]) -> dg.AssetChecksDef
             # One connection per day, closed before its results are reported: another symbol's
             # step in a parallel process gets the file between two days, not after the range.
             with database.read() as conn:
+                if prepare is not None:
+                    prepare(conn, day)
                 outcomes = [(check, check.evaluate(conn, day)) for check in selected]
             for check, outcome in outcomes:
                 yield dg.AssetCheckEvaluation(

@@ -27,9 +27,9 @@ MODEL_ASSETS = (
     "candle_ledger",
     "heatmap_snapshots",
 )
-# Everything the model writes per symbol and day (model_runs without its wall-clock column), and
-# the end states rebuilt from it (the view model_state).
-MODEL_TABLES = (*OUTPUT_TIME_COLUMNS, "model_state", "model_runs")
+# Everything the model writes per symbol and day (model_runs without its wall-clock column); the
+# view model_state is a function of these rows.
+MODEL_TABLES = (*OUTPUT_TIME_COLUMNS, "model_runs")
 
 
 @contextmanager

@@ -198,6 +198,7 @@ def build_model_asset(spec: SymbolSpec, project: Project) -> dg.AssetsDefinition
             LaterDaysError,
             ModelInvariantError,
             store.HistoryChangedError,
+            store.StateCorruptionError,
         ) as error:
             raise dg.Failure(description=f"{error}{writer.written_note()}") from error
         except Exception:

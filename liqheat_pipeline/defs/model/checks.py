@@ -98,15 +98,18 @@ def _day_outcome(result: audit.AuditResult) -> DayOutcome:
 def build_model_checks(spec: SymbolSpec, project: Project) -> dg.AssetChecksDefinition:
     history_start = project.settings.start_date
 
+    def window(day: date) -> audit.AuditWindow:
+        return audit.AuditWindow(
+            spec.symbol,
+            first_day=day,
+            end_day=day + timedelta(days=1),
+            history_start=history_start,
+            states=audit.MATERIALIZED_STATES,
+        )
+
     def day_check(asset: str, name: str, description: str, run_audit: Audit) -> DayCheck:
         def evaluate(conn: duckdb.DuckDBPyConnection, day: date) -> DayOutcome:
-            window = audit.AuditWindow(
-                spec.symbol,
-                first_day=day,
-                end_day=day + timedelta(days=1),
-                history_start=history_start,
-            )
-            return _day_outcome(run_audit(conn, window))
+            return _day_outcome(run_audit(conn, window(day)))
 
         return DayCheck(
             check_spec(spec.key(asset), name, description, project.partitions, blocking=True),
@@ -119,4 +122,6 @@ def build_model_checks(spec: SymbolSpec, project: Project) -> dg.AssetChecksDefi
             day_check(asset, name, description, run_audit)
             for (asset, name), (description, run_audit) in MODEL_CHECKS.items()
         ],
+        # The day's two end states, rebuilt once for all its checks.
+        prepare=lambda conn, day: audit.with_materialized_states(conn, window(day)),
     )

@@ -261,21 +261,23 @@ _MODEL_STATE = """
     day_ends AS (
         SELECT symbol, CAST(ts AS DATE) AS day, arg_max(log_through, ts) AS log_through
         FROM logs GROUP BY ALL
+    ),
+    -- each level with its end, if any (equi-joins: a correlated NOT EXISTS per day would be
+    -- planned as a join of every day with every level)
+    levels AS (
+        SELECT o.symbol, o.level_id, o.created_at, o.side, o.leverage, o.liq_price,
+               o.notional_usd, coalesce(k.consumed_at, x.closed_at) AS ended_at
+        FROM level_openings o
+        LEFT JOIN level_consumptions k USING (symbol, level_id)
+        LEFT JOIN level_closeouts x USING (symbol, level_id)
     )
-    SELECT r.symbol, r.day, o.level_id, o.created_at, o.side, o.leverage, o.liq_price,
-           o.notional_usd, o.notional_usd * exp(e.log_through - c.log_at_opening) AS remaining_usd
+    SELECT r.symbol, r.day, l.level_id, l.created_at, l.side, l.leverage, l.liq_price,
+           l.notional_usd, l.notional_usd * exp(e.log_through - c.log_at_opening) AS remaining_usd
     FROM model_runs r
     JOIN day_ends e ON e.symbol = r.symbol AND e.day = r.day
-    JOIN level_openings o ON o.symbol = r.symbol AND o.created_at < r.day + INTERVAL 1 DAY
-    JOIN logs c ON c.symbol = o.symbol AND c.ts = o.created_at
-    WHERE NOT EXISTS (
-            SELECT 1 FROM level_consumptions k
-            WHERE k.symbol = o.symbol AND k.level_id = o.level_id
-              AND k.consumed_at < r.day + INTERVAL 1 DAY)
-      AND NOT EXISTS (
-            SELECT 1 FROM level_closeouts x
-            WHERE x.symbol = o.symbol AND x.level_id = o.level_id
-              AND x.closed_at < r.day + INTERVAL 1 DAY)"""
+    JOIN levels l ON l.symbol = r.symbol AND l.created_at < r.day + INTERVAL 1 DAY
+        AND (l.ended_at IS NULL OR l.ended_at >= r.day + INTERVAL 1 DAY)
+    JOIN logs c ON c.symbol = l.symbol AND c.ts = l.created_at"""
 
 VIEW_DDL: dict[str, str] = {
     "liquidation_levels": """
