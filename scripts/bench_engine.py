@@ -1,9 +1,11 @@
 """Benchmark of the liquidation engine; prints JSON.
 
-Runs the engine day by day with carried state (as the pipeline does), producing levels, ledger
-and every 5-minute snapshot (per bucket and per bucket × leverage), handing each day's output on
-instead of keeping it. Cases: the real 30-day BTCUSDT sample (../shared/data/binance, skipped when
-absent) and the synthetic DEMOUSDT market for 30 and 365 days (generation time excluded).
+Runs the engine day by day with carried state (as the pipeline does), producing what the
+pipeline stores: levels, consumptions, closeouts, ledger and the snapshot segments per bucket
+and per bucket × leverage (the snapshot views' rows are computed from them in SQL), handing each
+day's output on instead of keeping it. Cases: the real 30-day BTCUSDT sample
+(../shared/data/binance, skipped when absent) and the synthetic DEMOUSDT market for 30 and 365
+days (generation time excluded).
 
     python scripts/bench_engine.py [--days 30 365] [--real-dir DIR] [--repeat 3]
 """
@@ -26,6 +28,7 @@ from liqheat_pipeline.lib.demo.market import DEMO_SYMBOL, generate_demo_market
 from liqheat_pipeline.lib.engine.config import ModelConfig
 from liqheat_pipeline.lib.engine.market import split_by_day
 from liqheat_pipeline.lib.engine.run import MarketSeries, run_model
+from liqheat_pipeline.lib.model.store import OUTPUT_TIME_COLUMNS
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_REAL_DIR = REPO.parent / "shared" / "data" / "binance"
@@ -47,8 +50,7 @@ def daily_markets_from_archive(root: Path, symbol: str) -> list[MarketSeries]:
 
 
 def run_days(symbol: str, markets: list[MarketSeries], config: ModelConfig) -> dict:
-    rows = {"level_openings": 0, "candle_ledger": 0, "heatmap_snapshots": 0}
-    rows["heatmap_snapshots_by_leverage"] = rows["level_consumptions"] = 0
+    rows = dict.fromkeys(OUTPUT_TIME_COLUMNS, 0)
     state = None
     started, cpu_started = time.perf_counter(), time.process_time()
     for market in markets:
