@@ -9,6 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from liqheat_pipeline.lib import warehouse
 from liqheat_pipeline.lib.engine.config import CLOSURE_MODELS, ModelConfig
 from liqheat_pipeline.lib.engine.replay import StateReplayError, remaining_at_end
 from liqheat_pipeline.lib.engine.run import MarketSeries, run_model
@@ -218,6 +219,19 @@ def test_state_rebuilt_from_duckdb_keeps_results(tmp_path_factory, case):
     pd.testing.assert_frame_equal(
         stored.state.levels_frame(), in_memory.state.levels_frame(), check_exact=True
     )
+    assert_view_state_is_the_engines(store, in_memory.state)
+
+
+def assert_view_state_is_the_engines(path, state) -> None:
+    """The view model_state at the last stored day holds the engine's levels, with its remaining
+    notional to 1e-12 relative (the view sums logarithms of the scales)."""
+    with warehouse.connect(path, read_only=True) as conn:
+        view = conn.execute(
+            "SELECT level_id, remaining_usd FROM model_state "
+            "WHERE day = (SELECT max(day) FROM model_runs) ORDER BY level_id"
+        ).fetchnumpy()
+    np.testing.assert_array_equal(view["level_id"], state.level_id)
+    np.testing.assert_allclose(view["remaining_usd"], state.remaining_usd, rtol=1e-12, atol=0)
 
 
 @settings(SETTINGS, max_examples=25)
@@ -318,8 +332,35 @@ def test_scale_renormalisation_keeps_matching_the_oracle(closure_model):
     engine = run_in_chunks("BTCUSDT", candles, open_interest, config)
     assert engine.stats["renormalisations"] >= 1
     assert_matches_oracle(engine.frames, run_oracle("BTCUSDT", candles, open_interest, config))
-    # The replay finds the cuts in the stored scales.
     assert_replay_is_the_engines_state(engine)
+
+
+def test_levels_carried_across_a_renormalisation_cut_are_rebuilt_exactly(tmp_path):
+    """One-minute candles within one day: every other candle opens levels, the next halves the
+    open interest (oi_share closes half of every level). The scale falls below 1e-150 after
+    about 500 closes and the run is cut; the levels opened in the 30 closes before the cut are
+    still active after it (they dust out at 1e-9 ≈ 2^-30 of their opening)."""
+    n = 1_020
+    ohlc = np.tile([90_000.0, 90_010.0, 89_990.0, 90_000.0], (n, 1))
+    oi = [100.0]
+    for k in range(n):
+        oi.append(oi[-1] + 10.0 if k % 2 == 0 else oi[-1] * 0.5)
+    candles = candle_frame(ohlc, interval_minutes=1)
+    open_interest = oi_frame(oi, interval_minutes=1)
+    config = ModelConfig(
+        side_model="symmetric", entry_price="close", closure_model="oi_share", interval_minutes=1
+    )
+    engine = run_in_chunks("BTCUSDT", candles, open_interest, config)
+    assert engine.stats["renormalisations"] >= 1
+    longs = engine.frames["candle_ledger"].query("side == 'long'")
+    scale = longs["closure_scale"].to_numpy()
+    after_cut = longs["ts"].to_numpy()[1:][scale[1:] > scale[:-1]][0]
+    assert (engine.state.created_at < after_cut).any()  # carried across the cut
+    assert_replay_is_the_engines_state(engine)
+    path = tmp_path / "cut.duckdb"
+    stored = run_in_chunks("BTCUSDT", candles, open_interest, config, store=path)
+    np.testing.assert_array_equal(stored.state.remaining_usd, engine.state.remaining_usd)
+    assert_view_state_is_the_engines(path, engine.state)
 
 
 def assert_replay_is_the_engines_state(run) -> None:

@@ -100,8 +100,8 @@ def run_in_chunks(
     store: Path | None = None,
 ) -> Combined:
     """Run the engine over ``candles`` cut before the given candle positions, carrying the
-    state; with ``store``, the runs are the UTC days (as the pipeline's) and the state travels
-    through that DuckDB file between them."""
+    state; with ``store``, the runs are the UTC days (as the pipeline's), each is written to
+    that DuckDB file and the next one starts from the state rebuilt from it."""
     candles = candles.sort_values("open_time").reset_index(drop=True)
     step = pd.Timedelta(minutes=config.interval_minutes)
     if store is not None:
@@ -123,7 +123,11 @@ def run_in_chunks(
         output = run_model(symbol, market, config, state)
         outputs.append(output)
         state = output.state
-    return combine(outputs)
+    combined = combine(outputs)
+    if store is not None:
+        # The last day is stored too, and the final state is the one rebuilt from the file.
+        combined.state = state_through_duckdb(symbol, outputs, store)
+    return combined
 
 
 def day_starts(candles: pd.DataFrame) -> list[int]:

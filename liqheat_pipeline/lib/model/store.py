@@ -116,7 +116,8 @@ def _days(conn: duckdb.DuckDBPyConnection, sql: str, params: list) -> set[date]:
 
 @dataclass(frozen=True)
 class StoredState:
-    """End-of-day state as stored: the engine's metadata dict and its levels frame."""
+    """End-of-day state rebuilt from the stored rows: the engine's metadata dict and its levels
+    frame."""
 
     day: date
     config_hash: str
