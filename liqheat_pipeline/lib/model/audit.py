@@ -97,10 +97,9 @@ MATERIALIZED_STATES = "audited_states"
 
 def with_materialized_states(conn: duckdb.DuckDBPyConnection, window: AuditWindow) -> AuditWindow:
     """The window reading the end states of its days and of the day before from a temporary
-    table of ``conn``, filled here from the view model_state (whatever ``window.states``
-    says) in one query: the view rebuilds a
-    state from the symbol's whole history (0.2-0.3 s at a year's end), and a day's audits read
-    two states several times."""
+    table of ``conn``, filled here from the view model_state (whatever ``window.states`` says)
+    in one query: the view rebuilds a state from the symbol's whole history (0.2-0.3 s at a
+    year's end), and a day's audits read two states several times."""
     _query(
         conn,
         f"CREATE OR REPLACE TEMP TABLE {MATERIALIZED_STATES} AS SELECT * FROM model_state "

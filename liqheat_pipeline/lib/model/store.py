@@ -129,22 +129,14 @@ class StateCorruptionError(RuntimeError):
     """The stored rows do not rebuild the end state their run record announces."""
 
 
-# The levels active at the end of a day (opened through it, neither consumed nor closed out
-# through it) in level_id order, the order the engine keeps them in; the tier index is the last
-# two digits of the level id (docs/model.md).
+# The levels active at the end of a day (the view model_state) opened since the chain's first
+# day, in level_id order, the order the engine keeps them in; the tier index is the last two
+# digits of the level id (docs/model.md).
 _ACTIVE_LEVELS = """
-    SELECT o.level_id, o.created_at, o.side, o.leverage,
-           CAST(o.level_id % 100 AS INTEGER) AS tier_index, o.entry_price, o.liq_price,
-           o.price_bucket, o.notional_usd
-    FROM level_openings o
-    WHERE o.symbol = $symbol AND o.created_at >= $start AND o.created_at < $end
-      AND o.level_id NOT IN (
-          SELECT level_id FROM level_consumptions
-          WHERE symbol = $symbol AND consumed_at >= $start AND consumed_at < $end
-          UNION ALL
-          SELECT level_id FROM level_closeouts
-          WHERE symbol = $symbol AND closed_at >= $start AND closed_at < $end)
-    ORDER BY o.level_id
+    SELECT level_id, created_at, side, leverage, CAST(level_id % 100 AS INTEGER) AS tier_index,
+           entry_price, liq_price, price_bucket, notional_usd
+    FROM model_state WHERE symbol = $symbol AND day = $day AND created_at >= $start
+    ORDER BY level_id
 """
 
 
@@ -166,9 +158,10 @@ def _chain_days(conn: duckdb.DuckDBPyConnection, symbol: str, through: date) -> 
 
 
 def load_state(conn: duckdb.DuckDBPyConnection, symbol: str, day: date) -> StoredState | None:
-    """The engine's state at the end of ``day``, rebuilt exactly from the stored openings,
-    endings and closure scales of every day since the first (lib/engine/replay.py); None when
-    ``day`` is not stored or a day before it is missing.
+    """The engine's state at the end of ``day``: the levels of the view model_state, with their
+    remaining notional replayed exactly from the stored closure scales of every day since the
+    first (lib/engine/replay.py); None when ``day`` is not stored or a day before it is
+    missing.
 
     Raises StateCorruptionError when the rows do not rebuild the state the day's run record
     announces."""
@@ -176,12 +169,12 @@ def load_state(conn: duckdb.DuckDBPyConnection, symbol: str, day: date) -> Store
     if not chain or chain[-1][0] != day:
         return None
     config_hash, metadata = chain[-1][1], json.loads(chain[-1][2])
-    window = {"symbol": symbol, "start": day_start(chain[0][0]), "end": day_end(day)}
-    levels = conn.execute(_ACTIVE_LEVELS, window).fetchdf()
+    start = day_start(chain[0][0])
+    levels = conn.execute(_ACTIVE_LEVELS, {"symbol": symbol, "day": day, "start": start}).fetchdf()
     scales = conn.execute(
         "SELECT ts, closure_scale FROM candle_ledger WHERE symbol = $symbol AND side = 'long' "
         "AND ts >= $start AND ts < $end ORDER BY ts",
-        window,
+        {"symbol": symbol, "start": start, "end": day_end(day)},
     ).fetchnumpy()
 
     def corrupt(problem: str) -> StateCorruptionError:

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 import duckdb
 
+from liqheat_pipeline.lib.engine.closures import RENORMALISE_BELOW
+
 
 @dataclass(frozen=True)
 class Column:
@@ -226,10 +228,10 @@ def _snapshot_view(segments: str, tier: str = "") -> str:
 # The levels active at the end of each stored day: opened by then and neither consumed nor closed
 # out by then, with remaining notional = opening / S before its creation candle × S at the end
 # of every engine run since (lib/engine/replay.py). Runs are UTC days, cut after a candle whose
-# S fell below 1e-150 (closures.RENORMALISE_BELOW). The products are summed as logarithms
-# here, so remaining_usd is the engine's to about 1e-13 relative; the engine itself restarts
-# from the exact replay.
-_MODEL_STATE = """
+# S fell below RENORMALISE_BELOW. The products are summed as logarithms here, so remaining_usd
+# is the engine's to about 1e-13 relative; the engine itself restarts from the exact replay of
+# these levels.
+_MODEL_STATE = f"""
     WITH scales AS (
         SELECT symbol, ts, closure_scale AS scale,
                CAST(ts AS DATE) AS day,
@@ -240,39 +242,39 @@ _MODEL_STATE = """
         WINDOW by_time AS (PARTITION BY symbol ORDER BY ts)
     ),
     runs AS (
-        SELECT symbol, ts, scale, scale_before,
-               previous_day IS DISTINCT FROM day OR scale_before < 1e-150 AS run_start,
-               next_day IS DISTINCT FROM day OR scale < 1e-150 AS run_end
+        SELECT symbol, ts, day,
+               -- ln S where a run ends, and ln of S before the candle within its run
+               CASE WHEN next_day IS DISTINCT FROM day OR scale < {RENORMALISE_BELOW}
+                    THEN ln(scale) ELSE 0 END AS end_log,
+               CASE WHEN previous_day IS DISTINCT FROM day OR scale_before < {RENORMALISE_BELOW}
+                    THEN 0 ELSE ln(scale_before) END AS before_log
         FROM scales
     ),
     logs AS (
-        SELECT symbol, ts,
-               -- ln of S at the end of every run through this candle
-               sum(CASE WHEN run_end THEN ln(scale) ELSE 0 END)
-                   OVER (PARTITION BY symbol ORDER BY ts ROWS UNBOUNDED PRECEDING)
+        SELECT symbol, ts, day,
+               sum(end_log) OVER (PARTITION BY symbol ORDER BY ts ROWS UNBOUNDED PRECEDING)
                    AS log_through,
-               -- what a level opened here starts from: its own run's end is still to come
-               sum(CASE WHEN run_end THEN ln(scale) ELSE 0 END)
-                   OVER (PARTITION BY symbol ORDER BY ts ROWS UNBOUNDED PRECEDING)
-                   - CASE WHEN run_end THEN ln(scale) ELSE 0 END
-                   + CASE WHEN run_start THEN 0 ELSE ln(scale_before) END AS log_at_opening
+               end_log, before_log
         FROM runs
     ),
     day_ends AS (
-        SELECT symbol, CAST(ts AS DATE) AS day, arg_max(log_through, ts) AS log_through
-        FROM logs GROUP BY ALL
+        SELECT symbol, day, arg_max(log_through, ts) AS log_through FROM logs GROUP BY ALL
     ),
     -- each level with its end, if any (equi-joins: a correlated NOT EXISTS per day would be
     -- planned as a join of every day with every level)
     levels AS (
-        SELECT o.symbol, o.level_id, o.created_at, o.side, o.leverage, o.liq_price,
-               o.notional_usd, coalesce(k.consumed_at, x.closed_at) AS ended_at
+        SELECT o.symbol, o.level_id, o.created_at, o.side, o.leverage, o.entry_price,
+               o.liq_price, o.price_bucket, o.notional_usd,
+               coalesce(k.consumed_at, x.closed_at) AS ended_at
         FROM level_openings o
         LEFT JOIN level_consumptions k USING (symbol, level_id)
         LEFT JOIN level_closeouts x USING (symbol, level_id)
     )
-    SELECT r.symbol, r.day, l.level_id, l.created_at, l.side, l.leverage, l.liq_price,
-           l.notional_usd, l.notional_usd * exp(e.log_through - c.log_at_opening) AS remaining_usd
+    SELECT r.symbol, r.day, l.level_id, l.created_at, l.side, l.leverage, l.entry_price,
+           l.liq_price, l.price_bucket, l.notional_usd,
+           -- a level's own run end is still ahead of it: S from its run's start to the end of D
+           l.notional_usd
+               * exp(e.log_through - c.log_through + c.end_log - c.before_log) AS remaining_usd
     FROM model_runs r
     JOIN day_ends e ON e.symbol = r.symbol AND e.day = r.day
     JOIN levels l ON l.symbol = r.symbol AND l.created_at < r.day + INTERVAL 1 DAY
