@@ -48,3 +48,35 @@ def test_a_current_file_is_not_refused(db_path):
         warehouse.ensure_schema(conn)
         tables = conn.execute("SELECT count(*) FROM duckdb_tables()").fetchone()[0]
     assert tables == len(warehouse.TABLES)
+
+
+def _view_columns(conn, name: str) -> list[str]:
+    return [
+        row[0]
+        for row in conn.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = ? "
+            "ORDER BY ordinal_position",
+            [name],
+        ).fetchall()
+    ]
+
+
+def test_a_view_of_an_older_definition_is_replaced_by_the_current_one(db_path):
+    with warehouse.connect(db_path) as conn:
+        warehouse.ensure_schema(conn)
+        current = _view_columns(conn, "model_state")
+        # What an older version left behind: the same name, another query, no stamp.
+        conn.execute("CREATE OR REPLACE VIEW model_state AS SELECT symbol, day FROM model_runs")
+        conn.execute("COMMENT ON VIEW model_state IS NULL")
+    with warehouse.connect(db_path) as conn:
+        warehouse.ensure_schema(conn)
+        assert _view_columns(conn, "model_state") == current
+        stamps = dict(
+            conn.execute(
+                "SELECT view_name, comment FROM duckdb_views() WHERE NOT internal"
+            ).fetchall()
+        )
+    assert stamps == {
+        name: warehouse.schema.view_stamp(query) for name, query in warehouse.VIEW_DDL.items()
+    }
+    assert "entry_price" in current

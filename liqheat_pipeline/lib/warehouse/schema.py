@@ -3,6 +3,7 @@ partition ownership, plus the contract view(s) and ``ensure_schema``."""
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 import duckdb
@@ -306,29 +307,47 @@ _FORMER_TABLES = {
 }
 
 
+_CURRENT_SCHEMA = "database_name = current_database() AND schema_name = current_schema()"
+
+
 class SchemaMigrationError(RuntimeError):
     """The DuckDB file has an older layout that must be migrated first."""
 
 
 def ensure_schema(conn: duckdb.DuckDBPyConnection) -> None:
-    """Create every contract table and view that does not exist yet."""
+    """Create every contract table that does not exist yet, and every view that does not exist
+    or was created from another definition (an older version of this code)."""
     _refuse_former_tables(conn)
     for name, table in TABLES.items():
         conn.execute(f"CREATE TABLE IF NOT EXISTS {name} ({table.columns})")
         for column in table.added_columns:
             conn.execute(f"ALTER TABLE {name} ADD COLUMN IF NOT EXISTS {column}")
+    stamps = dict(
+        conn.execute(
+            f"SELECT view_name, comment FROM duckdb_views() WHERE {_CURRENT_SCHEMA}"
+        ).fetchall()
+    )
     for name, query in VIEW_DDL.items():
-        conn.execute(f"CREATE VIEW IF NOT EXISTS {name} AS {query}")
+        stamp = view_stamp(query)
+        # A view keeps the query it was created with: without the stamp, a file written by an
+        # older version would go on answering with the old definition.
+        if stamps.get(name) != stamp:
+            conn.execute(f"CREATE OR REPLACE VIEW {name} AS {query}")
+            conn.execute(f"COMMENT ON VIEW {name} IS '{stamp}'")
+
+
+def view_stamp(query: str) -> str:
+    """The comment a contract view carries: which definition it was created from."""
+    return f"liqheat view, definition sha256 {hashlib.sha256(query.encode()).hexdigest()[:16]}"
 
 
 def _refuse_former_tables(conn: duckdb.DuckDBPyConnection) -> None:
     """Raise SchemaMigrationError naming every table of a former layout the file still has."""
-    current = "database_name = current_database() AND schema_name = current_schema()"
     former = list(_FORMER_TABLES)
     found = {
         row[0]: _FORMER_TABLES[row[0]]
         for row in conn.execute(
-            f"SELECT table_name FROM duckdb_tables() WHERE {current} "
+            f"SELECT table_name FROM duckdb_tables() WHERE {_CURRENT_SCHEMA} "
             f"AND table_name IN ({', '.join('?' for _ in former)})",
             former,
         ).fetchall()
