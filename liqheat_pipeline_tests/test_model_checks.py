@@ -10,6 +10,7 @@ import shutil
 
 import pytest
 
+from liqheat_pipeline.defs import day_checks
 from liqheat_pipeline.defs.model.checks import MODEL_CHECKS
 from liqheat_pipeline.lib import warehouse
 from liqheat_pipeline.lib.model.store import OUTPUT_TIME_COLUMNS
@@ -17,6 +18,7 @@ from liqheat_pipeline_tests.helpers.pipeline_runs import (
     load_definitions,
     materialize,
     pipeline_env,
+    run_checks_by_day,
     run_checks_only,
 )
 
@@ -55,6 +57,7 @@ def corrupt(stored_db, real_binance_dir, instance, tmp_path):
         def checks(first: str, last: str | None = None) -> dict[str, bool]:
             return run_checks_only(definitions, instance, first, last)
 
+        checks.by_day = lambda first, last: run_checks_by_day(definitions, instance, first, last)
         return checks
 
     return apply
@@ -168,3 +171,17 @@ def test_a_consumption_moved_to_the_next_day_fails_both_days(corrupt):
     # Day 2 leaves a crossed level unconsumed; day 3 consumes a level it did not start with.
     assert "level_consumptions:consumed_at_first_crossing" in _failed(checks(DAY_2))
     assert "level_consumptions:consumed_at_first_crossing" in _failed(checks("2025-12-03"))
+
+
+@pytest.mark.parametrize("days_per_connection", [1, 2, 7])
+def test_a_range_run_reports_each_day_on_its_own(corrupt, monkeypatch, days_per_connection):
+    # However the range's days are grouped onto connections (2: day 3 starts a new one, from
+    # day 2's state rebuilt afresh), only the corrupted day fails.
+    monkeypatch.setattr(day_checks, "DAYS_PER_CONNECTION", days_per_connection)
+    checks = corrupt(
+        _update_one_level("level_openings", "created_at", "liq_price = liq_price * 1.001", "max")
+    )
+    results = checks.by_day("2025-12-01", "2025-12-03")
+    assert len(results) == 3 * len(MODEL_CHECKS)
+    failed = {key for key, passed in results.items() if not passed}
+    assert failed == {("level_openings:liquidation_prices_match_brackets", DAY_2)}

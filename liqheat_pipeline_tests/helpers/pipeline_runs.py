@@ -122,10 +122,10 @@ def materialize(
     )
 
 
-def run_checks_only(
+def run_checks_by_day(
     definitions: dg.Definitions, instance: dg.DagsterInstance, first: str, last: str | None = None
-) -> dict[str, bool]:
-    """Execute only the model asset checks over stored rows; check name -> passed every day."""
+) -> dict[tuple[str, str], bool]:
+    """Execute only the model asset checks over stored rows; (check name, day) -> passed."""
     graph = definitions.resolve_asset_graph()
     checks = {key for key in graph.asset_check_keys if key.asset_key.path[-1] in MODEL_ASSETS}
     job = definitions.resolve_job_def(DAILY_JOB_NAME).get_subset(
@@ -134,10 +134,21 @@ def run_checks_only(
     result = job.execute_in_process(
         instance=instance, raise_on_error=False, **_partitions(first, last)
     )
+    passed: dict[tuple[str, str], bool] = {}
+    for evaluation in result.get_asset_check_evaluations():
+        key = (f"{evaluation.asset_key.path[-1]}:{evaluation.check_name}", evaluation.partition)
+        assert key not in passed, f"two evaluations of {key}"
+        passed[key] = evaluation.passed
+    return passed
+
+
+def run_checks_only(
+    definitions: dg.Definitions, instance: dg.DagsterInstance, first: str, last: str | None = None
+) -> dict[str, bool]:
+    """Execute only the model asset checks over stored rows; check name -> passed every day."""
     passed: dict[str, bool] = {}
-    for evaluation in result.get_asset_check_evaluations():  # one per check and day
-        name = f"{evaluation.asset_key.path[-1]}:{evaluation.check_name}"
-        passed[name] = passed.get(name, True) and evaluation.passed
+    for (name, _), day_passed in run_checks_by_day(definitions, instance, first, last).items():
+        passed[name] = passed.get(name, True) and day_passed
     return passed
 
 

@@ -9,6 +9,7 @@ page) do not run on it.
 """
 
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import date, timedelta
 
 import dagster as dg
@@ -122,6 +123,9 @@ def build_model_checks(spec: SymbolSpec, project: Project) -> dg.AssetChecksDefi
             day_check(asset, name, description, run_audit)
             for (asset, name), (description, run_audit) in MODEL_CHECKS.items()
         ],
-        # The day's two end states, rebuilt once for all its checks.
-        prepare=lambda conn, day: audit.with_materialized_states(conn, window(day)),
+        # The end states of the connection's days and of the day before, rebuilt once for all
+        # their checks.
+        prepare=lambda conn, first_day, last_day: audit.with_materialized_states(
+            conn, replace(window(first_day), end_day=last_day + timedelta(days=1))
+        ),
     )
