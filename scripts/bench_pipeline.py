@@ -45,7 +45,7 @@ QUERY_WARMUP = 20
 _STEP_DONE = re.compile(r'Finished execution of step "(\w+)" in ([0-9.]+)(m?s)')
 
 
-def _step_seconds(log: str) -> dict[str, float]:
+def step_seconds(log: str) -> dict[str, float]:
     """Seconds per step of a run's log, summed over symbols (`btcusdt_model` -> `model`)."""
     totals: dict[str, float] = {}
     for step, value, unit in _STEP_DONE.findall(log):
@@ -74,7 +74,7 @@ def _materialize(env: dict[str, str], partition_args: list[str]) -> tuple[float,
     if completed.returncode != 0:
         sys.stderr.write(completed.stderr[-5000:])
         raise SystemExit(f"benchmark run failed: {' '.join(command)}")
-    return elapsed, _step_seconds(completed.stdout + completed.stderr)
+    return elapsed, step_seconds(completed.stdout + completed.stderr)
 
 
 def _env(

@@ -11,6 +11,10 @@
    (``ATTACH`` + ``CREATE TABLE AS SELECT``), timed, and the pipeline's ratio to it; once for
    the contract's snapshot relations (the views, every 5-minute cell: the dense rows the issue's
    floor was defined on) and once for the tables they are stored in (the segments).
+4. One incremental day after that history, as the daily schedule runs it: the next day's
+   partition of every asset and check, through the README's single-day command (``dagster
+   asset materialize --select '*' --partition D``), timed including process start, with the
+   seconds of each step from the run's log.
 
 The machine's load average is reported: other processes on the host skew every figure.
 
@@ -35,6 +39,9 @@ from pathlib import Path
 
 import duckdb
 
+# Run as `python scripts/bench_year.py`: its folder is on sys.path.
+from bench_pipeline import step_seconds
+
 from liqheat_pipeline.cli import DEFINITIONS_MODULE, QUIET_RUN_CONFIG
 from liqheat_pipeline.defs.automation.schedules import DAILY_JOB_NAME
 from liqheat_pipeline.lib.demo.market import DEMO_SYMBOL, write_demo_archive
@@ -50,6 +57,7 @@ SNAPSHOT_RELATIONS = {
 RSS_POLL_SECONDS = 0.2
 RSS_TARGET_GIB = 1.5
 STORAGE_TARGET_MB = 250
+INCREMENTAL_TARGET_SECONDS = 3
 PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
 # An INFO line of the run's console log: its time stamp and the step that logged it.
 _LOG_LINE = re.compile(
@@ -196,10 +204,18 @@ def launch_command(start: date, last: date, run_config: dict) -> list[str]:
     ]
 
 
+def _environment(work: Path, start: date, days: int) -> dict[str, str]:
+    """The runs' settings: the range's days and the incremental day after them."""
+    incremental_day = start + timedelta(days=days)
+    return launch_environment(
+        work / "archive", work / "liqheat.duckdb", [DEMO_SYMBOL], start, incremental_day
+    )
+
+
 def _run_pipeline(work: Path, start: date, days: int) -> dict:
     """One `dg launch` of the daily job over the range; wall time, RSS and step times."""
     last = start + timedelta(days=days - 1)
-    env = launch_environment(work / "archive", work / "liqheat.duckdb", [DEMO_SYMBOL], start, last)
+    env = _environment(work, start, days)
     command = launch_command(start, last, QUIET_RUN_CONFIG)
     log_path = work / "run.log"
     started = time.perf_counter()
@@ -225,6 +241,37 @@ def _run_pipeline(work: Path, start: date, days: int) -> dict:
         "step_log_span_seconds": _step_log_spans(lines),
         "peak_rss_tree_gib_by_step": _peak_rss_by_step(samples, lines),
         "days": f"{start}...{last}",
+    }
+
+
+def _incremental_day(work: Path, start: date, days: int) -> dict:
+    """The day after the range, every asset and check, in a process of its own."""
+    day = start + timedelta(days=days)
+    command = [
+        str(Path(sys.executable).with_name("dagster")),
+        "asset",
+        "materialize",
+        "-m",
+        DEFINITIONS_MODULE,
+        "--select",
+        "*",
+        "--partition",
+        day.isoformat(),
+    ]
+    started = time.perf_counter()
+    completed = subprocess.run(
+        command, env=_environment(work, start, days), cwd=REPO_ROOT, capture_output=True, text=True
+    )
+    elapsed = time.perf_counter() - started
+    if completed.returncode != 0:
+        sys.stderr.write(completed.stderr[-5000:])
+        raise SystemExit(f"incremental run failed: {' '.join(command)}")
+    return {
+        "seconds": round(elapsed, 2),
+        "target_seconds": INCREMENTAL_TARGET_SECONDS,
+        "day": day.isoformat(),
+        "history_days": days,
+        "step_seconds": step_seconds(completed.stdout + completed.stderr),
     }
 
 
@@ -286,7 +333,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="liqheat-bench-year-") as tmp:
         work = args.keep or Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
-        write_demo_archive(work / "archive", args.start, args.days)
+        # One day more than the range: the incremental day after it.
+        write_demo_archive(work / "archive", args.start, args.days + 1)
         pipeline = _run_pipeline(work, args.start, args.days)
         db_path = work / "liqheat.duckdb"
         storage = _storage(db_path, args.days)
@@ -294,6 +342,7 @@ def main() -> None:
             kind: _write_floor(db_path, work, relations)
             for kind, relations in SNAPSHOT_RELATIONS.items()
         }
+        incremental = _incremental_day(work, args.start, args.days)
     print(
         json.dumps(
             {
@@ -304,6 +353,7 @@ def main() -> None:
                     kind: round(pipeline["seconds"] / max(floor["seconds"], 0.1), 1)
                     for kind, floor in floors.items()
                 },
+                "incremental_day_after_the_range": incremental,
                 "machine": {
                     "cpus": os.cpu_count(),
                     "load_average_before": [round(value, 2) for value in load_before],
