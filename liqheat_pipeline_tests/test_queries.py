@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import dagster as dg
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from liqheat_pipeline.lib import warehouse
-from liqheat_pipeline.lib.heatmap import sql
+from liqheat_pipeline.lib.heatmap import history, sql
 from liqheat_pipeline_tests.helpers.pipeline_runs import (
     MODEL_ASSETS,
     RAW_ASSETS,
@@ -187,3 +189,34 @@ def test_every_example_query_runs_and_missing_parameters_are_named(conn):
         assert len(warehouse.execute(conn, query, parameters)) > 0, name
     with pytest.raises(KeyError, match="at, limit"):
         warehouse.execute(conn, sql.LARGEST_CLUSTERS, {"symbol": SYMBOL})
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    start_minutes=st.integers(-60, 2 * 1440),
+    length_minutes=st.one_of(st.integers(1, 120), st.integers(1, 3 * 1440)),
+    band=st.one_of(
+        st.none(), st.tuples(st.integers(0, 400), st.integers(0, 400)).map(sorted).map(tuple)
+    ),
+)
+def test_page_bucket_range_is_the_snapshot_views(conn, start_minutes, length_minutes, band):
+    # The page's price rows come from the segments; they must be the view's rows' buckets for
+    # any window (segments begun before its start included) and price band.
+    start = datetime(2025, 12, 1) + timedelta(minutes=start_minutes)
+    low, high = (None, None) if band is None else (80_000.0 + 50 * band[0], 80_050.0 + 50 * band[1])
+    parameters = {
+        "symbol": SYMBOL,
+        "start": start,
+        "end": start + timedelta(minutes=length_minutes),
+        "price_low": low,
+        "price_high": high,
+    }
+    from_segments = conn.execute(history._BUCKET_RANGE, parameters).fetchone()
+    from_view = conn.execute(
+        "SELECT min(price_bucket), max(price_bucket) FROM heatmap_snapshots "
+        "WHERE symbol = $symbol AND ts >= $start AND ts < $end "
+        "AND ($price_low IS NULL OR price_bucket >= $price_low) "
+        "AND ($price_high IS NULL OR price_bucket < $price_high)",
+        parameters,
+    ).fetchone()
+    assert from_segments == from_view

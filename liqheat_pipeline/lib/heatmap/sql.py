@@ -16,12 +16,16 @@ from liqheat_pipeline.lib.warehouse import execute
 # The heatmap cells of [$start, $end) at a coarser interval of $interval_minutes, in the relation
 # `interval_cells` (ts = interval start, on the grid anchored at $start): per interval, the active
 # notional of the state at the interval's end (its last candle) and the notional consumed
-# (modelled liquidations) within it, one row per stored row. The interval-end rows are picked
-# by a join on the few interval ends, so long windows at coarse intervals read the active rows
-# of one candle per interval, not of every candle. `{snapshots}` is heatmap_snapshots or its
-# by-leverage split, `{tier}` extra key columns (e.g. "s.leverage, "), `{where}` extra conditions
-# on the rows of `s`. Its first CTE, `interval_ends` (ts = interval start, last_candle = the
-# interval's last modelled candle), is ``INTERVAL_ENDS``.
+# (modelled liquidations) within it, one row per row of the snapshot views. Read from the
+# segments the views expand (warehouse/schema.py, `_snapshot_view`), with the views' own
+# product `weight × closure_scale`, so the rows are the views' bit for bit: the interval-end
+# rows join each interval's last candle to the segments of its day (a segment never spans two
+# days) that cover it, and consumptions are booked in a segment's first candle. Through the
+# views, a year at daily intervals would expand every 5-minute cell of the year first.
+# `{segments}` is snapshot_segments or its by-leverage split, `{tier}` extra key columns (e.g.
+# "s.leverage, "), `{where}` extra conditions on the segment `s`. Its first CTE,
+# `interval_ends` (ts = interval start, last_candle = the interval's last modelled candle), is
+# ``INTERVAL_ENDS``.
 INTERVAL_ENDS = """interval_ends AS (
     SELECT time_bucket(to_minutes($interval_minutes), ts, $start) AS ts, max(ts) AS last_candle
     FROM candle_ledger
@@ -32,24 +36,31 @@ _INTERVAL_CELLS = (
     INTERVAL_ENDS
     + """,
 interval_cells AS (
-    SELECT i.ts, {tier}s.price_bucket, s.side, s.active_usd, 0.0 AS consumed_usd
-    FROM {snapshots} s JOIN interval_ends i ON s.ts = i.last_candle
-    WHERE s.symbol = $symbol AND s.ts >= $start AND s.ts < $end AND s.active_usd > 0 {where}
+    SELECT i.ts, {tier}s.price_bucket, s.side, s.weight * l.closure_scale AS active_usd,
+           0.0 AS consumed_usd
+    FROM interval_ends i
+    JOIN candle_ledger l ON l.symbol = $symbol AND l.ts = i.last_candle
+    JOIN {segments} s ON s.symbol = $symbol AND s.side = l.side
+        AND CAST(s.first_ts AS DATE) = CAST(i.last_candle AS DATE)
+        AND s.first_ts <= i.last_candle AND s.last_ts >= i.last_candle
+    WHERE s.weight * l.closure_scale > 0 {where}
     UNION ALL
-    SELECT time_bucket(to_minutes($interval_minutes), s.ts, $start), {tier}s.price_bucket,
+    SELECT time_bucket(to_minutes($interval_minutes), s.first_ts, $start), {tier}s.price_bucket,
            s.side, 0.0, s.consumed_usd
-    FROM {snapshots} s
-    WHERE s.symbol = $symbol AND s.ts >= $start AND s.ts < $end AND s.consumed_usd > 0 {where}
+    FROM {segments} s
+    JOIN candle_ledger l ON l.symbol = s.symbol AND l.side = s.side AND l.ts = s.first_ts
+    WHERE s.symbol = $symbol AND s.first_ts >= $start AND s.first_ts < $end
+      AND s.consumed_usd > 0 {where}
 )"""
 )
 
 
 def interval_cells_sql(
-    snapshots: str = "heatmap_snapshots", *, tier: str = "", where: str = ""
+    segments: str = "snapshot_segments", *, tier: str = "", where: str = ""
 ) -> str:
     """The CTEs ``interval_ends`` (ts, last_candle) and ``interval_cells`` (ts, [tier,]
     price_bucket, side, active_usd, consumed_usd) of the heatmap at $interval_minutes."""
-    return _INTERVAL_CELLS.format(snapshots=snapshots, tier=tier, where=where)
+    return _INTERVAL_CELLS.format(segments=segments, tier=tier, where=where)
 
 
 # Heatmap of [$start, $end) at a coarser interval of $interval_minutes: the interval cells summed
