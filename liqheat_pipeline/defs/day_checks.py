@@ -4,9 +4,9 @@ Dagster records an ``AssetCheckResult`` of a range run against the range as a wh
 "—") and leaves each day's planned evaluation without a result, so the UI shows the days as
 skipped. The checks built here evaluate every day of the run on its own (a day's rows and the
 state it started from; up to a week of days share a connection) and report one evaluation per
-day, then emit the check's output so that
-downstream steps still gate on blocking checks (a failed blocking evaluation fails the step).
-They are subsettable: the UI can run one check alone.
+day, then emit the check's output so that downstream steps still gate on blocking checks (a
+failed blocking evaluation fails the step). They are subsettable: the UI can run one check
+alone.
 """
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
