@@ -23,6 +23,7 @@ from liqheat_pipeline.lib.heatmap.sql import (
 )
 from liqheat_pipeline.lib.heatmap.window import IntervalWindow
 from liqheat_pipeline.lib.warehouse import bind
+from liqheat_pipeline.lib.warehouse.schema import SNAPSHOT_SEGMENTS
 
 
 @dataclass(frozen=True)
@@ -119,17 +120,6 @@ def _snapshots(leverage: int | None, by_leverage: bool = False) -> str:
     return "heatmap_snapshots_by_leverage" if split else "heatmap_snapshots"
 
 
-def _segments(leverage: int | None, by_leverage: bool) -> str:
-    """The table the view ``_snapshots`` expands."""
-    return _SEGMENTS_OF_VIEW[_snapshots(leverage, by_leverage)]
-
-
-_SEGMENTS_OF_VIEW = {
-    "heatmap_snapshots": "snapshot_segments",
-    "heatmap_snapshots_by_leverage": "snapshot_segments_by_leverage",
-}
-
-
 def _cell_filter(leverage: int | None) -> str:
     """One tier (if any) and the bins' price band."""
     tier = "" if leverage is None else "AND s.leverage = $leverage "
@@ -139,7 +129,7 @@ def _cell_filter(leverage: int | None) -> str:
 def _cells_ctes(*, leverage: int | None, by_leverage: bool) -> str:
     """``interval_ends``, ``interval_cells`` and ``cells`` (the binned pivot) as CTEs."""
     interval_cells = interval_cells_sql(
-        _segments(leverage, by_leverage),
+        SNAPSHOT_SEGMENTS[_snapshots(leverage, by_leverage)],
         tier="s.leverage, " if by_leverage else "",
         where=_cell_filter(leverage),
     )

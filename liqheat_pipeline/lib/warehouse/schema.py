@@ -282,14 +282,19 @@ _MODEL_STATE = f"""
         AND (l.ended_at IS NULL OR l.ended_at >= r.day + INTERVAL 1 DAY)
     JOIN logs c ON c.symbol = l.symbol AND c.ts = l.created_at"""
 
+# Each snapshot view and the segment table it expands (readers of long windows use the table).
+SNAPSHOT_SEGMENTS = {
+    "heatmap_snapshots": "snapshot_segments",
+    "heatmap_snapshots_by_leverage": "snapshot_segments_by_leverage",
+}
 VIEW_DDL: dict[str, str] = {
     "liquidation_levels": """
         SELECT o.*, c.consumed_at, c.consumed_usd
         FROM level_openings o
         LEFT JOIN level_consumptions c USING (symbol, level_id)""",
-    "heatmap_snapshots": _snapshot_view("snapshot_segments"),
+    "heatmap_snapshots": _snapshot_view(SNAPSHOT_SEGMENTS["heatmap_snapshots"]),
     "heatmap_snapshots_by_leverage": _snapshot_view(
-        "snapshot_segments_by_leverage", "s.leverage, "
+        SNAPSHOT_SEGMENTS["heatmap_snapshots_by_leverage"], "s.leverage, "
     ),
     "model_state": _MODEL_STATE,
 }
