@@ -3,14 +3,16 @@
 Each level contributes its scale-free weight ``w`` to its cell from its first active candle up to
 (not including) the candle it ends in; the cell's active notional after candle k is
 ``S_k × Σ w``. Per block of candles this is a difference array (one bincount) and a cumulative
-sum, restricted to the cells alive in the block; integer level counts, not float residues,
-decide which cells exist. ``Σ w`` changes only where a level starts or ends in the cell, so a
-cell is stored as segments: runs of candles with one weight sum, active notional
+sum down a grid of candles × the cells alive in the block; integer level counts, not float
+residues, decide which cells exist. ``Σ w`` changes only where a level starts or ends in the
+cell, so a cell is stored as segments: runs of candles with one weight sum, active notional
 ``weight × S_k`` in each candle of the run (the SQL views compute exactly this product, see
 ``expand``). A segment starts at every candle with a consumption in the cell, whose consumed
 notional it carries, and so does every UTC day's first candle: a segment never spans two days
-(the views and the daily partitions rely on it). Cost: candles × live cells to compute;
-storage: about two segments per level plus one per live cell and day.
+(the views and the daily partitions rely on it). The segments are read off each block's grid
+where they start and end, column by column; a segment running on into the next block is
+extended there. Cost: candles × live cells to compute; storage: about two segments per level
+plus one per live cell and day.
 """
 
 from __future__ import annotations
@@ -65,17 +67,6 @@ class _Events:
     consumed_usd: np.ndarray
 
 
-@dataclass(frozen=True)
-class _Rows:
-    """Stored (row, cell) entries before scaling: the cell's weight sum (0 where only a
-    consumption is booked) and consumed USD, ordered by row and then cell key."""
-
-    row: np.ndarray
-    cell_key: np.ndarray
-    weight: np.ndarray
-    consumed_usd: np.ndarray
-
-
 def snapshot_segments(
     *,
     day_of_row: np.ndarray,
@@ -100,12 +91,11 @@ def snapshot_segments(
     ended = end_row < candles
     rows = np.concatenate([first_row, end_row[ended]])
     order = np.argsort(rows, kind="stable")
-    levels = np.concatenate([np.arange(len(weight)), np.flatnonzero(ended)])[order]
     booked = np.flatnonzero(consumed_usd > 0)
     booked = booked[np.argsort(end_row[booked], kind="stable")]
     events = _Events(
         row=rows[order],
-        level=levels,
+        level=np.concatenate([np.arange(len(weight)), np.flatnonzero(ended)])[order],
         weight=np.concatenate([weight, -weight[ended]])[order],
         count=np.concatenate([np.ones(len(weight)), -np.ones(int(ended.sum()))])[order],
         consumed_row=end_row[booked],
@@ -113,27 +103,88 @@ def snapshot_segments(
         consumed_usd=consumed_usd[booked],
     )
     side_key = bucket * 2 + side
-    per_leverage = _stored_rows(
-        candles, side_key * _LEVERAGE_RADIX + leverage, events, block_candles
-    )
-    # Rows are ordered by (row, bucket, side, leverage): a bucket's layers are adjacent, so the
-    # per-bucket rows are sums over runs of equal (row, bucket, side).
-    bucket_key = per_leverage.cell_key // _LEVERAGE_RADIX
-    starts = np.ones(len(bucket_key), dtype=bool)
-    starts[1:] = (bucket_key[1:] != bucket_key[:-1]) | (
-        per_leverage.row[1:] != per_leverage.row[:-1]
-    )
-    group = np.cumsum(starts, dtype=np.intp) - 1
-    first = np.flatnonzero(starts)
-    per_bucket = _Rows(
-        row=per_leverage.row[first],
-        cell_key=bucket_key[first],
-        weight=np.bincount(group, per_leverage.weight, minlength=len(first)),
-        consumed_usd=np.bincount(group, per_leverage.consumed_usd, minlength=len(first)),
-    )
+    cell_keys, level_cell = np.unique(side_key * _LEVERAGE_RADIX + leverage, return_inverse=True)
+    # Cell keys are ordered by (bucket, side, leverage): a bucket's leverage cells are adjacent.
+    bucket_keys, cell_bucket = np.unique(cell_keys // _LEVERAGE_RADIX, return_inverse=True)
+    per_leverage, per_bucket = _SegmentRuns(cell_keys), _SegmentRuns(bucket_keys)
+    event_cell = level_cell[events.level]
+    consumed_cell = level_cell[events.consumed_level]
+    carry_weight = np.zeros(len(cell_keys))
+    carry_count = np.zeros(len(cell_keys))
+    for start in range(0, candles, block_candles):
+        stop = min(candles, start + block_candles)
+        here = slice(*np.searchsorted(events.row, [start, stop]))
+        booked = slice(*np.searchsorted(events.consumed_row, [start, stop]))
+        marked = carry_count > 0.5
+        marked[event_cell[here]] = True
+        marked[consumed_cell[booked]] = True
+        live = np.flatnonzero(marked)
+        if not len(live):
+            per_leverage.skip_block()
+            per_bucket.skip_block()
+            continue
+        width, height = len(live), stop - start
+        # One grid, weights in columns [0, width), level counts in [width, 2 width).
+        flat = (events.row[here] - start) * (2 * width) + np.searchsorted(live, event_cell[here])
+        grid = np.bincount(
+            np.concatenate([flat, flat + width]),
+            np.concatenate([events.weight[here], events.count[here]]),
+            minlength=2 * width * height,
+        )
+        # With no event in the block bincount returns integers; the carried weights are floats.
+        grid = grid.astype(np.float64, copy=False).reshape(height, 2 * width)
+        grid[0, :width] += carry_weight[live]
+        grid[0, width:] += carry_count[live]
+        # Running sums down the candles (row by row: much faster than cumsum along axis 0).
+        for row in range(1, height):
+            np.add(grid[row], grid[row - 1], out=grid[row])
+        alive = grid[:, width:] > 0.5  # counts are whole numbers held in floats
+        # A cell with no level left holds exactly nothing, whatever the float residue.
+        value = np.where(alive, grid[:, :width], 0.0)
+        carry_weight[live] = value[-1]
+        carry_count[live] = grid[-1, width:]
+
+        # Consumptions are few: booked sparsely, at (row, column) positions of the grid.
+        booked_at, which = np.unique(
+            (events.consumed_row[booked] - start) * width
+            + np.searchsorted(live, consumed_cell[booked]),
+            return_inverse=True,
+        )
+        booked_usd = np.bincount(which, events.consumed_usd[booked], minlength=len(booked_at))
+        stored = alive.copy()  # a cell is stored where it is alive or books a consumption
+        stored.ravel()[booked_at] = True
+        new_day = np.ones(height, dtype=bool)
+        new_day[1:] = day_of_row[start + 1 : stop] != day_of_row[start : stop - 1]
+        if start:
+            new_day[0] = day_of_row[start] != day_of_row[start - 1]
+        per_leverage.add_block(start, live, stored, value, booked_at, booked_usd, new_day)
+
+        # A bucket's row is the sum of its stored leverage cells, added in leverage order (an
+        # unstored cell's value is 0.0, which leaves the sum unchanged).
+        bucket_of_column = cell_bucket[live]
+        first_column = np.flatnonzero(np.diff(bucket_of_column, prepend=-1) != 0)
+        members = np.diff(first_column, append=width)
+        bucket_value = np.zeros((height, len(first_column)))
+        for rank in range(int(members.max())):
+            present = members > rank
+            bucket_value[:, present] += value[:, first_column[present] + rank]
+        group_of_column = np.repeat(np.arange(len(first_column)), members)
+        bucket_booked_at, which = np.unique(
+            booked_at // width * len(first_column) + group_of_column[booked_at % width],
+            return_inverse=True,
+        )
+        per_bucket.add_block(
+            start,
+            bucket_of_column[first_column],
+            np.logical_or.reduceat(stored, first_column, axis=1),
+            bucket_value,
+            bucket_booked_at,
+            np.bincount(which, booked_usd, minlength=len(bucket_booked_at)),
+            new_day,
+        )
     return (
-        _segments(per_bucket, day_of_row, bucket_size, by_leverage=False),
-        _segments(per_leverage, day_of_row, bucket_size, by_leverage=True),
+        per_bucket.segments(bucket_size, by_leverage=False),
+        per_leverage.segments(bucket_size, by_leverage=True),
     )
 
 
@@ -166,104 +217,110 @@ def expand(segments: Segments, scale_end: np.ndarray) -> Cells:
     )
 
 
-def _segments(
-    rows: _Rows, day_of_row: np.ndarray, bucket_size: float, *, by_leverage: bool
-) -> Segments:
-    """Merge each cell's consecutive rows of one day with the same weight (bit for bit) into
-    segments; a row with a consumption starts a new one."""
-    by_cell = np.lexsort((rows.row, rows.cell_key))
-    row, key = rows.row[by_cell], rows.cell_key[by_cell]
-    weight, consumed = rows.weight[by_cell], rows.consumed_usd[by_cell]
-    bits = weight.view(np.int64)
-    starts = np.ones(len(row), dtype=bool)
-    starts[1:] = (
-        (key[1:] != key[:-1])
-        | (row[1:] != row[:-1] + 1)
-        | (bits[1:] != bits[:-1])
-        | (consumed[1:] > 0)
-        | (day_of_row[row[1:]] != day_of_row[row[:-1]])
-    )
-    first = np.flatnonzero(starts)
-    last = np.append(first[1:], len(row)) - 1
-    order = np.lexsort((key[first], row[first]))
-    first, last = first[order], last[order]
-    side_key = key[first] // _LEVERAGE_RADIX if by_leverage else key[first]
-    return Segments(
-        first_row=row[first],
-        last_row=row[last],
-        price_bucket=bucket_price(side_key // 2, bucket_size),
-        side=(side_key % 2).astype(np.int8),
-        leverage=(key[first] % _LEVERAGE_RADIX).astype(np.int32) if by_leverage else None,
-        weight=weight[first],
-        consumed_usd=consumed[first],
-    )
+class _SegmentRuns:
+    """Collects the segments of cells keyed by ``keys``, one block of candles after another.
 
+    A segment starts where a cell is stored after a candle in which it was not, where its
+    weight changes (bit for bit), where it books a consumption and at a UTC day's first candle.
+    A segment still open at a block's last candle continues into the next block's first
+    candle unless one of those rules starts a new one there."""
 
-def _stored_rows(candles: int, level_key, events: _Events, block_candles: int) -> _Rows:
-    """Stored (row, cell) entries when levels are grouped by ``level_key``, with the cells'
-    weight sums, ordered by row and then cell key."""
-    cell_keys, level_cell = np.unique(level_key, return_inverse=True)
-    event_cell = level_cell[events.level]
-    consumed_cell = level_cell[events.consumed_level]
-    carry_weight = np.zeros(len(cell_keys))
-    carry_count = np.zeros(len(cell_keys))
-    parts = []
-    for start in range(0, candles, block_candles):
-        stop = min(candles, start + block_candles)
-        here = slice(*np.searchsorted(events.row, [start, stop]))
-        booked = slice(*np.searchsorted(events.consumed_row, [start, stop]))
-        marked = carry_count > 0.5
-        marked[event_cell[here]] = True
-        marked[consumed_cell[booked]] = True
-        live = np.flatnonzero(marked)
-        if not len(live):
-            continue
-        width, height = len(live), stop - start
-        # One grid, weights in columns [0, width), level counts in [width, 2 width).
-        flat = (events.row[here] - start) * (2 * width) + np.searchsorted(live, event_cell[here])
-        grid = np.bincount(
-            np.concatenate([flat, flat + width]),
-            np.concatenate([events.weight[here], events.count[here]]),
-            minlength=2 * width * height,
+    def __init__(self, keys: np.ndarray) -> None:
+        self._keys = keys
+        self._parts: list[tuple[np.ndarray, ...]] = []
+        self._extensions: list[tuple[np.ndarray, np.ndarray]] = []
+        self._count = 0
+        # Per key: the segment open after the previous block's last candle, and its weight bits.
+        self._open = np.full(len(keys), -1, dtype=np.int64)
+        self._open_bits = np.zeros(len(keys), dtype=np.int64)
+
+    def skip_block(self) -> None:
+        """A block where no cell is stored ends every open segment."""
+        self._open[:] = -1
+
+    def add_block(
+        self,
+        start: int,
+        columns: np.ndarray,
+        stored: np.ndarray,
+        value: np.ndarray,
+        booked_at: np.ndarray,
+        booked_usd: np.ndarray,
+        new_day: np.ndarray,
+    ) -> None:
+        """One block of candles ``start`` .. ``start + height - 1``: ``stored`` and ``value``
+        (height × columns) for the keys ``columns`` (indices into ``keys``), consumptions
+        ``booked_usd`` at the flat (row, column) positions ``booked_at`` (sorted), and whether
+        each candle begins a UTC day."""
+        height, width = stored.shape
+        bits = value.view(np.int64)
+        begins = stored.copy()
+        begins[1:] &= ~stored[:-1] | (bits[1:] != bits[:-1]) | new_day[1:, None]
+        begins.ravel()[booked_at] = True
+        open_before = self._open[columns]
+        continuing = (
+            begins[0] & (open_before >= 0) & (self._open_bits[columns] == bits[0]) & ~new_day[0]
         )
-        # With no event in the block bincount returns integers; the carried weights are floats.
-        grid = grid.astype(np.float64, copy=False).reshape(height, 2 * width)
-        grid[0, :width] += carry_weight[live]
-        grid[0, width:] += carry_count[live]
-        # Running sums down the candles (row by row: much faster than cumsum along axis 0).
-        for row in range(1, height):
-            np.add(grid[row], grid[row - 1], out=grid[row])
-        alive = grid[:, width:] > 0.5  # counts are whole numbers held in floats
-        # A cell with no level left holds exactly nothing, whatever the float residue.
-        carry_weight[live] = np.where(alive[-1], grid[-1, :width], 0.0)
-        carry_count[live] = grid[-1, width:]
-
-        # Consumptions are few: book them sparsely into the stored cells.
-        booked_at = (events.consumed_row[booked] - start) * width + np.searchsorted(
-            live, consumed_cell[booked]
+        continuing[booked_at[booked_at < width]] = False
+        begins[0, continuing] = False
+        ends = stored.copy()
+        ends[:-1] &= begins[1:] | ~stored[1:]
+        # Column by column, each segment's end follows its beginning; a continuing column's
+        # first end closes the segment carried over from the previous block.
+        begin_at = np.flatnonzero(begins.T)
+        end_at = np.flatnonzero(ends.T)
+        carried_end = np.searchsorted(end_at, np.flatnonzero(continuing) * height)
+        self._extensions.append((open_before[continuing], start + end_at[carried_end] % height))
+        end_at = np.delete(end_at, carried_end)
+        column, first = np.divmod(begin_at, height)
+        last = end_at % height
+        flat = first * width + column
+        order = np.argsort(flat, kind="stable")  # stored in candle order, then key order
+        position = np.minimum(np.searchsorted(booked_at, flat), max(len(booked_at) - 1, 0))
+        consumed = (
+            np.where(booked_at[position] == flat, booked_usd[position], 0.0)
+            if len(booked_at)
+            else np.zeros(len(flat))
         )
-        booked_at, which = np.unique(booked_at, return_inverse=True)
-        booked_usd = np.bincount(which, events.consumed_usd[booked], minlength=len(booked_at))
-        kept = alive.ravel()  # a view: consumed-only cells are added to ``alive`` as well
-        was_alive = kept[booked_at]
-        kept[booked_at] = True
-        stored = np.flatnonzero(kept)
-        per_row = np.diff(np.searchsorted(stored, np.arange(0, (height + 1) * width, width)))
-        row_offset = np.repeat(np.arange(0, height * width, width), per_row)
-        weight = grid.ravel()[stored + row_offset]  # (row, column) of the 2-width grid
-        consumed = np.zeros(len(stored))
-        position = np.searchsorted(stored, booked_at)
-        consumed[position] = booked_usd
-        weight[position[~was_alive]] = 0.0
-        parts.append(
+        self._parts.append(
             (
-                np.repeat(np.arange(start, stop), per_row),
-                cell_keys[live][stored - row_offset],
-                weight,
-                consumed,
+                start + first[order],
+                start + last[order],
+                columns[column[order]],
+                value[first, column][order],
+                consumed[order],
             )
         )
-    if not parts:
-        nothing = np.array([], np.int64)
-        return _Rows(nothing, nothing, np.array([], np.float64), np.array([], np.float64))
-    return _Rows(*(np.concatenate(part) for part in zip(*parts, strict=True)))
+        # The segments open after the block's last candle: a column's last segment, or the
+        # carried one for a column continuing through the whole block.
+        rank = np.empty(len(order), dtype=np.int64)
+        rank[order] = np.arange(self._count, self._count + len(order))
+        self._count += len(order)
+        open_after = np.where(continuing, open_before, -1)
+        is_last = np.diff(column, append=-1) != 0
+        open_after[column[is_last]] = rank[is_last]
+        self._open[:] = -1
+        self._open[columns] = np.where(stored[-1], open_after, -1)
+        self._open_bits[columns] = bits[-1]
+
+    def segments(self, bucket_size: float, *, by_leverage: bool) -> Segments:
+        if not self._parts:
+            nothing = np.array([], np.int64)
+            self._parts.append((nothing, nothing, nothing, np.array([]), np.array([])))
+        first_row, last_row, key_index, weight, consumed = (
+            np.concatenate(part) for part in zip(*self._parts, strict=True)
+        )
+        # Blocks in order: a segment extended again by a later block ends where that one says.
+        for target, last in self._extensions:
+            last_row[target] = last
+        key = self._keys[key_index]
+        side_key = key // _LEVERAGE_RADIX if by_leverage else key
+        return Segments(
+            first_row=first_row,
+            last_row=last_row,
+            price_bucket=bucket_price(side_key // 2, bucket_size),
+            side=(side_key % 2).astype(np.int8),
+            leverage=(key % _LEVERAGE_RADIX).astype(np.int32) if by_leverage else None,
+            weight=weight,
+            consumed_usd=consumed,
+        )
