@@ -18,7 +18,7 @@ def test_defaults_when_nothing_is_set():
     assert settings.liquidations_dir == Path("data/liquidations")
     assert settings.archive_url == "https://data.binance.vision/data/"
     assert settings.duckdb_memory_mb == 512
-    assert settings.model_chunk_days == 2
+    assert settings.model_chunk_days == 7
 
 
 def test_values_are_parsed_and_normalised(tmp_path):

@@ -83,9 +83,7 @@ STORED_TABLE = {"heatmap_snapshots": "snapshot_segments", "model_state": "model_
 def build_model_asset(spec: SymbolSpec, project: Project) -> dg.AssetsDefinition:
     config = project.model_config
     history_start = project.settings.start_date
-    # Peak memory grows with the chunk, not the range. With the validated defaults a synthetic
-    # day holds ~1.5 M snapshot rows; the model step of 30 DEMOUSDT days peaked at 0.99 GiB with
-    # 5, 1.44 GiB with 10 and 2.0 GiB with 30 days per chunk (README, Performance).
+    # Peak memory grows with the chunk, not the range (settings.DEFAULT_MODEL_CHUNK_DAYS).
     chunk_days = project.settings.model_chunk_days
     # Day D also reads the 00:00 open-interest snapshot of D, which open_interest partition D-1
     # owns. It is declared as the same-day partition all the same: a D-1 offset maps every

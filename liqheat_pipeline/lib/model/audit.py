@@ -357,16 +357,22 @@ def _consumptions_day(
             WINDOW earlier AS (ORDER BY open_time
                                ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
         ),
+        -- The carried levels some candle of the day reaches (the others cannot be crossed).
+        reached AS MATERIALIZED (
+            SELECT level_id, side, liq_price FROM day_levels
+            WHERE carried AND CASE side WHEN 'long' THEN liq_price >= (SELECT min(low) FROM prices)
+                                        ELSE liq_price <= (SELECT max(high) FROM prices) END
+        ),
         first_crossing AS (
             SELECT l.level_id, r.open_time AS first_crossing_at
-            FROM day_levels l
+            FROM reached l
             ASOF JOIN (SELECT * FROM price_records WHERE new_low) r ON l.liq_price >= r.low
-            WHERE l.carried AND l.side = 'long'
+            WHERE l.side = 'long'
             UNION ALL
             SELECT l.level_id, r.open_time
-            FROM day_levels l
+            FROM reached l
             ASOF JOIN (SELECT * FROM price_records WHERE new_high) r ON l.liq_price <= r.high
-            WHERE l.carried AND l.side = 'short'
+            WHERE l.side = 'short'
             UNION ALL
             -- levels opened on the day: the candles after their creation
             SELECT l.level_id, min(p.open_time)
@@ -388,9 +394,13 @@ def _consumptions_day(
             FROM expected
             WINDOW earlier AS (ORDER BY ts ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
         ),
+        -- Only a consumed or a crossed level can break a rule.
+        candidates AS (
+            SELECT level_id FROM consumed UNION SELECT level_id FROM first_crossing
+        ),
         checked AS (
-            SELECT coalesce(k.level_id, l.level_id) AS level_id, l.created_at, l.side,
-                   l.liq_price, k.consumed_at, f.first_crossing_at,
+            SELECT c.level_id, l.created_at, l.side, l.liq_price, k.consumed_at,
+                   f.first_crossing_at,
                    k.level_id IS NOT NULL AND l.level_id IS NULL AS neither_carried_nor_opened,
                    k.level_id IS NOT NULL AND s.level_id IS NOT NULL AS consumed_but_still_active,
                    -- A crossed level the closures closed out before its crossing candle (a
@@ -399,9 +409,10 @@ def _consumptions_day(
                        OR ln(l.share_at_start) + x.log_scale_before
                           - coalesce(o.log_scale_before, 0)
                           < ln(x.dust_share * (1 + $dust_tolerance)) AS closed_out_before_crossing
-            FROM day_levels l
-            LEFT JOIN first_crossing f ON f.level_id = l.level_id
-            FULL OUTER JOIN consumed k ON k.level_id = l.level_id
+            FROM candidates c
+            LEFT JOIN day_levels l ON l.level_id = c.level_id
+            LEFT JOIN first_crossing f ON f.level_id = c.level_id
+            LEFT JOIN consumed k ON k.level_id = c.level_id
             LEFT JOIN end_state s ON s.level_id = k.level_id
             LEFT JOIN closure_scale x ON x.ts = f.first_crossing_at
             -- the closure of a level's own creation candle applies to it (step 6 after step 2)
