@@ -7,6 +7,9 @@
    with the console logger at INFO (``liqheat demo``'s run config). Measures the wall time, the
    peak RSS of the whole process tree (the sum over the tree, polled from /proc) and of its
    largest process (``getrusage(RUSAGE_CHILDREN).ru_maxrss``), and the DuckDB storage per table.
+   The run is recorded in a Dagster instance of its own (``DAGSTER_HOME`` in the work directory,
+   SQLite storage as ``make`` sets up): from its event log, the seconds before the run started
+   (process start and the planned events), each step's seconds and the events per type.
 3. The write floor, in the same run: DuckDB copying the produced snapshots into a fresh file
    (``ATTACH`` + ``CREATE TABLE AS SELECT``), timed, and the pipeline's ratio to it; once for
    the contract's snapshot relations (the views, every 5-minute cell: the dense rows the issue's
@@ -205,11 +208,53 @@ def launch_command(start: date, last: date, run_config: dict) -> list[str]:
 
 
 def _environment(work: Path, start: date, days: int) -> dict[str, str]:
-    """The runs' settings: the range's days and the incremental day after them."""
+    """The runs' settings: the range's days and the incremental day after them, recorded in
+    the work directory's Dagster instance."""
     incremental_day = start + timedelta(days=days)
+    home = work / "dagster_home"
+    home.mkdir(exist_ok=True)
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
     return launch_environment(
         work / "archive", work / "liqheat.duckdb", [DEMO_SYMBOL], start, incremental_day
-    )
+    ) | {"DAGSTER_HOME": str(home)}
+
+
+def _event_log(home: Path, launched_at: float) -> dict:
+    """From the instance's only run: seconds from launch to the run's start and, of them, the
+    seconds writing its planned events (first to last); each step's seconds (STEP_START to its
+    end) and how many events of each type the run stored."""
+    import dagster as dg
+
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        (run,) = instance.get_runs(limit=2)
+        entries = instance.all_logs(run.run_id)
+    counts: dict[str, int] = {}
+    started: dict[str, float] = {}
+    steps: dict[str, float] = {}
+    run_start = None
+    planned: list[float] = []
+    for entry in entries:
+        event = entry.dagster_event
+        if event is None:
+            continue
+        counts[event.event_type_value] = counts.get(event.event_type_value, 0) + 1
+        if event.event_type_value in ("RUN_START", "PIPELINE_START"):  # the latter in 1.13
+            run_start = entry.timestamp
+        elif event.event_type_value.endswith("_PLANNED"):
+            planned.append(entry.timestamp)
+        elif event.event_type_value == "STEP_START":
+            started[event.step_key] = entry.timestamp
+        elif event.event_type_value in ("STEP_SUCCESS", "STEP_FAILURE"):
+            kind = event.step_key.split("_", 1)[1].lstrip("_")
+            steps[kind] = round(entry.timestamp - started[event.step_key], 1)
+    return {
+        "seconds_before_run_start": None
+        if run_start is None
+        else round(run_start - launched_at, 1),
+        "seconds_writing_planned_events": round(max(planned) - min(planned), 1) if planned else 0,
+        "step_seconds": steps,
+        "events": dict(sorted(counts.items(), key=lambda item: -item[1])),
+    }
 
 
 def _run_pipeline(work: Path, start: date, days: int) -> dict:
@@ -218,6 +263,7 @@ def _run_pipeline(work: Path, start: date, days: int) -> dict:
     env = _environment(work, start, days)
     command = launch_command(start, last, QUIET_RUN_CONFIG)
     log_path = work / "run.log"
+    launched_at = time.time()
     started = time.perf_counter()
     with log_path.open("w") as log:
         process = subprocess.Popen(
@@ -240,6 +286,7 @@ def _run_pipeline(work: Path, start: date, days: int) -> dict:
         "target_peak_rss_gib": RSS_TARGET_GIB,
         "step_log_span_seconds": _step_log_spans(lines),
         "peak_rss_tree_gib_by_step": _peak_rss_by_step(samples, lines),
+        "event_log": _event_log(Path(env["DAGSTER_HOME"]), launched_at),
         "days": f"{start}...{last}",
     }
 
