@@ -23,6 +23,24 @@ def first_crossings(
     position = np.asarray(start, dtype=np.int64).copy()
     if n == 0 or len(position) == 0:
         return np.minimum(position, n)
+    # Most carried levels lie beyond every price of the span: they are never crossed, and only
+    # the others are searched.
+    reached = np.flatnonzero(np.where(is_long, liq_price >= lows.min(), liq_price <= highs.max()))
+    crossing = np.full(len(position), n, dtype=np.int64)
+    crossing[reached] = _search(
+        lows, highs, liq_price[reached], is_long[reached], position[reached]
+    )
+    return crossing
+
+
+def _search(
+    lows: np.ndarray,
+    highs: np.ndarray,
+    liq_price: np.ndarray,
+    is_long: np.ndarray,
+    position: np.ndarray,
+) -> np.ndarray:
+    n = len(lows)
     block_lows, block_highs = [lows], [highs]
     while 2 * (width := 1 << (len(block_lows) - 1)) <= n:
         block_lows.append(np.minimum(block_lows[-1][:-width], block_lows[-1][width:]))
