@@ -21,7 +21,7 @@ The machine's load average is reported: other processes on the host skew every f
 
 Usage: python scripts/bench_symbols.py [--symbols N] [--days D] [--start YYYY-MM-DD]
        [--executor multiprocess|spawn|in_process] [--compare one_symbol|in_process|none]
-       [--keep DIR]
+       [--keep DIR] [--planned-partition-subsets]
 """
 
 from __future__ import annotations
@@ -39,7 +39,14 @@ from pathlib import Path
 import dagster as dg
 
 # Run as `python scripts/bench_symbols.py`: its folder is on sys.path, and so is bench_year.
-from bench_year import TreePoller, TreeRssSampler, launch_command, launch_environment
+from bench_year import (
+    PLANNED_SUBSETS_VARIABLE,
+    TreePoller,
+    TreeRssSampler,
+    launch_command,
+    launch_environment,
+    run_event_figures,
+)
 
 from liqheat_pipeline.cli import QUIET_RUN_CONFIG
 from liqheat_pipeline.defs.automation.schedules import IN_PROCESS_EXECUTION
@@ -102,7 +109,14 @@ class TreeCpuSampler(TreePoller):
         return sum(self._seconds.values())
 
 
-def _run(work: Path, symbols: list[str], start: date, days: int, executor: str) -> dict:
+def _run(
+    work: Path,
+    symbols: list[str],
+    start: date,
+    days: int,
+    executor: str,
+    planned_subsets: bool = False,
+) -> dict:
     """One `dg launch` of the daily job over the range for ``symbols``, in ``work``."""
     last = start + timedelta(days=days - 1)
     home = work / "dagster_home"
@@ -111,8 +125,11 @@ def _run(work: Path, symbols: list[str], start: date, days: int, executor: str) 
     db_path = work / "liqheat.duckdb"
     env = launch_environment(work.parent / "archive", db_path, symbols, start, last)
     env["DAGSTER_HOME"] = str(home)
+    if planned_subsets:
+        env[PLANNED_SUBSETS_VARIABLE] = "true"
     command = launch_command(start, last, {**QUIET_RUN_CONFIG, **EXECUTION[executor]})
     log_path = work / "run.log"
+    launched_at = time.time()
     started = time.perf_counter()
     with log_path.open("w") as log:
         process = subprocess.Popen(
@@ -135,6 +152,12 @@ def _run(work: Path, symbols: list[str], start: date, days: int, executor: str) 
         "peak_rss_tree_gib": round(max(rss for _, rss in samples) / 2**30, 3),
         "database_mb": round(db_path.stat().st_size / 1e6, 1),
         **_step_times(home),
+        PLANNED_SUBSETS_VARIABLE: planned_subsets,
+        "event_log": {
+            key: value
+            for key, value in run_event_figures(home, launched_at).items()
+            if key != "step_seconds"  # per symbol above
+        },
     }
 
 
@@ -181,6 +204,11 @@ def main() -> None:
         "--compare", choices=("one_symbol", "in_process", "none"), default="one_symbol"
     )
     parser.add_argument("--keep", type=Path, help="work in this directory and keep it")
+    parser.add_argument(
+        "--planned-partition-subsets",
+        action="store_true",
+        help=f"launch the first run with {PLANNED_SUBSETS_VARIABLE}=true (README, Backfilling)",
+    )
     args = parser.parse_args()
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="liqheat-bench-symbols-") as tmp:
@@ -194,7 +222,14 @@ def main() -> None:
         names = [symbol for symbol, _ in symbols]
         result: dict = {
             "archive_seconds": round(archive_seconds, 1),
-            "run": _run(work / "run", names, args.start, args.days, args.executor),
+            "run": _run(
+                work / "run",
+                names,
+                args.start,
+                args.days,
+                args.executor,
+                args.planned_partition_subsets,
+            ),
         }
         if args.compare == "in_process":
             result["in_process_all_symbols"] = _run(
