@@ -310,10 +310,12 @@ CORRUPTIONS = {
         "TIMESTAMP '2025-12-01 00:05')",
         "values",
     ),
+    # Keys are unique per day (each day audited alone); across days, the second consumption is
+    # of a level that left the end state the day started from.
     "level consumed twice on different days": (
         "INSERT INTO level_consumptions SELECT symbol, level_id, "
         "TIMESTAMP '2025-12-02 00:00:00', consumed_usd, side FROM level_consumptions",
-        "values",
+        "first_crossing",
     ),
 }
 
@@ -448,6 +450,43 @@ INDUCTIVE_CORRUPTIONS = {
         ("values", DAY_2),
     ),
 }
+
+
+def _assert_same_rows(first: pd.DataFrame, second: pd.DataFrame) -> None:
+    if first.empty and second.empty:  # no rows to show (the columns of nothing may differ)
+        return
+    pd.testing.assert_frame_equal(
+        first.reset_index(drop=True), second.reset_index(drop=True), check_dtype=False
+    )
+
+
+@pytest.mark.parametrize(
+    "corruption", [None, *CORRUPTIONS, *INDUCTIVE_CORRUPTIONS, "ledger day missing"]
+)
+def test_each_day_of_a_window_audit_is_that_day_audited_alone(conn, corruption):
+    """What the asset checks report per day (one audit over a week, ``by_day``) equals auditing
+    each day on its own, findings, counts and offending rows alike."""
+    statements = {
+        **{name: statement for name, (statement, _) in CORRUPTIONS.items()},
+        **{name: statement for name, (statement, _) in INDUCTIVE_CORRUPTIONS.items()},
+        "ledger day missing": f"DELETE FROM candle_ledger WHERE ts < TIMESTAMP '{DAY_2}'",
+    }
+    if corruption is not None:
+        conn.execute(statements[corruption])
+    window = audit.with_materialized_states(conn, _window())
+    whole = _audits(conn, window)
+    for day in (DAY_1, DAY_2):
+        alone = _audits(conn, audit.with_materialized_states(conn, _window(day, day)))
+        for name, result in alone.items():
+            of_day = whole[name].by_day[day]
+            assert (of_day.passed, of_day.counts, of_day.description) == (
+                result.passed,
+                result.counts,
+                result.description,
+            ), (name, day)
+            _assert_same_rows(of_day.offending, result.offending)
+    if corruption is not None:
+        assert not all(result.passed for result in whole.values())
 
 
 @pytest.mark.parametrize("corruption", list(INDUCTIVE_CORRUPTIONS))

@@ -11,7 +11,7 @@ alone.
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 
 import dagster as dg
 import duckdb
@@ -26,12 +26,21 @@ class DayOutcome:
     description: str | None = None
 
 
+# How a check evaluates consecutive days on one read connection: one outcome per day.
+EvaluateDays = Callable[[duckdb.DuckDBPyConnection, Sequence[date]], Mapping[date, DayOutcome]]
+
+
+def each_day(evaluate: Callable[[duckdb.DuckDBPyConnection, date], DayOutcome]) -> EvaluateDays:
+    """The evaluation of consecutive days by evaluating one day at a time."""
+    return lambda conn, days: {day: evaluate(conn, day) for day in days}
+
+
 @dataclass(frozen=True)
 class DayCheck:
-    """One check: its spec and how one day is evaluated on a read connection."""
+    """One check: its spec and how consecutive days are evaluated on a read connection."""
 
     spec: dg.AssetCheckSpec
-    evaluate: Callable[[duckdb.DuckDBPyConnection, date], DayOutcome]
+    evaluate: EvaluateDays
     # WARN: reported, never blocking (e.g. gaps the public archive really has).
     severity: dg.AssetCheckSeverity = dg.AssetCheckSeverity.ERROR
 
@@ -61,12 +70,24 @@ def check_spec(
 DAYS_PER_CONNECTION = 7
 
 
+def consecutive_batches(days: Sequence[date], size: int) -> list[list[date]]:
+    """``days`` (ascending) cut into runs of consecutive days, each at most ``size`` long."""
+    batches: list[list[date]] = []
+    for day in days:
+        last = batches[-1] if batches else None
+        if last is not None and len(last) < size and day == last[-1] + timedelta(days=1):
+            last.append(day)
+        else:
+            batches.append([day])
+    return batches
+
+
 def build_day_checks(
     name: str,
     checks: Sequence[DayCheck],
     prepare: Callable[[duckdb.DuckDBPyConnection, date, date], object] | None = None,
 ) -> dg.AssetChecksDefinition:
-    """One step running the selected ``checks`` for every day of the run's partition range;
+    """One step running the selected ``checks`` for every day of the run's partitions;
     ``prepare(conn, first_day, last_day)`` runs first on each connection, for the consecutive
     days evaluated on it (what their checks share)."""
 
@@ -77,17 +98,17 @@ def build_day_checks(
         selected = [
             check for check in checks if check.spec.key in context.selected_asset_check_keys
         ]
-        days = [date.fromisoformat(key) for key in context.partition_keys]
-        for offset in range(0, len(days), DAYS_PER_CONNECTION):
-            batch = days[offset : offset + DAYS_PER_CONNECTION]
+        days = sorted(date.fromisoformat(key) for key in context.partition_keys)
+        for batch in consecutive_batches(days, DAYS_PER_CONNECTION):
             # Closed before the batch's results are reported: another symbol's step in a
             # parallel process gets the file between two batches, not only after the range.
             with database.read() as conn:
                 if prepare is not None:
                     prepare(conn, batch[0], batch[-1])
-                outcomes = [
-                    (day, check, check.evaluate(conn, day)) for day in batch for check in selected
-                ]
+                by_check = [(check, check.evaluate(conn, batch)) for check in selected]
+            outcomes = [
+                (day, check, outcomes[day]) for day in batch for check, outcomes in by_check
+            ]
             for day, check, outcome in outcomes:
                 yield dg.AssetCheckEvaluation(
                     asset_key=check.spec.asset_key,

@@ -14,7 +14,13 @@ import dagster as dg
 import duckdb
 import pandas as pd
 
-from liqheat_pipeline.defs.day_checks import DayCheck, DayOutcome, build_day_checks, check_spec
+from liqheat_pipeline.defs.day_checks import (
+    DayCheck,
+    DayOutcome,
+    build_day_checks,
+    check_spec,
+    each_day,
+)
 from liqheat_pipeline.defs.metadata import rows_table, sample_times
 from liqheat_pipeline.lib.archive import audit
 from liqheat_pipeline.lib.archive.feeds import CANDLES, OPEN_INTEREST, Feed, symbol_feeds
@@ -58,7 +64,7 @@ def _day_check(
             blocking=blocking,
             additional_deps=additional_deps,
         ),
-        evaluate,
+        each_day(evaluate),
         severity=severity,
     )
 

@@ -8,8 +8,7 @@ pipeline or the two implementations disagree. They block, so downstream assets (
 page) do not run on it.
 """
 
-from collections.abc import Callable
-from dataclasses import replace
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date, timedelta
 
 import dagster as dg
@@ -99,18 +98,23 @@ def _day_outcome(result: audit.AuditResult) -> DayOutcome:
 def build_model_checks(spec: SymbolSpec, project: Project) -> dg.AssetChecksDefinition:
     history_start = project.settings.start_date
 
-    def window(day: date) -> audit.AuditWindow:
+    def window(first_day: date, last_day: date) -> audit.AuditWindow:
         return audit.AuditWindow(
             spec.symbol,
-            first_day=day,
-            end_day=day + timedelta(days=1),
+            first_day=first_day,
+            end_day=last_day + timedelta(days=1),
             history_start=history_start,
             states=audit.MATERIALIZED_STATES,
         )
 
     def day_check(asset: str, name: str, description: str, run_audit: Audit) -> DayCheck:
-        def evaluate(conn: duckdb.DuckDBPyConnection, day: date) -> DayOutcome:
-            return _day_outcome(run_audit(conn, window(day)))
+        # One audit over the consecutive days, its findings split by day: each day's outcome is
+        # what auditing that day alone gives (audit.AuditResult.by_day), in fewer queries.
+        def evaluate(
+            conn: duckdb.DuckDBPyConnection, days: Sequence[date]
+        ) -> Mapping[date, DayOutcome]:
+            result = run_audit(conn, window(days[0], days[-1]))
+            return {day: _day_outcome(result.by_day[day]) for day in days}
 
         return DayCheck(
             check_spec(spec.key(asset), name, description, project.partitions, blocking=True),
@@ -126,6 +130,6 @@ def build_model_checks(spec: SymbolSpec, project: Project) -> dg.AssetChecksDefi
         # The end states of the connection's days and of the day before, rebuilt once for all
         # their checks.
         prepare=lambda conn, first_day, last_day: audit.with_materialized_states(
-            conn, replace(window(first_day), end_day=last_day + timedelta(days=1))
+            conn, window(first_day, last_day)
         ),
     )

@@ -10,7 +10,13 @@ import dagster as dg
 import duckdb
 import pandas as pd
 
-from liqheat_pipeline.defs.day_checks import DayCheck, DayOutcome, build_day_checks, check_spec
+from liqheat_pipeline.defs.day_checks import (
+    DayCheck,
+    DayOutcome,
+    build_day_checks,
+    check_spec,
+    each_day,
+)
 from liqheat_pipeline.defs.metadata import row_counts, sample_times, table_metadata, usd
 from liqheat_pipeline.defs.resources import LiqheatDatabase
 from liqheat_pipeline.lib.archive.layout import LIQUIDATION_SNAPSHOT, dataset_directory
@@ -89,7 +95,9 @@ def build_realized_check(spec: SymbolSpec, project: Project) -> dg.AssetChecksDe
     valid_buckets = check_spec(
         spec.key(REALIZED_TABLE), "valid_buckets", description, project.partitions, blocking=False
     )
-    return build_day_checks(f"{spec.group}_realized_checks", [DayCheck(valid_buckets, evaluate)])
+    return build_day_checks(
+        f"{spec.group}_realized_checks", [DayCheck(valid_buckets, each_day(evaluate))]
+    )
 
 
 def _description(symbol: str) -> str:

@@ -63,6 +63,14 @@ class Table:
             return f"{column} > {start} AND {column} <= {end}"
         return f"{column} >= {start} AND {column} < {end}"
 
+    def owning_day(self) -> str:
+        """SQL expression of the day whose partition owns a row (see ``owned``)."""
+        if self.time_column is None:
+            raise ValueError("the table is not partitioned: it has no time column")
+        if self.owns_end:
+            return f"CAST({self.time_column} - INTERVAL 1 MICROSECOND AS DATE)"
+        return f"CAST({self.time_column} AS DATE)"
+
 
 # Tables carry no PRIMARY KEY: DuckDB's ART indexes make bulk delete-then-insert of large
 # partitions slow and memory-hungry. Key uniqueness is verified by asset checks instead.
