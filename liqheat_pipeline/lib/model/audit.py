@@ -176,12 +176,14 @@ def _result(
         day: _summary(
             description,
             offending[row_days == day],
-            **{name: per_day.get(day, 0) for name, per_day in counts.items()},
+            **{name: int(per_day.get(day, 0)) for name, per_day in counts.items()},
         )
         for day in days
     }
     whole = _summary(
-        description, offending, **{name: sum(per_day.values()) for name, per_day in counts.items()}
+        description,
+        offending,
+        **{name: int(sum(per_day.values())) for name, per_day in counts.items()},
     )
     return replace(whole, by_day=by_day)
 
