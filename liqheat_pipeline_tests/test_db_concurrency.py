@@ -22,12 +22,13 @@ from liqheat_pipeline.lib import warehouse
 
 DAY, NEXT_DAY = datetime(2025, 12, 1), datetime(2025, 12, 2)
 
+# Holds the file for argv[2] seconds or until a line arrives on its stdin (``_release``).
 _HOLDER = """
-import sys, time, duckdb
+import select, sys, time, duckdb
 conn = duckdb.connect(sys.argv[1], read_only=True)
 conn.execute("SELECT count(*) FROM open_interest").fetchall()
 print("holding", flush=True)
-time.sleep(float(sys.argv[2]))
+select.select([sys.stdin], [], [], float(sys.argv[2]))
 conn.close()
 print(f"released {time.time()!r}", flush=True)
 """
@@ -58,12 +59,14 @@ def _stored_values(db_path) -> list[float]:
 
 @pytest.fixture
 def hold_file(db_path):
-    """Start a process that opens the DuckDB file read-only and keeps it for ``seconds``."""
+    """Start a process that opens the DuckDB file read-only and keeps it for ``seconds`` (or
+    until ``_release``)."""
     holders: list[subprocess.Popen] = []
 
     def start(seconds: float) -> subprocess.Popen:
         holder = subprocess.Popen(
             [sys.executable, "-c", _HOLDER, str(db_path), str(seconds)],
+            stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
         )
@@ -172,14 +175,21 @@ def _eventually(condition, seconds: float = 10.0) -> bool:
     return True
 
 
+def _release(holder: subprocess.Popen) -> None:
+    holder.stdin.write("\n")
+    holder.stdin.flush()
+
+
 def test_a_writer_is_announced_while_it_waits_and_while_it_writes(db_path, hold_file):
     _write(db_path, 1.0)
     assert not warehouse.writer_waiting(db_path)
-    holder = hold_file(1.5)
+    # Held until released, so a slow machine cannot end the wait before it is observed.
+    holder = hold_file(60.0)
     writer = _start_writer(db_path)
     try:
         assert _eventually(lambda: warehouse.writer_waiting(db_path))
         assert holder.poll() is None  # announced while still waiting for the lock
+        _release(holder)
         assert writer.stdout.readline().strip() == "writing"
         assert warehouse.writer_waiting(db_path)
     finally:
