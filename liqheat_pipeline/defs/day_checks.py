@@ -106,9 +106,7 @@ def build_day_checks(
                 if prepare is not None:
                     prepare(conn, batch[0], batch[-1])
                 by_check = [(check, check.evaluate(conn, batch)) for check in selected]
-            outcomes = [
-                (day, check, outcomes[day]) for day in batch for check, outcomes in by_check
-            ]
+            outcomes = [(day, check, per_day[day]) for day in batch for check, per_day in by_check]
             for day, check, outcome in outcomes:
                 yield dg.AssetCheckEvaluation(
                     asset_key=check.spec.asset_key,
