@@ -4,7 +4,8 @@ A SQL session (here a read-only `python -c` process) locks the file against writ
 write waits for it with backoff and succeeds once it is gone; with a short wait it fails with a
 clear DatabaseLockedError and leaves the previous data intact. A writer announces itself from
 its first attempt until it closes the file (``warehouse.writer_waiting``), so that readers
-honouring it (the HTTP API) let it in; a writer killed with -9 leaves no stale announcement.
+honouring it (the pipeline's reads, the HTTP API) let it in; a writer killed with -9 leaves no
+stale announcement. The pipeline's reads are read-only: they share the file with other readers.
 """
 
 from __future__ import annotations
@@ -12,9 +13,11 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+import threading
 import time
 from datetime import datetime
 
+import duckdb
 import pandas as pd
 import pytest
 
@@ -123,6 +126,48 @@ def test_a_read_finds_every_contract_table_in_a_new_file(db_path):
             name for (name,) in conn.execute("SELECT table_name FROM duckdb_tables()").fetchall()
         }
     assert tables == set(warehouse.TABLES)
+
+
+def test_a_read_shares_the_file_with_another_reading_process_and_cannot_write(db_path, hold_file):
+    _write(db_path, 1.0)
+    holder = hold_file(60.0)
+    with warehouse.read(db_path, lock_wait_seconds=0.5) as conn:
+        assert conn.execute("SELECT open_interest FROM open_interest").fetchall() == [(1.0,)] * 2
+        with pytest.raises(duckdb.InvalidInputException, match="read-only"):
+            conn.execute("DELETE FROM open_interest")
+    assert holder.poll() is None  # read while the other process held the file
+    assert _stored_values(db_path) == [1.0, 1.0]
+
+
+def test_a_read_does_not_start_while_a_writer_is_announced(db_path, hold_file):
+    """Readers let a waiting writer in first, so overlapping reads of several processes cannot
+    keep it out until its lock wait runs out."""
+    _write(db_path, 1.0)
+    holder = hold_file(60.0)
+    writer = _start_writer(db_path)
+    opened: list[float] = []
+
+    def read() -> None:
+        with warehouse.read(db_path, lock_wait_seconds=30) as conn:
+            opened.append(time.time())
+            conn.execute("SELECT count(*) FROM open_interest").fetchall()
+
+    reader = threading.Thread(target=read)
+    try:
+        assert _eventually(lambda: warehouse.writer_waiting(db_path))
+        reader.start()
+        time.sleep(0.5)
+        assert not opened, "a read started although a writer was waiting"
+        _release(holder)
+        assert writer.stdout.readline().strip() == "writing"
+        time.sleep(0.3)
+        assert not opened, "a read started while the writer held the file"
+        writer_closing = time.time()
+    finally:
+        writer.communicate("\n", timeout=30)
+        reader.join(timeout=30)
+    assert writer.returncode == 0
+    assert len(opened) == 1 and opened[0] >= writer_closing
 
 
 def test_the_backoff_doubles_its_pauses_up_to_the_cap_and_stops_at_the_deadline():

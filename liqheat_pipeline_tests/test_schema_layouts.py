@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import duckdb
 import pytest
 
 from liqheat_pipeline.lib import warehouse
@@ -80,3 +81,39 @@ def test_a_view_of_an_older_definition_is_replaced_by_the_current_one(db_path):
         name: warehouse.schema.view_stamp(query) for name, query in warehouse.VIEW_DDL.items()
     }
     assert "entry_price" in current
+
+
+# What an older version of the code can leave behind, each made on a current file.
+OUTDATED = {
+    "a view of an older definition": (
+        "CREATE OR REPLACE VIEW model_state AS SELECT symbol, day FROM model_runs; "
+        "COMMENT ON VIEW model_state IS NULL"
+    ),
+    "a column added since": "ALTER TABLE candle_ledger DROP COLUMN coverage",
+    "a table added since": "DROP TABLE level_closeouts",
+}
+
+
+@pytest.mark.parametrize("outdated", sorted(OUTDATED))
+def test_a_pipeline_read_completes_an_outdated_file_then_reads_read_only(db_path, outdated):
+    with warehouse.connect(db_path) as conn:
+        warehouse.ensure_schema(conn)
+        assert warehouse.schema_is_current(conn)
+        conn.execute(OUTDATED[outdated])
+        assert not warehouse.schema_is_current(conn)
+    with warehouse.read(db_path) as conn:
+        assert warehouse.schema_is_current(conn)
+    with warehouse.read(db_path) as conn, pytest.raises(duckdb.InvalidInputException):
+        conn.execute("DELETE FROM candle_ledger")  # a current file is read read-only
+
+
+def test_a_pipeline_read_refuses_a_former_layout_like_a_write(db_path):
+    with warehouse.connect(db_path) as conn:
+        warehouse.ensure_schema(conn)
+        conn.execute("DROP VIEW model_state")
+        conn.execute(f"CREATE TABLE model_state ({STORED_STATE})")
+    with (
+        pytest.raises(SchemaMigrationError, match="DROP TABLE model_state"),
+        warehouse.read(db_path),
+    ):
+        pass

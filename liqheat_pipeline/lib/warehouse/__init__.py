@@ -17,7 +17,14 @@ from liqheat_pipeline.lib.warehouse.connection import (
 )
 from liqheat_pipeline.lib.warehouse.query import bind, execute
 from liqheat_pipeline.lib.warehouse.replace import replace_rows, replace_table
-from liqheat_pipeline.lib.warehouse.schema import TABLE_DDL, TABLES, VIEW_DDL, Table, ensure_schema
+from liqheat_pipeline.lib.warehouse.schema import (
+    TABLE_DDL,
+    TABLES,
+    VIEW_DDL,
+    Table,
+    ensure_schema,
+    schema_is_current,
+)
 
 __all__ = [
     "TABLES",
@@ -34,6 +41,7 @@ __all__ = [
     "read",
     "replace_rows",
     "replace_table",
+    "schema_is_current",
     "transaction",
     "write_intent_path",
     "writer_waiting",

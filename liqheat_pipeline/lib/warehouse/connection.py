@@ -15,7 +15,7 @@ from pathlib import Path
 
 import duckdb
 
-from liqheat_pipeline.lib.warehouse.schema import ensure_schema
+from liqheat_pipeline.lib.warehouse.schema import ensure_schema, schema_is_current
 
 # The longest pause between two attempts: readers honouring a writer's intent let go within one
 # request, so the waiter polls briskly.
@@ -123,10 +123,26 @@ def read(
     path: str | Path, *, lock_wait_seconds: float = 60.0, memory_limit_mb: int | None = None
 ) -> Iterator[duckdb.DuckDBPyConnection]:
     """A connection for the pipeline's reads, with every contract table present (so a query
-    never meets a missing one); it opens the file read-write to create them."""
-    with connect(
-        path, lock_wait_seconds=lock_wait_seconds, memory_limit_mb=memory_limit_mb
-    ) as conn:
+    never meets a missing one).
+
+    It is read-only, so the reads of several processes (checks and pages of other symbols, a
+    user's read-only SQL session) share the file; only a file without the current schema (new,
+    or written by an older version) is opened read-write to complete it. Like the HTTP API, a
+    read does not start while a writer announces itself, so overlapping reads cannot starve it.
+    """
+    path = Path(path)
+    deadline = time.monotonic() + lock_wait_seconds
+    if path.is_file():
+        backoff = Backoff(deadline)
+        while writer_waiting(path) and backoff.wait():
+            pass
+        remaining = max(deadline - time.monotonic(), 0.0)
+        with _open_when_unlocked(path, True, remaining, memory_limit_mb) as conn:
+            if schema_is_current(conn):
+                yield conn
+                return
+    remaining = max(deadline - time.monotonic(), 0.0)
+    with connect(path, lock_wait_seconds=remaining, memory_limit_mb=memory_limit_mb) as conn:
         ensure_schema(conn)
         yield conn
 
@@ -137,7 +153,10 @@ def transaction(
 ) -> Iterator[duckdb.DuckDBPyConnection]:
     """A write transaction on the schema-complete file: committed on success, rolled back (the
     previous data kept) on any error."""
-    with read(path, lock_wait_seconds=lock_wait_seconds, memory_limit_mb=memory_limit_mb) as conn:
+    with connect(
+        path, lock_wait_seconds=lock_wait_seconds, memory_limit_mb=memory_limit_mb
+    ) as conn:
+        ensure_schema(conn)
         conn.execute("BEGIN TRANSACTION")
         try:
             yield conn

@@ -349,6 +349,30 @@ def ensure_schema(conn: duckdb.DuckDBPyConnection) -> None:
             conn.execute(f"COMMENT ON VIEW {name} IS '{stamp}'")
 
 
+def schema_is_current(conn: duckdb.DuckDBPyConnection) -> bool:
+    """Whether ``ensure_schema`` would change nothing: every table with all its columns, every
+    view with its current definition, no table of a former layout. Read-only connections can ask."""
+    columns = set(
+        conn.execute(
+            f"SELECT table_name, column_name FROM duckdb_columns() WHERE {_CURRENT_SCHEMA}"
+        ).fetchall()
+    )
+    if any(
+        (name, column) not in columns
+        for name, table in TABLES.items()
+        for column in table.column_names
+    ):
+        return False
+    if _former_tables(conn):
+        return False
+    stamps = dict(
+        conn.execute(
+            f"SELECT view_name, comment FROM duckdb_views() WHERE {_CURRENT_SCHEMA}"
+        ).fetchall()
+    )
+    return all(stamps.get(name) == view_stamp(query) for name, query in VIEW_DDL.items())
+
+
 def view_stamp(query: str) -> str:
     """The comment a contract view carries: which definition it was created from."""
     return f"liqheat view, definition sha256 {hashlib.sha256(query.encode()).hexdigest()[:16]}"
@@ -356,15 +380,7 @@ def view_stamp(query: str) -> str:
 
 def _refuse_former_tables(conn: duckdb.DuckDBPyConnection) -> None:
     """Raise SchemaMigrationError naming every table of a former layout the file still has."""
-    former = list(_FORMER_TABLES)
-    found = {
-        row[0]: _FORMER_TABLES[row[0]]
-        for row in conn.execute(
-            f"SELECT table_name FROM duckdb_tables() WHERE {_CURRENT_SCHEMA} "
-            f"AND table_name IN ({', '.join('?' for _ in former)})",
-            former,
-        ).fetchall()
-    }
+    found = {name: _FORMER_TABLES[name] for name in _former_tables(conn)}
     if found:
         path = conn.execute(
             "SELECT path FROM duckdb_databases() WHERE database_name = current_database()"
@@ -376,3 +392,14 @@ def _refuse_former_tables(conn: duckdb.DuckDBPyConnection) -> None:
             f"(`DROP TABLE {'; DROP TABLE '.join(names)};`) and re-materialize the model from "
             "the first day, or start from a new file."
         )
+
+
+def _former_tables(conn: duckdb.DuckDBPyConnection) -> list[str]:
+    """The tables of a former layout (``_FORMER_TABLES``) the file still has."""
+    former = list(_FORMER_TABLES)
+    rows = conn.execute(
+        f"SELECT table_name FROM duckdb_tables() WHERE {_CURRENT_SCHEMA} "
+        f"AND table_name IN ({', '.join('?' for _ in former)})",
+        former,
+    ).fetchall()
+    return [row[0] for row in rows]
