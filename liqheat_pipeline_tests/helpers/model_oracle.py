@@ -159,7 +159,9 @@ def run_oracle(
                 for level in active:
                     before = level.remaining
                     level.remaining = before * factor
-                    if level.remaining < DUST * level.notional:
+                    # A share, not a product: DUST * a subnormal notional underflows to 0,
+                    # and a level a full closure emptied would then not count as dust.
+                    if level.remaining / level.notional < DUST:
                         level.remaining = 0.0
                         stats["dust_closed"] += 1
                     closed[level.side] += before - level.remaining
