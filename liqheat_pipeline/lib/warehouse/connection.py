@@ -142,8 +142,7 @@ def read(
                 yield conn
                 return
     remaining = max(deadline - time.monotonic(), 0.0)
-    with connect(path, lock_wait_seconds=remaining, memory_limit_mb=memory_limit_mb) as conn:
-        ensure_schema(conn)
+    with _schema_complete(path, remaining, memory_limit_mb) as conn:
         yield conn
 
 
@@ -153,10 +152,7 @@ def transaction(
 ) -> Iterator[duckdb.DuckDBPyConnection]:
     """A write transaction on the schema-complete file: committed on success, rolled back (the
     previous data kept) on any error."""
-    with connect(
-        path, lock_wait_seconds=lock_wait_seconds, memory_limit_mb=memory_limit_mb
-    ) as conn:
-        ensure_schema(conn)
+    with _schema_complete(path, lock_wait_seconds, memory_limit_mb) as conn:
         conn.execute("BEGIN TRANSACTION")
         try:
             yield conn
@@ -164,6 +160,18 @@ def transaction(
             conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
+
+
+@contextmanager
+def _schema_complete(
+    path: str | Path, lock_wait_seconds: float, memory_limit_mb: int | None
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A read-write connection on the file with every contract table and view created."""
+    with connect(
+        path, lock_wait_seconds=lock_wait_seconds, memory_limit_mb=memory_limit_mb
+    ) as conn:
+        ensure_schema(conn)
+        yield conn
 
 
 @contextmanager

@@ -335,18 +335,9 @@ def ensure_schema(conn: duckdb.DuckDBPyConnection) -> None:
         conn.execute(f"CREATE TABLE IF NOT EXISTS {name} ({table.columns})")
         for column in table.added_columns:
             conn.execute(f"ALTER TABLE {name} ADD COLUMN IF NOT EXISTS {column}")
-    stamps = dict(
-        conn.execute(
-            f"SELECT view_name, comment FROM duckdb_views() WHERE {_CURRENT_SCHEMA}"
-        ).fetchall()
-    )
-    for name, query in VIEW_DDL.items():
-        stamp = view_stamp(query)
-        # A view keeps the query it was created with: without the stamp, a file written by an
-        # older version would go on answering with the old definition.
-        if stamps.get(name) != stamp:
-            conn.execute(f"CREATE OR REPLACE VIEW {name} AS {query}")
-            conn.execute(f"COMMENT ON VIEW {name} IS '{stamp}'")
+    for name in _stale_views(conn):
+        conn.execute(f"CREATE OR REPLACE VIEW {name} AS {VIEW_DDL[name]}")
+        conn.execute(f"COMMENT ON VIEW {name} IS '{view_stamp(VIEW_DDL[name])}'")
 
 
 def schema_is_current(conn: duckdb.DuckDBPyConnection) -> bool:
@@ -363,14 +354,20 @@ def schema_is_current(conn: duckdb.DuckDBPyConnection) -> bool:
         for column in table.column_names
     ):
         return False
-    if _former_tables(conn):
-        return False
+    return not _former_tables(conn) and not _stale_views(conn)
+
+
+def _stale_views(conn: duckdb.DuckDBPyConnection) -> list[str]:
+    """The contract views that are missing or carry another definition's stamp.
+
+    A view keeps the query it was created with: without the stamp, a file written by an older
+    version would go on answering with the old definition."""
     stamps = dict(
         conn.execute(
             f"SELECT view_name, comment FROM duckdb_views() WHERE {_CURRENT_SCHEMA}"
         ).fetchall()
     )
-    return all(stamps.get(name) == view_stamp(query) for name, query in VIEW_DDL.items())
+    return [name for name, query in VIEW_DDL.items() if stamps.get(name) != view_stamp(query)]
 
 
 def view_stamp(query: str) -> str:
