@@ -17,7 +17,8 @@
 4. One incremental day after that history, as the daily schedule runs it: the next day's
    partition of every asset and check, through the README's single-day command (``dagster
    asset materialize --select '*' --partition D``), timed including process start, with the
-   seconds of each step from the run's log.
+   seconds of each step from the run's log; beside it the Dagster floor, the same command for
+   one day of a one-asset job that only logs (``dagster_floor_definitions.py``), fastest of 3.
 
 The machine's load average is reported: other processes on the host skew every figure.
 
@@ -63,6 +64,9 @@ RSS_POLL_SECONDS = 0.2
 RSS_TARGET_GIB = 1.5
 STORAGE_TARGET_MB = 250
 INCREMENTAL_TARGET_SECONDS = 3
+# The one-asset job timed beside the incremental day, and how often (the fastest is reported).
+FLOOR_DEFINITIONS = Path(__file__).resolve().with_name("dagster_floor_definitions.py")
+DAGSTER_FLOOR_REPEAT = 3
 # Dagster's opt-in: one planned event per asset for a range run instead of one per partition.
 PLANNED_SUBSETS_VARIABLE = "DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS"
 PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
@@ -211,13 +215,18 @@ def launch_command(start: date, last: date, run_config: dict) -> list[str]:
     ]
 
 
+def _dagster_home(home: Path) -> Path:
+    """A Dagster instance directory with the default (SQLite) storage and no telemetry."""
+    home.mkdir(exist_ok=True)
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    return home
+
+
 def _environment(work: Path, start: date, days: int) -> dict[str, str]:
     """The runs' settings: the range's days and the incremental day after them, recorded in
     the work directory's Dagster instance."""
     incremental_day = start + timedelta(days=days)
-    home = work / "dagster_home"
-    home.mkdir(exist_ok=True)
-    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    home = _dagster_home(work / "dagster_home")
     return launch_environment(
         work / "archive", work / "liqheat.duckdb", [DEMO_SYMBOL], start, incremental_day
     ) | {"DAGSTER_HOME": str(home)}
@@ -298,20 +307,25 @@ def _run_pipeline(work: Path, start: date, days: int, planned_subsets: bool) -> 
     }
 
 
-def _incremental_day(work: Path, start: date, days: int) -> dict:
-    """The day after the range, every asset and check, in a process of its own."""
-    day = start + timedelta(days=days)
-    command = [
+def _materialize_day_command(definitions: list[str], day: date) -> list[str]:
+    """The README's single-day command: every asset and check of ``definitions`` for ``day``."""
+    return [
         str(Path(sys.executable).with_name("dagster")),
         "asset",
         "materialize",
-        "-m",
-        DEFINITIONS_MODULE,
+        *definitions,
         "--select",
         "*",
         "--partition",
         day.isoformat(),
     ]
+
+
+def _incremental_day(work: Path, start: date, days: int) -> dict:
+    """The day after the range, every asset and check, in a process of its own; beside it the
+    Dagster floor and the day's ratio to it."""
+    day = start + timedelta(days=days)
+    command = _materialize_day_command(["-m", DEFINITIONS_MODULE], day)
     started = time.perf_counter()
     completed = subprocess.run(
         command, env=_environment(work, start, days), cwd=REPO_ROOT, capture_output=True, text=True
@@ -320,13 +334,36 @@ def _incremental_day(work: Path, start: date, days: int) -> dict:
     if completed.returncode != 0:
         sys.stderr.write(completed.stderr[-5000:])
         raise SystemExit(f"incremental run failed: {' '.join(command)}")
+    floor = _dagster_floor(work, day)
     return {
         "seconds": round(elapsed, 2),
         "target_seconds": INCREMENTAL_TARGET_SECONDS,
         "day": day.isoformat(),
         "history_days": days,
         "step_seconds": step_seconds(completed.stdout + completed.stderr),
+        "dagster_floor": floor,
+        "ratio_to_dagster_floor": round(elapsed / floor["seconds"], 1),
     }
+
+
+def _dagster_floor(work: Path, day: date) -> dict:
+    """Seconds of the single-day command for a one-asset job that only logs
+    (``dagster_floor_definitions.py``), in a fresh process with a SQLite instance of its own as
+    the incremental day has: the least a one-day Dagster run costs here (fastest of
+    DAGSTER_FLOOR_REPEAT)."""
+    home = _dagster_home(work / "dagster_floor_home")
+    command = _materialize_day_command(["-f", str(FLOOR_DEFINITIONS)], day)
+    env = {key: value for key, value in os.environ.items() if key != "DAGSTER_HOME"}
+    env["DAGSTER_HOME"] = str(home)
+    runs = []
+    for _ in range(DAGSTER_FLOOR_REPEAT):
+        started = time.perf_counter()
+        completed = subprocess.run(command, env=env, capture_output=True, text=True)
+        runs.append(round(time.perf_counter() - started, 2))
+        if completed.returncode != 0:
+            sys.stderr.write(completed.stderr[-5000:])
+            raise SystemExit(f"Dagster floor run failed: {' '.join(command)}")
+    return {"seconds": min(runs), "all_runs": runs}
 
 
 def _write_floor(db_path: Path, work: Path, relations: tuple[str, ...]) -> dict:
