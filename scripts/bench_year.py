@@ -353,8 +353,7 @@ def _dagster_floor(work: Path, day: date) -> dict:
     DAGSTER_FLOOR_REPEAT)."""
     home = _dagster_home(work / "dagster_floor_home")
     command = _materialize_day_command(["-f", str(FLOOR_DEFINITIONS)], day)
-    env = {key: value for key, value in os.environ.items() if key != "DAGSTER_HOME"}
-    env["DAGSTER_HOME"] = str(home)
+    env = {**os.environ, "DAGSTER_HOME": str(home)}
     runs = []
     for _ in range(DAGSTER_FLOOR_REPEAT):
         started = time.perf_counter()
